@@ -1,0 +1,45 @@
+# The README's two commands: `make demo` (set up, start a lab, show clusterops on it) and
+# `make test` (set up, lint, type-check, run every test on real servers). .ci/run calls `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup binaries demo lint test unit integration bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# Build Consul A and B from the Go module proxy and install two OpenBao releases (cached outside
+# the repo in ~/.cache/clusterops; a warm cache makes this a no-op).
+binaries: setup
+	$(BIN)/clusterops lab fetch
+
+demo: binaries
+	bash scripts/demo.sh
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest tests/unit
+
+integration: binaries
+	$(BIN)/pytest tests/integration
+
+test: binaries lint
+	$(BIN)/pytest
+
+bench: binaries
+	$(BIN)/python bench/run.py
+
+clean:
+	-$(BIN)/clusterops lab down
+	rm -rf $(VENV) build src/*.egg-info .mypy_cache .pytest_cache .ruff_cache

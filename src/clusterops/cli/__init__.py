@@ -1,0 +1,1 @@
+"""The command line: each module parses arguments, calls one library function and renders."""

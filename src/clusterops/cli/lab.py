@@ -1,0 +1,166 @@
+"""`clusterops lab`: a real local Consul cluster (and OpenBao) for demos, tests and rehearsals."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from clusterops.lab.cluster import Lab
+
+app = typer.Typer(
+    help="A real local Consul cluster (servers on 127.0.0.N) and an OpenBao dev server.", no_args_is_help=True
+)
+
+DirOption = typer.Option(None, "--dir", envvar="CLUSTEROPS_LAB_DIR", help="Lab state dir.", show_default=False)
+
+
+def _lab(root: Path | None) -> Lab:
+    from clusterops.lab.cluster import Lab
+
+    return Lab(root)
+
+
+@app.command()
+def up(
+    servers: int = typer.Option(3, "--servers", "-n", help="Number of Consul servers (3 or 5 for real clusters)."),
+    consul_version: str = typer.Option(None, "--consul-version", help="Consul version [default: the upgrade's A]."),
+    vault: bool = typer.Option(False, "--vault", help="Also start an OpenBao dev server."),
+    vault_version: str = typer.Option(None, "--vault-version", help="OpenBao version."),
+    acl: bool = typer.Option(False, "--acl", help="Enable ACLs with default deny and a management token."),
+    prefix: str = typer.Option("127.0.0", "--prefix", help="Server i listens on PREFIX.i."),
+    timeout: float = typer.Option(60, "--timeout", help="Seconds to wait for a healthy cluster."),
+    root: Path | None = DirOption,
+) -> None:
+    """Start N servers and wait for a leader, N voters and healthy autopilot."""
+    import time
+
+    from clusterops.lab import binaries
+
+    lab = _lab(root)
+    started = time.monotonic()
+    state = lab.up(
+        servers=servers,
+        consul_version=consul_version or binaries.CONSUL_FROM,
+        vault=vault,
+        vault_version=vault_version or binaries.DEFAULT_OPENBAO,
+        acl=acl,
+        prefix=prefix,
+        timeout=timeout,
+    )
+    took = time.monotonic() - started
+    typer.echo(f"lab up in {took:.1f}s: {len(state.servers)} Consul {state.servers[0].version} servers, leader elected")
+    for s in state.servers:
+        typer.echo(f"  {s.name}  {s.http_addr}  pid {s.pid}")
+    if state.vault:
+        typer.echo(f"  openbao {state.vault.version}  {state.vault.addr}  pid {state.vault.pid}")
+    typer.echo(f'state in {lab.root}; `eval "$(clusterops lab env)"` to point the CLIs at it')
+
+
+@app.command()
+def down(root: Path | None = DirOption) -> None:
+    """Stop everything the lab started and remove its state."""
+    stopped = _lab(root).down()
+    typer.echo(f"lab down: stopped {', '.join(stopped) if stopped else 'nothing (nothing was running)'}")
+
+
+@app.command()
+def status(
+    root: Path | None = DirOption,
+    fmt: str = typer.Option("table", "--format", help="table or json."),
+) -> None:
+    """Show the lab's processes, versions and addresses."""
+    from clusterops.lab import processes
+
+    lab = _lab(root)
+    state = lab.state()
+    procs: list[tuple[str, str, str, int | None]] = [(s.name, s.http_addr, s.version, s.pid) for s in state.servers]
+    if state.vault:
+        procs.append(("openbao", state.vault.addr, state.vault.version, state.vault.pid))
+    rows = [
+        {"name": name, "addr": addr, "version": version, "pid": pid, "running": processes.is_running(pid)}
+        for name, addr, version, pid in procs
+    ]
+    if fmt == "json":
+        typer.echo(json.dumps({"root": str(lab.root), "acl": state.acl, "processes": rows}, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"lab {lab.root}")
+    for col in ("name", "address", "version", "pid", "process"):
+        table.add_column(col)
+    for name, addr, version, pid in procs:
+        table.add_row(name, addr, version, str(pid or "-"), "running" if processes.is_running(pid) else "stopped")
+    Console().print(table)
+
+
+@app.command()
+def env(root: Path | None = DirOption) -> None:
+    """Print `export` lines for CONSUL_HTTP_ADDR, VAULT_ADDR and VAULT_TOKEN."""
+    lab = _lab(root)
+    state = lab.state()
+    lines = [f"export CONSUL_HTTP_ADDR={shlex.quote(state.servers[0].http_addr)}"]
+    if state.acl:
+        lines.append(f"export CONSUL_HTTP_TOKEN_FILE={shlex.quote(str(lab.management_token_file))}")
+    if state.vault:
+        lines.append(f"export VAULT_ADDR={shlex.quote(state.vault.addr)}")
+        lines.append(f"export VAULT_TOKEN={shlex.quote(lab.vault_token() or '')}")
+    typer.echo("\n".join(lines))
+
+
+@app.command()
+def stop(
+    node: str = typer.Argument(..., help="Server name, e.g. s2."),
+    kill: bool = typer.Option(False, "--kill", help="SIGKILL instead of a graceful SIGTERM."),
+    root: Path | None = DirOption,
+) -> None:
+    """Stop one server (it stays a Raft voter, as a real crashed or restarting server does)."""
+    _lab(root).stop(node, kill=kill)
+    typer.echo(f"{node} {'killed' if kill else 'stopped'}")
+
+
+@app.command()
+def start(
+    node: str = typer.Argument(..., help="Server name, e.g. s2."),
+    consul_version: str = typer.Option(None, "--consul-version", help="Start on this version (an upgrade)."),
+    root: Path | None = DirOption,
+) -> None:
+    """Start a stopped server, optionally on another Consul version; its data is kept."""
+    server = _lab(root).start(node, consul_version=consul_version)
+    typer.echo(f"{node} started on Consul {server.version} (pid {server.pid})")
+
+
+@app.command()
+def wipe(node: str = typer.Argument(..., help="A stopped server."), root: Path | None = DirOption) -> None:
+    """Delete a stopped server's data dir, as if its machine had been replaced."""
+    _lab(root).wipe(node)
+    typer.echo(f"{node}: data dir wiped; `clusterops lab start {node}` brings it back as a new node")
+
+
+@app.command()
+def inventory(root: Path | None = DirOption) -> None:
+    """Print the YAML inventory of the lab's servers, for the other commands."""
+    import yaml
+
+    from clusterops.lab.inventory import lab_inventory
+
+    typer.echo(yaml.safe_dump(lab_inventory(_lab(root)), sort_keys=False).rstrip())
+
+
+@app.command()
+def fetch(
+    consul_version: list[str] = typer.Option(None, "--consul-version", help="Consul versions [default: the pair]."),
+    openbao_version: list[str] = typer.Option(None, "--openbao-version", help="OpenBao versions [default: both]."),
+) -> None:
+    """Build/install the server binaries into the cache (what `make` runs once)."""
+    from clusterops.lab import binaries
+
+    for v in consul_version or binaries.CONSUL_VERSIONS:
+        typer.echo(f"consul {v}: {binaries.consul_binary(v)}")
+    for v in openbao_version or binaries.OPENBAO_VERSIONS:
+        typer.echo(f"openbao {v}: {binaries.openbao_binary(v)}")

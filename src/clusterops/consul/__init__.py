@@ -1,0 +1,1 @@
+"""Consul: cluster state snapshots, health rules, gates and rolling upgrades."""

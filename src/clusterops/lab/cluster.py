@@ -1,0 +1,481 @@
+"""A real Consul cluster (and optionally an OpenBao dev server) on one machine.
+
+Server i of a lab listens on `<prefix>.i` with Consul's default ports (the default prefix is
+127.0.0, so s1 is 127.0.0.1:8500). Linux routes all of 127.0.0.0/8 to `lo`, so no port juggling is
+needed; tests run several labs side by side on different prefixes (127.0.1, 127.0.2, ...).
+
+The lab keeps its state in `<root>/lab.json` so that separate `clusterops lab ...` invocations, and
+the test fixtures, manage the same processes. Layout:
+
+    <root>/lab.json                 servers, versions, pids, vault address
+    <root>/<node>/config.hcl        the server's config; <root>/<node>/data, <root>/<node>/consul.log
+    <root>/consul-management.token  with --acl (mode 0600)
+    <root>/vault/bao.log, <root>/vault.token (mode 0600)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import time
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from clusterops.errors import ClusterOpsError, LabError, UsageError
+from clusterops.consul.state import failure_tolerance
+from clusterops.lab import binaries, processes
+from clusterops.wait import Verdict, wait_until
+
+STATE_FILE = "lab.json"
+
+
+def default_root() -> Path:
+    env = os.environ.get("CLUSTEROPS_LAB_DIR")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "clusterops" / "lab"
+
+
+@dataclass(frozen=True)
+class LabServer:
+    name: str
+    ip: str
+    version: str
+    pid: int | None = None
+
+    @property
+    def http_addr(self) -> str:
+        return f"http://{self.ip}:8500"
+
+    @property
+    def raft_addr(self) -> str:
+        return f"{self.ip}:8300"
+
+
+@dataclass(frozen=True)
+class LabVault:
+    addr: str
+    version: str
+    pid: int | None = None
+
+
+@dataclass(frozen=True)
+class LabState:
+    root: str
+    prefix: str
+    datacenter: str
+    servers: tuple[LabServer, ...]
+    acl: bool = False
+    vault: LabVault | None = None
+    extra_config: str = ""
+    created: float = field(default_factory=time.time)
+
+    def server(self, name: str) -> LabServer:
+        for s in self.servers:
+            if s.name == name:
+                return s
+        known = ", ".join(s.name for s in self.servers)
+        raise UsageError(f"the lab has no server named {name!r} (it has {known})")
+
+    def with_server(self, server: LabServer) -> LabState:
+        servers = tuple(server if s.name == server.name else s for s in self.servers)
+        if server.name not in {s.name for s in self.servers}:
+            servers = (*self.servers, server)
+        return replace(self, servers=servers)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LabState:
+        vault = data.get("vault")
+        return cls(
+            root=data["root"],
+            prefix=data["prefix"],
+            datacenter=data["datacenter"],
+            servers=tuple(LabServer(**s) for s in data["servers"]),
+            acl=bool(data.get("acl", False)),
+            vault=LabVault(**vault) if vault else None,
+            extra_config=data.get("extra_config", ""),
+            created=float(data.get("created", 0.0)),
+        )
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only the owner can read, atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+class Lab:
+    """One lab directory and the processes it started."""
+
+    def __init__(self, root: Path | str | None = None) -> None:
+        self.root = Path(root).expanduser().resolve() if root else default_root().resolve()
+
+    # -- state --------------------------------------------------------------------------------
+
+    @property
+    def state_path(self) -> Path:
+        return self.root / STATE_FILE
+
+    def exists(self) -> bool:
+        return self.state_path.is_file()
+
+    def state(self) -> LabState:
+        try:
+            return LabState.from_json(json.loads(self.state_path.read_text()))
+        except FileNotFoundError:
+            raise LabError(f"no lab at {self.root}", hint="start one with `clusterops lab up`") from None
+        except (ValueError, KeyError, TypeError) as err:
+            raise LabError(
+                f"the lab state file {self.state_path} is damaged ({err}); run `clusterops lab down`"
+            ) from err
+
+    def _save(self, state: LabState) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        _write_private(self.state_path, json.dumps(asdict(state), indent=2))
+
+    @property
+    def management_token_file(self) -> Path:
+        return self.root / "consul-management.token"
+
+    @property
+    def vault_token_file(self) -> Path:
+        return self.root / "vault.token"
+
+    def management_token(self) -> str | None:
+        try:
+            return self.management_token_file.read_text().strip()
+        except FileNotFoundError:
+            return None
+
+    def vault_token(self) -> str | None:
+        try:
+            return self.vault_token_file.read_text().strip()
+        except FileNotFoundError:
+            return None
+
+    def node_dir(self, name: str) -> Path:
+        return self.root / name
+
+    def log_path(self, name: str) -> Path:
+        return self.node_dir(name) / "consul.log"
+
+    # -- up / down ----------------------------------------------------------------------------
+
+    def up(
+        self,
+        *,
+        servers: int = 3,
+        consul_version: str = binaries.CONSUL_FROM,
+        vault: bool = False,
+        vault_version: str = binaries.DEFAULT_OPENBAO,
+        acl: bool = False,
+        prefix: str = "127.0.0",
+        datacenter: str = "dc1",
+        extra_config: str = "",
+        timeout: float = 60.0,
+    ) -> LabState:
+        """Start N servers (and OpenBao) and wait until a leader is elected, all N are voters and
+        autopilot is healthy. On any failure everything started is stopped again."""
+        if servers < 1 or servers > 9:
+            raise UsageError(f"--servers must be between 1 and 9, not {servers}")
+        if self.exists() and self.running_pids():
+            raise LabError(f"a lab is already running in {self.root}", hint="run `clusterops lab down` first")
+        self.down(quiet=True)
+        consul_bin = binaries.consul_binary(consul_version)
+        bao_bin = binaries.openbao_binary(vault_version) if vault else None
+        busy = processes.listening_sockets([f"{prefix}.{i}" for i in range(1, servers + 1)])
+        if busy:
+            raise LabError(f"addresses the lab needs are already in use: {', '.join(sorted(busy))}")
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        if acl:
+            _write_private(self.management_token_file, str(uuid.uuid4()) + "\n")
+        state = LabState(
+            root=str(self.root),
+            prefix=prefix,
+            datacenter=datacenter,
+            servers=tuple(LabServer(f"s{i}", f"{prefix}.{i}", consul_version) for i in range(1, servers + 1)),
+            acl=acl,
+            extra_config=extra_config,
+        )
+        self._save(state)
+        try:
+            for server in state.servers:
+                state = state.with_server(self._start_server(state, server, consul_bin))
+                self._save(state)
+            if bao_bin is not None:
+                state = replace(state, vault=self._start_vault(bao_bin, vault_version, prefix))
+                self._save(state)
+            self.wait_ready(state, timeout=timeout)
+        except BaseException:
+            self.down(quiet=True)
+            raise
+        return state
+
+    def down(self, *, quiet: bool = False) -> list[str]:
+        """Stop every process the lab started; leave no process and no listening socket."""
+        stopped: list[str] = []
+        state: LabState | None = None
+        if self.exists():
+            try:
+                state = self.state()
+            except LabError:
+                state = None
+        if state is not None:
+            for server in state.servers:
+                if processes.is_running(server.pid):
+                    processes.stop(server.pid)
+                    stopped.append(server.name)
+            if state.vault and processes.is_running(state.vault.pid):
+                processes.stop(state.vault.pid)
+                stopped.append("vault")
+        if self.root.exists():
+            for pid in processes.processes_under(self.root):
+                processes.stop(pid)
+                stopped.append(f"pid {pid}")
+        if state is not None:
+            ips = [s.ip for s in state.servers]
+            deadline = time.monotonic() + 10
+            while processes.listening_sockets(ips) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        if self.root.exists():
+            shutil.rmtree(self.root, ignore_errors=True)
+        return stopped
+
+    def running_pids(self) -> list[int]:
+        if not self.root.exists():
+            return []
+        return processes.processes_under(self.root)
+
+    # -- one server ---------------------------------------------------------------------------
+
+    def _config(self, state: LabState, server: LabServer) -> str:
+        peers = ", ".join(f'"{s.ip}"' for s in state.servers if s.name != server.name) or f'"{server.ip}"'
+        acl = ""
+        if state.acl:
+            token = self.management_token()
+            acl = f"""
+acl {{
+  enabled                  = true
+  default_policy           = "deny"
+  enable_token_persistence = true
+  tokens {{
+    initial_management = "{token}"
+    agent              = "{token}"
+  }}
+}}
+"""
+        return f"""# written by clusterops lab; server {server.name} of a {len(state.servers)}-server lab
+datacenter            = "{state.datacenter}"
+node_name             = "{server.name}"
+server                = true
+bootstrap_expect      = {len(state.servers)}
+bind_addr             = "{server.ip}"
+client_addr           = "{server.ip}"
+data_dir              = "{self.node_dir(server.name) / "data"}"
+retry_join            = [{peers}]
+retry_interval        = "1s"
+disable_update_check  = true
+log_level             = "INFO"
+ports {{
+  dns = -1
+}}
+performance {{
+  raft_multiplier = 1
+}}
+{acl}
+{state.extra_config}
+"""
+
+    def _start_server(self, state: LabState, server: LabServer, consul_bin: Path) -> LabServer:
+        node_dir = self.node_dir(server.name)
+        (node_dir / "data").mkdir(parents=True, exist_ok=True)
+        config = node_dir / "config.hcl"
+        _write_private(config, self._config(state, server))
+        pid = processes.spawn(
+            [str(consul_bin), "agent", f"-config-file={config}"],
+            cwd=node_dir,
+            log=self.log_path(server.name),
+        )
+        return replace(server, pid=pid)
+
+    def stop(self, name: str, *, kill: bool = False) -> LabServer:
+        """Stop one server: SIGTERM (graceful shutdown; a server does not leave Raft) or SIGKILL."""
+        state = self.state()
+        server = state.server(name)
+        processes.stop(server.pid, kill=kill)
+        server = replace(server, pid=None)
+        self._save(state.with_server(server))
+        return server
+
+    def start(
+        self, name: str, *, consul_version: str | None = None, binary: str | None = None, wait: bool = True
+    ) -> LabServer:
+        """Start one stopped server, optionally on another Consul version, with its data kept."""
+        state = self.state()
+        server = state.server(name)
+        if processes.is_running(server.pid):
+            raise LabError(f"{name} is already running (pid {server.pid})", hint=f"`clusterops lab stop {name}` first")
+        version = consul_version or server.version
+        consul_bin = binaries.consul_binary(version, explicit=binary)
+        server = self._start_server(state, replace(server, version=version), consul_bin)
+        self._save(state.with_server(server))
+        if wait:
+            self.wait_agent(server, timeout=30)
+        return server
+
+    def wipe(self, name: str) -> None:
+        """Delete a stopped server's data dir, as if its machine had been replaced."""
+        state = self.state()
+        server = state.server(name)
+        if processes.is_running(server.pid):
+            raise LabError(f"{name} is running; stop it before wiping its data")
+        shutil.rmtree(self.node_dir(name) / "data", ignore_errors=True)
+
+    def add_server(self, name: str, ip: str, *, consul_version: str | None = None, wait: bool = True) -> LabServer:
+        """Start a new server (a replacement machine) that joins the existing lab."""
+        state = self.state()
+        if name in {s.name for s in state.servers}:
+            raise UsageError(f"the lab already has a server named {name!r}")
+        server = LabServer(name, ip, consul_version or state.servers[0].version)
+        state = state.with_server(server)
+        self._save(state)
+        server = self._start_server(state, server, binaries.consul_binary(server.version))
+        self._save(state.with_server(server))
+        if wait:
+            self.wait_agent(server, timeout=30)
+        return server
+
+    # -- readiness ----------------------------------------------------------------------------
+
+    def client(self, server: LabServer, *, attempts: int = 1) -> Any:
+        from clusterops.consul.client import ConsulClient
+        from clusterops.settings import ConsulSettings
+
+        settings = ConsulSettings(address=server.http_addr, token=self.management_token(), timeout=2.0)
+        return ConsulClient(settings, attempts=attempts)
+
+    def wait_agent(self, server: LabServer, *, timeout: float) -> None:
+        """Wait until the agent answers HTTP and knows a leader."""
+
+        def observe() -> str:
+            if not processes.is_running(server.pid):
+                raise LabError(f"{server.name} exited during start-up; last log lines:\n{self.log_tail(server.name)}")
+            try:
+                with self.client(server) as c:
+                    return str(c.leader())
+            except ClusterOpsError as err:
+                return f"error: {err}"
+
+        wait_until(
+            observe,
+            lambda leader: Verdict(bool(leader) and not leader.startswith("error"), f"leader: {leader or 'none'}"),
+            timeout=timeout,
+            interval=0.2,
+            what=f"{server.name} to answer with a leader",
+        )
+
+    def wait_ready(self, state: LabState | None = None, *, timeout: float = 60.0) -> None:
+        """Leader elected, every lab server a voter, autopilot healthy with the failure tolerance of
+        a full cluster of that size; raises LabError otherwise."""
+        state = state or self.state()
+        names = {s.name for s in state.servers}
+
+        def observe() -> str:
+            for s in state.servers:
+                if not processes.is_running(s.pid):
+                    raise LabError(f"{s.name} exited during start-up; last log lines:\n{self.log_tail(s.name)}")
+            try:
+                with self.client(state.servers[0]) as c:
+                    if not c.leader():
+                        return "no leader yet"
+                    raft = c.raft_configuration()
+                    voters = {p["Node"] for p in raft.get("Servers", []) if p.get("Voter")}
+                    if voters != names:
+                        return f"voters are {sorted(voters)}, want {sorted(names)}"
+                    health = c.autopilot_health()
+                    if not health.get("Healthy"):
+                        return "autopilot not healthy yet"
+                    want = failure_tolerance(len(names))
+                    if int(health.get("FailureTolerance", 0)) < want:
+                        return f"autopilot failure tolerance {health.get('FailureTolerance')}, want {want}"
+            except ClusterOpsError as err:
+                return f"not answering: {err}"
+            return ""
+
+        try:
+            wait_until(
+                observe,
+                lambda reason: Verdict(not reason, reason),
+                timeout=timeout,
+                interval=0.25,
+                what="the lab to have a leader and all servers as healthy voters",
+            )
+        except ClusterOpsError as err:
+            raise LabError(str(err), hint=f"server logs are in {self.root}/<node>/consul.log") from err
+
+    def log_tail(self, name: str, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path(name).read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    # -- vault --------------------------------------------------------------------------------
+
+    def _start_vault(self, bao_bin: Path, version: str, prefix: str) -> LabVault:
+        token = "lab-" + secrets.token_hex(16)
+        _write_private(self.vault_token_file, token + "\n")
+        host = "127.0.0.1"
+        port = _free_port(host, preferred=8200)
+        vault_dir = self.root / "vault"
+        vault_dir.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("BAO_", "VAULT_"))}
+        env["BAO_DEV_ROOT_TOKEN_ID"] = token  # from the environment, never argv
+        pid = processes.spawn(
+            [str(bao_bin), "server", "-dev", f"-dev-listen-address={host}:{port}"],
+            cwd=vault_dir,
+            log=vault_dir / "bao.log",
+            env=env,
+        )
+        vault = LabVault(addr=f"http://{host}:{port}", version=version, pid=pid)
+        self._wait_vault(vault, token)
+        return vault
+
+    def _wait_vault(self, vault: LabVault, token: str) -> None:
+        import hvac
+
+        def observe() -> str:
+            if not processes.is_running(vault.pid):
+                log = (self.root / "vault" / "bao.log").read_text(errors="replace").splitlines()[-15:]
+                raise LabError("OpenBao exited during start-up; last log lines:\n" + "\n".join(log))
+            try:
+                client = hvac.Client(url=vault.addr, token=token, timeout=2)
+                status = client.sys.read_health_status(method="GET")
+                ok = isinstance(status, dict) and status.get("initialized") and not status.get("sealed")
+                return "" if ok else "not initialized or sealed"
+            except Exception as err:  # noqa: BLE001 - any failure here just means "not up yet"
+                return f"not answering ({type(err).__name__})"
+
+        wait_until(observe, lambda r: Verdict(not r, r), timeout=30, interval=0.2, what="OpenBao to be unsealed")
+
+
+def _free_port(host: str, *, preferred: int) -> int:
+    for port in (preferred, 0):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise LabError(f"no free port on {host}")

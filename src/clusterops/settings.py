@@ -1,0 +1,127 @@
+"""Connection settings, resolved the way Consul's and Vault's own CLIs resolve them.
+
+Precedence: an explicit value (CLI option) first, then the environment, then the default.
+Tokens come from the environment or from files, never from argv; `repr()` of a settings object
+never shows the token.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from clusterops.errors import UsageError
+
+_TRUE = {"1", "t", "true", "yes", "y", "on"}
+_FALSE = {"0", "f", "false", "no", "n", "off"}
+
+
+def _parse_bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise UsageError(f"{name}={value!r} is not a boolean (use true or false)")
+
+
+def _read_token_file(name: str, path: str) -> str:
+    try:
+        return Path(path).expanduser().read_text(encoding="utf-8").strip()
+    except OSError as err:
+        raise UsageError(f"cannot read the token file named by {name} ({path}): {err.strerror}") from err
+
+
+@dataclass(frozen=True)
+class ConsulSettings:
+    """Where and how to reach one Consul agent's HTTP API."""
+
+    address: str = "http://127.0.0.1:8500"
+    token: str | None = field(default=None, repr=False)
+    ca_cert: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    verify: bool = True
+    timeout: float = 10.0
+
+    @property
+    def scheme(self) -> str:
+        return urlsplit(self.address).scheme
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.address).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.address)
+        return parts.port or (443 if parts.scheme == "https" else 8500)
+
+    def with_address(self, address: str) -> ConsulSettings:
+        """The same credentials aimed at another agent (e.g. one server of the cluster)."""
+        return ConsulSettings(
+            address=normalize_consul_address(address, default_scheme=self.scheme),
+            token=self.token,
+            ca_cert=self.ca_cert,
+            client_cert=self.client_cert,
+            client_key=self.client_key,
+            verify=self.verify,
+            timeout=self.timeout,
+        )
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        address: str | None = None,
+        token_file: str | None = None,
+        ca_cert: str | None = None,
+        client_cert: str | None = None,
+        client_key: str | None = None,
+        verify: bool | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> ConsulSettings:
+        """Options first, then CONSUL_HTTP_* variables, then Consul's defaults."""
+        env = os.environ if env is None else env
+        use_ssl = env.get("CONSUL_HTTP_SSL")
+        default_scheme = "https" if use_ssl and _parse_bool("CONSUL_HTTP_SSL", use_ssl) else "http"
+        raw_address = address or env.get("CONSUL_HTTP_ADDR") or "127.0.0.1:8500"
+        token: str | None = None
+        if token_file:
+            token = _read_token_file("--token-file", token_file)
+        elif env.get("CONSUL_HTTP_TOKEN"):
+            token = env["CONSUL_HTTP_TOKEN"]
+        elif env.get("CONSUL_HTTP_TOKEN_FILE"):
+            token = _read_token_file("CONSUL_HTTP_TOKEN_FILE", env["CONSUL_HTTP_TOKEN_FILE"])
+        if verify is None:
+            raw_verify = env.get("CONSUL_HTTP_SSL_VERIFY")
+            verify = _parse_bool("CONSUL_HTTP_SSL_VERIFY", raw_verify) if raw_verify else True
+        return cls(
+            address=normalize_consul_address(raw_address, default_scheme=default_scheme),
+            token=token or None,
+            ca_cert=ca_cert or env.get("CONSUL_CACERT") or None,
+            client_cert=client_cert or env.get("CONSUL_CLIENT_CERT") or None,
+            client_key=client_key or env.get("CONSUL_CLIENT_KEY") or None,
+            verify=verify,
+        )
+
+
+def normalize_consul_address(raw: str, *, default_scheme: str = "http") -> str:
+    """`127.0.0.1:8500`, `http://host:8500` or `host` -> `scheme://host:port`."""
+    value = raw.strip()
+    if not value:
+        raise UsageError("the Consul address is empty")
+    if "://" not in value:
+        value = f"{default_scheme}://{value}"
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"Consul address {raw!r} is not of the form [http(s)://]host:port")
+    try:
+        port = parts.port
+    except ValueError as err:
+        raise UsageError(f"Consul address {raw!r} has an invalid port") from err
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}:{port or (443 if parts.scheme == 'https' else 8500)}"

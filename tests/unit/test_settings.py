@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from clusterops.errors import UsageError
+from clusterops.settings import ConsulSettings, normalize_consul_address
+
+
+def test_defaults_follow_consul() -> None:
+    s = ConsulSettings.resolve(env={})
+    assert s.address == "http://127.0.0.1:8500"
+    assert s.token is None
+    assert s.verify is True
+
+
+def test_env_variables_as_consuls_cli_reads_them(tmp_path: Path) -> None:
+    token_file = tmp_path / "tok"
+    token_file.write_text("s3cr3t-from-file\n")
+    s = ConsulSettings.resolve(
+        env={
+            "CONSUL_HTTP_ADDR": "10.0.0.5:8501",
+            "CONSUL_HTTP_SSL": "true",
+            "CONSUL_HTTP_TOKEN_FILE": str(token_file),
+            "CONSUL_CACERT": "/etc/ca.pem",
+            "CONSUL_HTTP_SSL_VERIFY": "false",
+        }
+    )
+    assert s.address == "https://10.0.0.5:8501"
+    assert s.token == "s3cr3t-from-file"
+    assert s.ca_cert == "/etc/ca.pem"
+    assert s.verify is False
+    assert "s3cr3t" not in repr(s)
+
+
+def test_token_env_wins_over_token_file_env_and_option_wins_over_both(tmp_path: Path) -> None:
+    f = tmp_path / "t"
+    f.write_text("from-option")
+    env = {"CONSUL_HTTP_TOKEN": "from-env", "CONSUL_HTTP_TOKEN_FILE": "/nonexistent"}
+    assert ConsulSettings.resolve(env=env).token == "from-env"
+    assert ConsulSettings.resolve(env=env, token_file=str(f)).token == "from-option"
+
+
+def test_unreadable_token_file_is_a_usage_error_naming_the_variable() -> None:
+    with pytest.raises(UsageError, match="CONSUL_HTTP_TOKEN_FILE"):
+        ConsulSettings.resolve(env={"CONSUL_HTTP_TOKEN_FILE": "/nonexistent/token"})
+
+
+@pytest.mark.parametrize(
+    ("raw", "want"),
+    [
+        ("127.0.0.1:8500", "http://127.0.0.1:8500"),
+        ("https://consul.example:8501", "https://consul.example:8501"),
+        ("consul.service", "http://consul.service:8500"),
+        ("[::1]:8500", "http://[::1]:8500"),
+    ],
+)
+def test_address_normalization(raw: str, want: str) -> None:
+    assert normalize_consul_address(raw) == want
+
+
+@pytest.mark.parametrize("raw", ["", "ftp://x:1", "http://:80", "host:notaport"])
+def test_bad_addresses_are_usage_errors(raw: str) -> None:
+    with pytest.raises(UsageError):
+        normalize_consul_address(raw)
+
+
+def test_bad_boolean_is_named() -> None:
+    with pytest.raises(UsageError, match="CONSUL_HTTP_SSL_VERIFY"):
+        ConsulSettings.resolve(env={"CONSUL_HTTP_SSL_VERIFY": "maybe"})
