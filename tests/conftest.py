@@ -80,3 +80,4 @@ def make_lab(lab_root: Path) -> Iterator[LabFactory]:
     yield factory
     for lab in made:
         lab.down()
+

@@ -10,11 +10,11 @@ import time
 import hvac
 import pytest
 import yaml
-from tests.conftest import CONSUL_A, CONSUL_B, LabFactory
 
 from clusterops.errors import LabError
 from clusterops.lab import processes
 from clusterops.lab.cluster import Lab
+from tests.conftest import CONSUL_A, CONSUL_B, LabFactory
 
 
 def cli(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:

@@ -1,12 +1,217 @@
-"""`clusterops consul`: not yet available."""
+"""`clusterops consul`: status, check, gate and stale-peer removal against a live cluster."""
 
 from __future__ import annotations
 
+import json
+import sys
+from typing import Annotated
+
 import typer
 
-app = typer.Typer(help="(consul: not yet available)", no_args_is_help=True)
+from clusterops.cli.options import CaFile, ClientCert, ClientKey, HttpAddr, SkipVerify, TokenFile, consul_client
+
+app = typer.Typer(help="Consul server cluster health: status, checks, gates, stale peers.", no_args_is_help=True)
+
+Format = Annotated[str, typer.Option("--format", "-f", help="Output format.")]
 
 
-@app.callback()
-def main() -> None:
-    """Not yet available."""
+def _yes_no(value: bool | None) -> str:
+    return "-" if value is None else ("yes" if value else "no")
+
+
+@app.command()
+def status(
+    fmt: Format = "table",
+    http_addr: HttpAddr = None,
+    token_file: TokenFile = None,
+    ca_file: CaFile = None,
+    client_cert: ClientCert = None,
+    client_key: ClientKey = None,
+    tls_skip_verify: SkipVerify = False,
+) -> None:
+    """One table of servers and a summary line: leader, voters, quorum, failure tolerance, healthy."""
+    from clusterops.consul.state import read_cluster_state
+    from clusterops.consul.status import server_rows, status_document, summarize
+    from clusterops.durations import format_duration
+
+    with consul_client(http_addr, token_file, ca_file, client_cert, client_key, tls_skip_verify) as client:
+        state = read_cluster_state(client)
+    if fmt == "json":
+        typer.echo(json.dumps(status_document(state), indent=2))
+        return
+    if fmt != "table":
+        raise typer.BadParameter("use table or json", param_hint="--format")
+    from rich.table import Table
+
+    from clusterops.report.table import console as make_console
+
+    table = Table()
+    for col in ("node", "address", "role", "voter", "version", "serf", "healthy", "stable", "last contact", "lag"):
+        table.add_column(col)
+    for r in server_rows(state):
+        table.add_row(
+            r.node,
+            r.address,
+            r.role,
+            _yes_no(r.voter),
+            r.version or "-",
+            r.serf_status,
+            _yes_no(r.healthy),
+            _yes_no(r.stable),
+            format_duration(r.last_contact) if r.last_contact is not None else "-",
+            "-" if r.index_lag is None else str(r.index_lag),
+        )
+    console = make_console()
+    console.print(table)
+    s = summarize(state)
+    ft = f"{s.failure_tolerance}"
+    if s.disagreement:
+        ft += f" (autopilot says {s.autopilot_failure_tolerance})"
+    console.print(
+        f"leader {s.leader or 'NONE'} | voters {s.voters} | quorum {s.quorum} | failure tolerance {ft} | "
+        f"healthy {'yes' if s.healthy else 'NO'}",
+        highlight=False,
+    )
+
+
+@app.command()
+def check(
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, junit, sarif or github.")] = "table",
+    fail_on: Annotated[str, typer.Option("--fail-on", help="Exit 1 on findings at or above: info, warning, error.")] = (
+        "error"
+    ),
+    min_failure_tolerance: Annotated[int, typer.Option("--min-failure-tolerance")] = 1,
+    http_addr: HttpAddr = None,
+    token_file: TokenFile = None,
+    ca_file: CaFile = None,
+    client_cert: ClientCert = None,
+    client_key: ClientKey = None,
+    tls_skip_verify: SkipVerify = False,
+) -> None:
+    """CI-friendly health findings with stable rule ids and remedies. Exit 0 healthy, 1 findings, 2 errors."""
+    from clusterops.consul.checks import RULES, check_cluster
+    from clusterops.consul.state import read_cluster_state
+    from clusterops.consul.status import summarize
+    from clusterops.findings import Report, Severity
+    from clusterops.report import render
+
+    try:
+        threshold = Severity(fail_on)
+    except ValueError:
+        raise typer.BadParameter("use info, warning or error", param_hint="--fail-on") from None
+    with consul_client(http_addr, token_file, ca_file, client_cert, client_key, tls_skip_verify) as client:
+        state = read_cluster_state(client)
+    s = summarize(state)
+    report = Report(
+        tool="clusterops consul check",
+        findings=tuple(check_cluster(state, min_failure_tolerance=min_failure_tolerance)),
+        rules=tuple(RULES.values()),
+        summary=f"leader {s.leader or 'NONE'}, voters {s.voters}, quorum {s.quorum}, "
+        f"failure tolerance {s.failure_tolerance}",
+    )
+    render(report, fmt, sys.stdout, fail_on=threshold)
+    raise typer.Exit(report.exit_code(threshold))
+
+
+@app.command()
+def gate(
+    min_failure_tolerance: Annotated[int, typer.Option("--min-failure-tolerance")] = 1,
+    expect_servers: Annotated[int | None, typer.Option("--expect-servers", help="Voters expected.")] = None,
+    expect_version: Annotated[str | None, typer.Option("--expect-version", help="Version every voter runs.")] = None,
+    stable_for: Annotated[str, typer.Option("--stable-for", help="How long everything must hold.")] = "10s",
+    timeout: Annotated[str, typer.Option("--timeout", help="Give up after this long (exit 1).")] = "5m",
+    interval: Annotated[str, typer.Option("--interval", help="Time between polls.")] = "1s",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final line.")] = False,
+    http_addr: HttpAddr = None,
+    token_file: TokenFile = None,
+    ca_file: CaFile = None,
+    client_cert: ClientCert = None,
+    client_key: ClientKey = None,
+    tls_skip_verify: SkipVerify = False,
+) -> None:
+    """Block until it is safe to touch the next server; exit 0, or 1 with the condition that failed last."""
+    from dataclasses import asdict
+
+    from clusterops.consul.gate import GateSpec, run_gate
+    from clusterops.consul.state import ClusterState
+    from clusterops.durations import parse_duration
+    from clusterops.errors import GateTimeout
+    from clusterops.wait import Verdict
+
+    spec = GateSpec(
+        min_failure_tolerance=min_failure_tolerance,
+        expect_servers=expect_servers,
+        expect_version=expect_version,
+        stable_for=parse_duration(stable_for, name="--stable-for"),
+        timeout=parse_duration(timeout, name="--timeout"),
+        interval=parse_duration(interval, name="--interval"),
+    )
+    last: list[str] = []
+
+    def on_poll(obs: ClusterState | str, verdict: Verdict) -> None:
+        line = "ok" if verdict.ok else verdict.reason
+        if not quiet and fmt == "text" and (not last or last[-1] != line):
+            typer.echo(f"gate: {line}", err=True)
+        last.append(line)
+
+    with consul_client(http_addr, token_file, ca_file, client_cert, client_key, tls_skip_verify) as client:
+        try:
+            result = run_gate(client, spec, on_poll=on_poll)
+        except GateTimeout as err:
+            if fmt == "json":
+                typer.echo(json.dumps({"passed": False, "reason": str(err)}))
+            raise
+    if fmt == "json":
+        typer.echo(json.dumps(asdict(result)))
+    else:
+        typer.echo(
+            f"gate passed after {result.elapsed:.1f}s: leader {result.leader}, {result.voters} voters, "
+            f"failure tolerance {result.failure_tolerance}, held {spec.stable_for:g}s"
+        )
+
+
+@app.command("remove-stale-peers")
+def remove_stale_peers(
+    apply: Annotated[bool, typer.Option("--apply", help="Remove them (default: only show the plan).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    http_addr: HttpAddr = None,
+    token_file: TokenFile = None,
+    ca_file: CaFile = None,
+    client_cert: ClientCert = None,
+    client_key: ClientKey = None,
+    tls_skip_verify: SkipVerify = False,
+) -> None:
+    """Force-leave or remove raft peers that are stale and really dead. Dry run unless --apply."""
+    from clusterops.consul.stale import apply_removals, plan_removals
+    from clusterops.consul.state import read_cluster_state
+
+    with consul_client(http_addr, token_file, ca_file, client_cert, client_key, tls_skip_verify) as client:
+        state = read_cluster_state(client)
+        plan = plan_removals(state)
+        if not plan:
+            typer.echo("no stale raft peers")
+            return
+        typer.echo(f"voters {len(state.voters)}, quorum {state.quorum}, failure tolerance {state.failure_tolerance}")
+        for r in plan:
+            verdict = f"REFUSED: {r.refused}" if r.refused else "will run"
+            typer.echo(f"  {r.peer.node} {r.peer.id} {r.peer.address} ({r.reason}): {r.command}  [{verdict}]")
+        todo = [r for r in plan if not r.refused]
+        if not apply:
+            typer.echo("dry run: nothing changed; rerun with --apply to remove them")
+            raise typer.Exit(1 if plan else 0)
+        if not todo:
+            typer.echo("nothing to remove: every stale peer was refused")
+            raise typer.Exit(1)
+        if not yes and not typer.confirm(f"remove {len(todo)} raft peer(s)?"):
+            typer.echo("aborted: nothing changed")
+            raise typer.Exit(1)
+        for outcome in apply_removals(client, plan):
+            ft = (
+                ""
+                if outcome.failure_tolerance_after is None
+                else f"; failure tolerance now {outcome.failure_tolerance_after}"
+            )
+            typer.echo(f"  {outcome.removal.peer.node or outcome.removal.peer.id}: {outcome.detail}{ft}")
+        after = read_cluster_state(client)
+    typer.echo(f"now: voters {len(after.voters)}, quorum {after.quorum}, failure tolerance {after.failure_tolerance}")

@@ -88,15 +88,16 @@ def status(
     if fmt == "json":
         typer.echo(json.dumps({"root": str(lab.root), "acl": state.acl, "processes": rows}, indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
+
+    from clusterops.report.table import console as make_console
 
     table = Table(title=f"lab {lab.root}")
     for col in ("name", "address", "version", "pid", "process"):
         table.add_column(col)
     for name, addr, version, pid in procs:
         table.add_row(name, addr, version, str(pid or "-"), "running" if processes.is_running(pid) else "stopped")
-    Console().print(table)
+    make_console().print(table)
 
 
 @app.command()

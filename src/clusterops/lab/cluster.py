@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from clusterops.errors import ClusterOpsError, LabError, UsageError
 from clusterops.consul.state import failure_tolerance
+from clusterops.errors import ClusterOpsError, LabError, UsageError
 from clusterops.lab import binaries, processes
 from clusterops.wait import Verdict, wait_until
 
@@ -74,6 +74,7 @@ class LabState:
     acl: bool = False
     vault: LabVault | None = None
     extra_config: str = ""
+    bootstrap_expect: int = 0
     created: float = field(default_factory=time.time)
 
     def server(self, name: str) -> LabServer:
@@ -100,6 +101,7 @@ class LabState:
             acl=bool(data.get("acl", False)),
             vault=LabVault(**vault) if vault else None,
             extra_config=data.get("extra_config", ""),
+            bootstrap_expect=int(data.get("bootstrap_expect", 0)),
             created=float(data.get("created", 0.0)),
         )
 
@@ -208,6 +210,7 @@ class Lab:
             servers=tuple(LabServer(f"s{i}", f"{prefix}.{i}", consul_version) for i in range(1, servers + 1)),
             acl=acl,
             extra_config=extra_config,
+            bootstrap_expect=servers,
         )
         self._save(state)
         try:
@@ -280,7 +283,7 @@ acl {{
 datacenter            = "{state.datacenter}"
 node_name             = "{server.name}"
 server                = true
-bootstrap_expect      = {len(state.servers)}
+bootstrap_expect      = {state.bootstrap_expect or len(state.servers)}
 bind_addr             = "{server.ip}"
 client_addr           = "{server.ip}"
 data_dir              = "{self.node_dir(server.name) / "data"}"

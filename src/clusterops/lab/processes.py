@@ -14,7 +14,6 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-
 # Servers started by this process. Keeping the Popen objects lets us reap them (no zombies) and
 # keeps Python from warning that a still-running child was garbage-collected; servers outlive the
 # CLI invocation that started them by design.
@@ -39,21 +38,18 @@ def spawn(argv: Sequence[str], *, cwd: Path, log: Path, env: Mapping[str, str] |
     return proc.pid
 
 
-def _reap(pid: int) -> None:
-    child = _children.get(pid)
-    if child is not None:
-        if child.poll() is not None:
-            del _children[pid]
-        return
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
-
-
 def is_running(pid: int | None) -> bool:
-    """True when `pid` is a live (not zombie) process."""
+    """True when `pid` is a live (not zombie) process. Our own children are reaped on the way."""
     if not pid:
         return False
-    _reap(pid)
+    child = _children.get(pid)
+    if child is not None:
+        if child.poll() is None:
+            return True
+        del _children[pid]
+        return False
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:

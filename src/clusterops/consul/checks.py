@@ -1,0 +1,226 @@
+"""Health rules over a ClusterState: the catalog and the pure check that yields findings.
+
+Rule ids are stable and never reused. Remedies name the exact command to run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from clusterops.consul.state import UNKNOWN_NODE, ClusterState, RaftPeer, duplicate_values
+from clusterops.findings import Finding, Rule, Severity, catalog
+
+NO_LEADER = Rule(
+    "CH001",
+    Severity.ERROR,
+    "no leader",
+    "check `consul operator raft list-peers` on every server; "
+    "if quorum is lost for good, follow Consul's outage recovery guide (peers.json)",
+)
+UNKNOWN_PEER = Rule(
+    "CH002", Severity.ERROR, "raft peer unknown to Consul (stale peer)", "consul operator raft remove-peer -id={id}"
+)
+DEAD_VOTER = Rule(
+    "CH003",
+    Severity.ERROR,
+    "raft voter is not an alive serf member",
+    "if {node} is gone for good: consul force-leave {node} (then, if it stays a peer: "
+    "consul operator raft remove-peer -id={id}); if it is restarting, wait for it",
+)
+DUPLICATE_ID = Rule(
+    "CH004",
+    Severity.ERROR,
+    "duplicate raft peer ID",
+    "remove the dead entry: consul operator raft remove-peer -address={address}",
+)
+DUPLICATE_ADDRESS = Rule(
+    "CH005",
+    Severity.ERROR,
+    "two raft peers share an address",
+    "remove the stale entry: consul operator raft remove-peer -id={id}",
+)
+LOW_FAILURE_TOLERANCE = Rule(
+    "CH006",
+    Severity.ERROR,
+    "failure tolerance below the minimum",
+    "bring failed servers back or remove dead ones before touching any server",
+)
+AUTOPILOT_UNHEALTHY = Rule(
+    "CH007",
+    Severity.ERROR,
+    "autopilot reports the cluster unhealthy",
+    "see the unhealthy servers below; `consul operator autopilot state` has details",
+)
+SERVER_UNHEALTHY = Rule(
+    "CH008",
+    Severity.WARNING,
+    "server unhealthy by autopilot's criteria",
+    "check {node}'s logs and its connectivity to the leader on port 8300",
+)
+FT_DISAGREES = Rule(
+    "CH009",
+    Severity.WARNING,
+    "our failure tolerance and autopilot's disagree",
+    "compare `consul operator raft list-peers` with `consul members`",
+)
+VERSION_SKEW = Rule(
+    "CH010",
+    Severity.WARNING,
+    "servers run different Consul versions",
+    "finish the rolling upgrade (clusterops consul upgrade) or roll back",
+)
+EVEN_VOTERS = Rule(
+    "CH011",
+    Severity.WARNING,
+    "even number of voters",
+    "run an odd number of servers: an even count adds load without adding failure tolerance",
+)
+FEW_VOTERS = Rule(
+    "CH012", Severity.WARNING, "fewer than 3 voters: no failure tolerance", "run 3 or 5 servers in production"
+)
+CLEANUP_NO_MIN_QUORUM = Rule(
+    "CH013",
+    Severity.WARNING,
+    "cleanup_dead_servers is on with min_quorum 0",
+    "consul operator autopilot set-config -min-quorum={voters}",
+)
+NOT_IN_RAFT = Rule(
+    "CH014",
+    Severity.WARNING,
+    "server is a serf member but not a raft peer",
+    "check {node}'s logs; it may be failing to join Raft (data dir, encryption, versions)",
+)
+NON_VOTER = Rule(
+    "CH015",
+    Severity.WARNING,
+    "raft peer is not a voter",
+    "wait for autopilot to promote it after server_stabilization_time; check it if it stays",
+)
+PARTIAL_READ = Rule(
+    "CH016",
+    Severity.INFO,
+    "some endpoints could not be read",
+    "use a server version and token that give operator:read on autopilot",
+)
+
+RULES = catalog(
+    [NO_LEADER, UNKNOWN_PEER, DEAD_VOTER, DUPLICATE_ID, DUPLICATE_ADDRESS, LOW_FAILURE_TOLERANCE,
+     AUTOPILOT_UNHEALTHY, SERVER_UNHEALTHY, FT_DISAGREES, VERSION_SKEW, EVEN_VOTERS, FEW_VOTERS,
+     CLEANUP_NO_MIN_QUORUM, NOT_IN_RAFT, NON_VOTER, PARTIAL_READ]
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StalePeer:
+    """A raft peer that Consul's membership no longer backs, and why."""
+
+    peer: RaftPeer
+    reason: str  # "unknown", "failed", "left", "leaving", "missing", "duplicate-address"
+
+
+def stale_peers(state: ClusterState) -> list[StalePeer]:
+    """Raft peers whose node is (unknown), is not an alive serf member, or duplicates another's
+    ID or address (the entry whose node is not alive is the stale one)."""
+    out: list[StalePeer] = []
+    listed: set[str] = set()
+    for peer in state.raft:
+        status = state.serf_status(peer)
+        if peer.node == UNKNOWN_NODE:
+            out.append(StalePeer(peer, "unknown"))
+        elif status != "alive":
+            out.append(StalePeer(peer, "missing" if status == "unknown" else status))
+        else:
+            continue
+        listed.add(peer.id)
+    for address in duplicate_values([p.address for p in state.raft]):
+        for peer in state.raft:
+            if peer.address == address and peer.id not in listed and state.serf_status(peer) != "alive":
+                out.append(StalePeer(peer, "duplicate-address"))
+    return out
+
+
+def check_cluster(state: ClusterState, *, min_failure_tolerance: int = 1) -> list[Finding]:
+    """Every finding for one snapshot, most severe first."""
+    f: list[Finding] = []
+    leader = state.leader
+    if leader is None:
+        f.append(Finding.of(NO_LEADER, "cluster", f"no leader is elected (agent {state.agent} knows none)"))
+
+    for stale in stale_peers(state):
+        p = stale.peer
+        if stale.reason == "unknown":
+            msg = f"raft peer {p.id} at {p.address} has node {UNKNOWN_NODE}: Consul no longer knows it"
+            f.append(Finding.of(UNKNOWN_PEER, p.id, msg, remedy=UNKNOWN_PEER.remedy.format(id=p.id)))
+        elif p.voter:
+            msg = (f"{p.node} ({p.address}) is a raft voter but its serf status is {stale.reason}; "
+                   f"it still counts toward the quorum of {state.quorum}")  # fmt: skip
+            f.append(Finding.of(DEAD_VOTER, p.node, msg, remedy=DEAD_VOTER.remedy.format(node=p.node, id=p.id)))
+
+    for dup in sorted(duplicate_values([p.id for p in state.raft])):
+        addrs = ", ".join(p.address for p in state.raft if p.id == dup)
+        f.append(Finding.of(DUPLICATE_ID, dup, f"raft peer ID {dup} appears more than once ({addrs})",
+                            remedy=DUPLICATE_ID.remedy.format(address=addrs.split(", ")[-1])))  # fmt: skip
+    for dup in sorted(duplicate_values([p.address for p in state.raft])):
+        peers = [p for p in state.raft if p.address == dup]
+        dead = [p for p in peers if state.serf_status(p) != "alive"] or peers[-1:]
+        names = ", ".join(f"{p.node} ({p.id})" for p in peers)
+        f.append(Finding.of(DUPLICATE_ADDRESS, dup, f"address {dup} is held by {len(peers)} raft peers: {names}",
+                            remedy=DUPLICATE_ADDRESS.remedy.format(id=dead[0].id)))  # fmt: skip
+
+    voters = len(state.voters)
+    if leader is not None and state.failure_tolerance < min_failure_tolerance:
+        msg = (f"failure tolerance is {state.failure_tolerance} (healthy voters {len(state.healthy_voters)} of "
+               f"{voters}, quorum {state.quorum}); the minimum is {min_failure_tolerance}")  # fmt: skip
+        f.append(Finding.of(LOW_FAILURE_TOLERANCE, "cluster", msg))
+
+    if state.autopilot_healthy is False:
+        bad = [h.name for h in state.health if not h.healthy]
+        f.append(Finding.of(AUTOPILOT_UNHEALTHY, "cluster",
+                            f"autopilot: Healthy=false (unhealthy: {', '.join(bad) or 'none listed'})"))  # fmt: skip
+    threshold = state.autopilot.last_contact_threshold if state.autopilot else 0.2
+    in_raft = {p.id for p in state.raft}
+    for h in state.health:
+        if h.healthy or h.id not in in_raft:  # autopilot may list a just-removed peer for a moment
+            continue
+        why = [f"serf {h.serf_status}"] if h.serf_status != "alive" else []
+        if h.last_contact is not None and h.last_contact > threshold:
+            why.append(f"last contact {h.last_contact * 1000:.0f}ms > {threshold * 1000:.0f}ms")
+        lag = state.leader_last_index - h.last_index
+        if lag > 0:
+            why.append(f"{lag} entries behind the leader")
+        msg = f"{h.name} is not healthy ({'; '.join(why) or 'see autopilot state'})"
+        f.append(Finding.of(SERVER_UNHEALTHY, h.name, msg, remedy=SERVER_UNHEALTHY.remedy.format(node=h.name)))
+
+    ap_ft = state.autopilot_failure_tolerance
+    if ap_ft is not None and leader is not None and ap_ft != state.failure_tolerance:
+        msg = f"failure tolerance: ours {state.failure_tolerance} (from the raft configuration), autopilot's {ap_ft}"
+        f.append(Finding.of(FT_DISAGREES, "cluster", msg))
+
+    versions = {state.version_of(p) for p in state.raft if state.serf_status(p) == "alive"} - {""}
+    if len(versions) > 1:
+        detail = ", ".join(f"{p.node}={state.version_of(p)}" for p in state.raft if state.version_of(p))
+        f.append(Finding.of(VERSION_SKEW, "cluster", f"versions differ: {detail}"))
+
+    if voters and voters % 2 == 0:
+        f.append(Finding.of(EVEN_VOTERS, "cluster", f"{voters} voters: quorum {state.quorum}, "
+                            f"the same failure tolerance as {voters - 1}"))  # fmt: skip
+    if 0 < voters < 3:
+        f.append(Finding.of(FEW_VOTERS, "cluster", f"{voters} voter(s): losing any one loses quorum"))
+    ap = state.autopilot
+    if ap is not None and ap.cleanup_dead_servers and ap.min_quorum == 0:
+        msg = ("autopilot cleanup_dead_servers=true with min_quorum=0: autopilot may prune failed servers "
+               "during a rolling restart and shrink the cluster below its intended size")  # fmt: skip
+        f.append(Finding.of(CLEANUP_NO_MIN_QUORUM, "autopilot", msg,
+                            remedy=CLEANUP_NO_MIN_QUORUM.remedy.format(voters=max(voters, 3))))  # fmt: skip
+
+    raft_nodes = {p.node for p in state.raft}
+    for m in state.servers:
+        if m.status == "alive" and m.name not in raft_nodes:
+            f.append(Finding.of(NOT_IN_RAFT, m.name, f"{m.name} ({m.addr}) is an alive server but not a raft peer",
+                                remedy=NOT_IN_RAFT.remedy.format(node=m.name)))  # fmt: skip
+    for p in state.raft:
+        if not p.voter and state.serf_status(p) == "alive":
+            f.append(Finding.of(NON_VOTER, p.node, f"{p.node} is a raft peer but not a voter"))
+    if state.unavailable:
+        f.append(Finding.of(PARTIAL_READ, "cluster", f"not read: {', '.join(state.unavailable)}"))
+    return sorted(f, key=lambda x: -x.severity.rank)

@@ -1,0 +1,139 @@
+"""The "safe to proceed" gate: conditions over ClusterState observations, held for a window.
+
+`GateSpec` says what must hold; `GateJudge` is a pure, stateful judge over successive snapshots
+(it remembers the leader, so a leader change resets the window); `run_gate` is the loop that
+reads the real cluster through the one wait primitive.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from clusterops.consul.checks import stale_peers
+from clusterops.consul.state import ClusterState, read_cluster_state
+from clusterops.errors import AuthError, ClusterOpsError
+from clusterops.wait import Verdict, WaitResult, wait_until
+
+if TYPE_CHECKING:
+    from clusterops.consul.client import ConsulClient
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    min_failure_tolerance: int = 1
+    expect_servers: int | None = None
+    expect_version: str | None = None
+    stable_for: float = 10.0
+    timeout: float = 300.0
+    interval: float = 1.0
+    require_stable_servers: bool = False  # every voter healthy for server_stabilization_time
+
+
+@dataclass
+class GateJudge:
+    """Judges one observation at a time; remembers the leader to catch changes."""
+
+    spec: GateSpec
+    leader_id: str | None = None
+    leader_changes: int = 0
+    history: list[str] = field(default_factory=list)
+
+    def __call__(self, obs: ClusterState | str) -> Verdict:
+        if isinstance(obs, str):  # the cluster could not be read
+            return Verdict(False, f"cannot read the cluster: {obs}")
+        return self.judge(obs)
+
+    def judge(self, state: ClusterState) -> Verdict:
+        spec = self.spec
+        leader = state.leader
+        if leader is None:
+            return Verdict(False, "no leader")
+        if self.leader_id is not None and leader.id != self.leader_id:
+            self.leader_changes += 1
+            self.history.append(leader.node)
+            self.leader_id = leader.id
+            return Verdict(False, f"leader changed to {leader.node}")
+        self.leader_id = leader.id
+        stale = stale_peers(state)
+        if stale:
+            names = ", ".join(f"{s.peer.node or s.peer.id} ({s.reason})" for s in stale)
+            return Verdict(False, f"stale or dead raft peers: {names}")
+        voters = state.voters
+        if spec.expect_servers is not None and len(voters) != spec.expect_servers:
+            names = ", ".join(sorted(p.node for p in voters))
+            return Verdict(False, f"{len(voters)} voters ({names}), expected {spec.expect_servers}")
+        unhealthy = [p.node for p in voters if not state.voter_is_healthy(p)]
+        if unhealthy:
+            return Verdict(False, f"voters not healthy: {', '.join(unhealthy)}")
+        if state.autopilot_healthy is False:
+            return Verdict(False, "autopilot reports Healthy=false")
+        if spec.expect_version:
+            off = [
+                f"{p.node}={state.version_of(p) or '?'}" for p in voters if state.version_of(p) != spec.expect_version
+            ]
+            if off:
+                return Verdict(False, f"not on {spec.expect_version}: {', '.join(off)}")
+        if spec.require_stable_servers:
+            unstable = [p.node for p in voters if not state.is_stable(p)]
+            if unstable:
+                return Verdict(False, f"not yet stable (server_stabilization_time): {', '.join(unstable)}")
+        if state.failure_tolerance < spec.min_failure_tolerance:
+            return Verdict(False, f"failure tolerance {state.failure_tolerance} < minimum {spec.min_failure_tolerance}")
+        return Verdict(True)
+
+
+@dataclass(frozen=True)
+class GateResult:
+    passed: bool
+    elapsed: float
+    polls: int
+    leader: str
+    leader_changes: int
+    failure_tolerance: int
+    voters: int
+    reason: str = ""
+
+
+def run_gate(
+    client: ConsulClient,
+    spec: GateSpec,
+    *,
+    on_poll: Callable[[ClusterState | str, Verdict], None] | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> GateResult:
+    """Block until the spec holds for `stable_for` seconds; raises GateTimeout naming the condition."""
+    judge = GateJudge(spec)
+
+    def observe() -> ClusterState | str:
+        try:
+            return read_cluster_state(client)
+        except ClusterOpsError as err:
+            if isinstance(err, AuthError):
+                raise  # a missing permission will not fix itself by waiting
+            return str(err).splitlines()[0]
+
+    result: WaitResult[ClusterState | str] = wait_until(
+        observe,
+        judge,
+        timeout=spec.timeout,
+        stable_for=spec.stable_for,
+        interval=spec.interval,
+        what="consul gate",
+        on_poll=on_poll,
+        sleep=sleep or time.sleep,
+    )
+    state = result.observation
+    assert isinstance(state, ClusterState)
+    leader = state.leader
+    return GateResult(
+        passed=True,
+        elapsed=result.elapsed,
+        polls=result.polls,
+        leader=leader.node if leader else "",
+        leader_changes=judge.leader_changes,
+        failure_tolerance=state.failure_tolerance,
+        voters=len(state.voters),
+    )

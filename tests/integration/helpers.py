@@ -1,0 +1,52 @@
+"""Helpers for integration tests: run the real CLI against a lab, wait for cluster conditions."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+
+from clusterops.consul.client import ConsulClient
+from clusterops.consul.state import ClusterState, read_cluster_state
+from clusterops.lab.cluster import Lab
+from clusterops.settings import ConsulSettings
+from clusterops.wait import Verdict, wait_until
+
+
+def lab_env(lab: Lab, server: str = "s1", **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONSUL_", "VAULT_", "BAO_"))}
+    env["CONSUL_HTTP_ADDR"] = lab.state().server(server).http_addr
+    if lab.state().acl:
+        env["CONSUL_HTTP_TOKEN_FILE"] = str(lab.management_token_file)
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str, env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "clusterops.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def lab_client(lab: Lab, server: str = "s1") -> ConsulClient:
+    settings = ConsulSettings(address=lab.state().server(server).http_addr, token=lab.management_token())
+    return ConsulClient(settings)
+
+
+def wait_for_state(
+    lab: Lab, predicate: Callable[[ClusterState], bool], *, what: str, timeout: float = 60, server: str = "s1"
+) -> ClusterState:
+    with lab_client(lab, server) as client:
+        return wait_until(
+            lambda: read_cluster_state(client),
+            lambda s: Verdict(predicate(s), what),
+            timeout=timeout,
+            interval=0.5,
+            what=what,
+        ).observation
