@@ -6,8 +6,8 @@ Outside CI a missing binary skips with the command that provides it.
 
 from __future__ import annotations
 
-import itertools
 import os
+import random
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,8 +21,26 @@ from clusterops.lab.cluster import Lab
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CONSUL_A, CONSUL_B = binaries.CONSUL_FROM, binaries.CONSUL_TO
 
-# Session lab on 127.0.1.N; each function-scoped lab gets its own 127.0.(10+k).N.
-_prefixes = (f"127.0.{n}" for n in itertools.count(10))
+_used_prefixes: set[str] = set()
+
+
+def free_prefix() -> str:
+    """A loopback /24 prefix (127.0.K) with nothing listening on .1-.9, for one lab.
+
+    Chosen at random so that several test runs on one machine (CI and a developer's, or parallel
+    helpers) do not collide; never reused within this run.
+    """
+    from clusterops.lab.processes import listening_sockets
+
+    candidates = [f"127.0.{k}" for k in range(10, 250)]
+    random.shuffle(candidates)
+    for prefix in candidates:
+        if prefix in _used_prefixes:
+            continue
+        if not listening_sockets([f"{prefix}.{i}" for i in range(1, 10)]):
+            _used_prefixes.add(prefix)
+            return prefix
+    raise RuntimeError("no free 127.0.K prefix for a lab")
 
 
 def require_binaries(*, vault: bool = False) -> None:
@@ -47,7 +65,7 @@ def session_lab(lab_root: Path) -> Iterator[Lab]:
     """A healthy 3-server Consul A lab with OpenBao, shared by every read-only test."""
     require_binaries(vault=True)
     lab = Lab(lab_root / "session")
-    lab.up(servers=3, consul_version=CONSUL_A, vault=True, prefix="127.0.1")
+    lab.up(servers=3, consul_version=CONSUL_A, vault=True, prefix=free_prefix())
     try:
         yield lab
     finally:
@@ -70,7 +88,7 @@ def make_lab(lab_root: Path) -> Iterator[LabFactory]:
 
     def factory(**kwargs: object) -> Lab:
         require_binaries(vault=bool(kwargs.get("vault")))
-        prefix = next(_prefixes)
+        prefix = free_prefix()
         lab = Lab(lab_root / f"lab-{prefix.replace('.', '-')}")
         made.append(lab)
         kwargs.setdefault("consul_version", CONSUL_A)
@@ -80,4 +98,3 @@ def make_lab(lab_root: Path) -> Iterator[LabFactory]:
     yield factory
     for lab in made:
         lab.down()
-

@@ -14,7 +14,7 @@ import yaml
 from clusterops.errors import LabError
 from clusterops.lab import processes
 from clusterops.lab.cluster import Lab
-from tests.conftest import CONSUL_A, CONSUL_B, LabFactory
+from tests.conftest import CONSUL_A, CONSUL_B, LabFactory, free_prefix
 
 
 def cli(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
@@ -35,7 +35,7 @@ def voters(lab: Lab) -> dict[str, bool]:
 
 def test_session_lab_is_healthy_with_vault(session_lab: Lab) -> None:
     state = session_lab.state()
-    assert [s.ip for s in state.servers] == ["127.0.1.1", "127.0.1.2", "127.0.1.3"]
+    assert [s.ip for s in state.servers] == [f"{state.prefix}.{i}" for i in (1, 2, 3)]
     assert voters(session_lab) == {"s1": True, "s2": True, "s3": True}
     with session_lab.client(state.servers[1]) as c:
         health = c.autopilot_health()
@@ -54,7 +54,7 @@ def test_session_lab_is_healthy_with_vault(session_lab: Lab) -> None:
 def test_env_status_and_inventory_commands(session_lab: Lab) -> None:
     env = cli(session_lab, "lab", "env")
     assert env.returncode == 0, env.stderr
-    assert "export CONSUL_HTTP_ADDR=http://127.0.1.1:8500" in env.stdout
+    assert f"export CONSUL_HTTP_ADDR=http://{session_lab.state().prefix}.1:8500" in env.stdout
     assert "export VAULT_ADDR=http://127.0.0.1:" in env.stdout
     assert f"export VAULT_TOKEN={session_lab.vault_token()}" in env.stdout
 
@@ -72,7 +72,7 @@ def test_env_status_and_inventory_commands(session_lab: Lab) -> None:
     assert inv.returncode == 0, inv.stderr
     parsed = yaml.safe_load(inv.stdout)
     assert [s["name"] for s in parsed["servers"]] == ["s1", "s2", "s3"]
-    assert parsed["servers"][1]["address"] == "http://127.0.1.2:8500"
+    assert parsed["servers"][1]["address"] == f"http://{session_lab.state().prefix}.2:8500"
     assert parsed["servers"][0]["driver"] == {"type": "lab", "lab_dir": str(session_lab.root)}
 
 
@@ -109,10 +109,11 @@ def test_five_servers_upgrade_one_and_down_leaves_nothing(make_lab: LabFactory) 
 def test_failed_up_leaves_nothing_behind(make_lab: LabFactory, lab_root: object) -> None:
     # A config error on every server: consul refuses to start, `up` fails, and cleans up.
     lab = Lab(f"{lab_root}/broken")
+    prefix = free_prefix()
     with pytest.raises(LabError) as err:
-        lab.up(servers=3, consul_version=CONSUL_A, prefix="127.0.9", extra_config="not_a_real_key = true", timeout=20)
+        lab.up(servers=3, consul_version=CONSUL_A, prefix=prefix, extra_config="not_a_real_key = true", timeout=20)
     assert "s1 exited during start-up" in str(err.value)
-    assert processes.listening_sockets(["127.0.9.1", "127.0.9.2", "127.0.9.3"]) == []
+    assert processes.listening_sockets([f"{prefix}.{i}" for i in (1, 2, 3)]) == []
     assert not lab.root.exists()
 
 
