@@ -125,3 +125,120 @@ def normalize_consul_address(raw: str, *, default_scheme: str = "http") -> str:
         raise UsageError(f"Consul address {raw!r} has an invalid port") from err
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     return f"{parts.scheme}://{host}:{port or (443 if parts.scheme == 'https' else 8500)}"
+
+
+def _first_env(env: Mapping[str, str], *names: str) -> str | None:
+    for name in names:
+        value = env.get(name)
+        if value:
+            return value
+    return None
+
+
+@dataclass(frozen=True)
+class VaultSettings:
+    """Where and how to reach one Vault or OpenBao server, resolved like `vault` / `bao` do.
+
+    Every variable is read as `VAULT_*` first and OpenBao's `BAO_*` second. The token comes from
+    `--token-file`, else `VAULT_TOKEN` / `BAO_TOKEN`, else the token helper file `~/.vault-token`
+    (or `~/.bao-token`); never from argv. `repr()` never shows it.
+    """
+
+    address: str = "https://127.0.0.1:8200"
+    token: str | None = field(default=None, repr=False)
+    namespace: str | None = None
+    ca_cert: str | None = None
+    ca_path: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    verify: bool = True
+    timeout: float = 30.0
+
+    @property
+    def tls_verify(self) -> bool | str:
+        """What `requests` takes as `verify`: False, a CA file or directory, or True."""
+        if not self.verify:
+            return False
+        return self.ca_cert or self.ca_path or True
+
+    @property
+    def cert(self) -> tuple[str, str] | None:
+        if self.client_cert and self.client_key:
+            return (self.client_cert, self.client_key)
+        return None
+
+    def with_address(self, address: str, *, token: str | None = None, namespace: str | None = None) -> VaultSettings:
+        """The same TLS settings aimed at another server (e.g. production next to staging)."""
+        return VaultSettings(
+            address=normalize_vault_address(address),
+            token=token if token is not None else self.token,
+            namespace=namespace if namespace is not None else self.namespace,
+            ca_cert=self.ca_cert,
+            ca_path=self.ca_path,
+            client_cert=self.client_cert,
+            client_key=self.client_key,
+            verify=self.verify,
+            timeout=self.timeout,
+        )
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        address: str | None = None,
+        token_file: str | None = None,
+        namespace: str | None = None,
+        ca_cert: str | None = None,
+        ca_path: str | None = None,
+        client_cert: str | None = None,
+        client_key: str | None = None,
+        verify: bool | None = None,
+        env: Mapping[str, str] | None = None,
+        home: Path | None = None,
+    ) -> VaultSettings:
+        """Options first, then VAULT_* / BAO_* variables, then the token helper file, then defaults."""
+        env = os.environ if env is None else env
+        home = Path.home() if home is None else home
+        raw_address = address or _first_env(env, "VAULT_ADDR", "BAO_ADDR") or "https://127.0.0.1:8200"
+        token: str | None = None
+        if token_file:
+            token = _read_token_file("--token-file", token_file)
+        else:
+            token = _first_env(env, "VAULT_TOKEN", "BAO_TOKEN")
+            if not token:
+                for name in (".vault-token", ".bao-token"):
+                    helper = home / name
+                    if helper.is_file():
+                        token = _read_token_file(f"~/{name}", str(helper))
+                        break
+        if verify is None:
+            skip = _first_env(env, "VAULT_SKIP_VERIFY", "BAO_SKIP_VERIFY")
+            verify = not _parse_bool("VAULT_SKIP_VERIFY", skip) if skip else True
+        return cls(
+            address=normalize_vault_address(raw_address),
+            token=token or None,
+            namespace=namespace or _first_env(env, "VAULT_NAMESPACE", "BAO_NAMESPACE"),
+            ca_cert=ca_cert or _first_env(env, "VAULT_CACERT", "BAO_CACERT"),
+            ca_path=ca_path or _first_env(env, "VAULT_CAPATH", "BAO_CAPATH"),
+            client_cert=client_cert or _first_env(env, "VAULT_CLIENT_CERT", "BAO_CLIENT_CERT"),
+            client_key=client_key or _first_env(env, "VAULT_CLIENT_KEY", "BAO_CLIENT_KEY"),
+            verify=verify,
+        )
+
+
+def normalize_vault_address(raw: str) -> str:
+    """`https://host:8200` or `host:8200` (https assumed, like Vault) -> `scheme://host[:port]` without a slash."""
+    value = raw.strip().rstrip("/")
+    if not value:
+        raise UsageError("the Vault address is empty")
+    if "://" not in value:
+        value = f"https://{value}"
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"Vault address {raw!r} is not of the form http(s)://host:port")
+    try:
+        port = parts.port
+    except ValueError as err:
+        raise UsageError(f"Vault address {raw!r} has an invalid port") from err
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}:{port}" if port else f"{parts.scheme}://{host}"

@@ -1,0 +1,92 @@
+"""Vault / OpenBao connection options, shared by the `kv` commands through the group's callback.
+
+Tokens are never options (argv is visible to every user of the machine): they come from
+VAULT_TOKEN / BAO_TOKEN, ~/.vault-token, or a file named by --token-file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from clusterops.kv.client import VaultClient
+
+Address = Annotated[
+    str | None,
+    typer.Option("--address", help="Vault/OpenBao address (env: VAULT_ADDR, BAO_ADDR).", show_default=False),
+]
+TokenFile = Annotated[
+    str | None,
+    typer.Option(
+        "--token-file", help="File holding the token (env: VAULT_TOKEN, BAO_TOKEN; ~/.vault-token).", show_default=False
+    ),
+]
+Namespace = Annotated[
+    str | None, typer.Option("--namespace", "-n", help="Namespace (env: VAULT_NAMESPACE).", show_default=False)
+]
+CaCert = Annotated[str | None, typer.Option("--ca-cert", help="CA bundle (env: VAULT_CACERT).", show_default=False)]
+CaPath = Annotated[
+    str | None, typer.Option("--ca-path", help="Folder of CA certificates (env: VAULT_CAPATH).", show_default=False)
+]
+ClientCert = Annotated[
+    str | None, typer.Option("--client-cert", help="Client certificate (env: VAULT_CLIENT_CERT).", show_default=False)
+]
+ClientKey = Annotated[
+    str | None, typer.Option("--client-key", help="Client key (env: VAULT_CLIENT_KEY).", show_default=False)
+]
+SkipVerify = Annotated[
+    bool, typer.Option("--tls-skip-verify", help="Do not verify TLS certificates (env: VAULT_SKIP_VERIFY).")
+]
+
+
+@dataclass(frozen=True)
+class VaultOptions:
+    address: str | None = None
+    token_file: str | None = None
+    namespace: str | None = None
+    ca_cert: str | None = None
+    ca_path: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    tls_skip_verify: bool = False
+
+
+def vault_client(opts: VaultOptions, *, pool_size: int = 32) -> VaultClient:
+    from clusterops.kv.client import VaultClient
+    from clusterops.settings import VaultSettings
+
+    settings = VaultSettings.resolve(
+        address=opts.address,
+        token_file=opts.token_file,
+        namespace=opts.namespace,
+        ca_cert=opts.ca_cert,
+        ca_path=opts.ca_path,
+        client_cert=opts.client_cert,
+        client_key=opts.client_key,
+        verify=False if opts.tls_skip_verify else None,
+    )
+    return VaultClient(settings, pool_size=pool_size)
+
+
+def other_client(
+    opts: VaultOptions, address: str, token_file: str | None, namespace: str | None, *, pool_size: int = 32
+) -> VaultClient:
+    """A second server (e.g. production next to staging): same TLS options, its own address and token."""
+    from clusterops.kv.client import VaultClient
+    from clusterops.settings import VaultSettings, _read_token_file
+
+    base = VaultSettings.resolve(
+        address=opts.address,
+        token_file=opts.token_file,
+        namespace=opts.namespace,
+        ca_cert=opts.ca_cert,
+        ca_path=opts.ca_path,
+        client_cert=opts.client_cert,
+        client_key=opts.client_key,
+        verify=False if opts.tls_skip_verify else None,
+    )
+    token = _read_token_file("--to-token-file", token_file) if token_file else None
+    return VaultClient(base.with_address(address, token=token, namespace=namespace), pool_size=pool_size)

@@ -1,0 +1,388 @@
+"""Declarative sync: plan (compare by keyed hashes) and apply (check-and-set at the plan's versions).
+
+read_live(client, desired)  -> LiveSecret per desired path (current version, keyed hashes of data)
+make_plan(desired, live)    -> SyncPlan (pure): create / update / unchanged, key names that differ,
+                               metadata fields that differ; no value anywhere
+preflight(client, plan)     -> the API paths the token cannot write (sys/capabilities-self)
+apply_plan(...)             -> every write uses cas = the version seen at plan time; if any path moved
+                               since the plan, nothing is written; a journal of prior versions is
+                               written before the first write (see `clusterops.kv.journal`)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from clusterops.durations import parse_duration
+from clusterops.errors import AuthError, CasConflict, ClusterOpsError, ConfigError, NotFound, UsageError
+from clusterops.kv.client import VaultClient
+from clusterops.kv.desired import METADATA_FIELDS, DesiredState
+from clusterops.kv.model import SecretRef
+from clusterops.kv.pool import DEFAULT_WORKERS, Progress, run_bounded
+from clusterops.kv.redact import Redactor
+
+PLAN_FORMAT = "clusterops-kv-plan/1"
+
+
+@dataclass(frozen=True)
+class LiveSecret:
+    path: str
+    current_version: int  # 0: no such secret
+    state: str  # live, deleted, destroyed, absent
+    hashes: Mapping[str, str] | None  # keyed hashes of the latest data; None when not readable
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    path: str
+    action: str  # create, update, unchanged
+    version: int  # the version seen at plan time: the cas of the write
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    metadata: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)  # field -> (live, desired)
+    live_state: str = "live"
+
+    @property
+    def writes_data(self) -> bool:
+        return self.action == "create" or bool(self.added or self.removed or self.changed) or self.live_state != "live"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "action": self.action,
+            "version": self.version,
+            "live_state": self.live_state,
+            "keys": {"added": list(self.added), "removed": list(self.removed), "changed": list(self.changed)},
+            "metadata": {k: {"live": a, "desired": b} for k, (a, b) in self.metadata.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> PlanItem:
+        keys = raw.get("keys") or {}
+        return cls(
+            path=str(raw["path"]),
+            action=str(raw["action"]),
+            version=int(raw["version"]),
+            added=tuple(keys.get("added") or ()),
+            removed=tuple(keys.get("removed") or ()),
+            changed=tuple(keys.get("changed") or ()),
+            metadata={k: (v.get("live"), v.get("desired")) for k, v in (raw.get("metadata") or {}).items()},
+            live_state=str(raw.get("live_state") or "live"),
+        )
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    mount: str
+    items: tuple[PlanItem, ...]
+    created: str = ""
+    address: str = ""
+    namespace: str = ""
+
+    @property
+    def changes(self) -> tuple[PlanItem, ...]:
+        return tuple(i for i in self.items if i.action != "unchanged")
+
+    @property
+    def drift(self) -> bool:
+        return bool(self.changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": PLAN_FORMAT,
+            "mount": self.mount,
+            "address": self.address,
+            "namespace": self.namespace,
+            "created": self.created,
+            "drift": self.drift,
+            "summary": self.summary(),
+            "items": [i.to_dict() for i in self.items],
+        }
+
+    def summary(self) -> dict[str, int]:
+        out = {"create": 0, "update": 0, "unchanged": 0}
+        for i in self.items:
+            out[i.action] += 1
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], where: str = "plan") -> SyncPlan:
+        if raw.get("format") != PLAN_FORMAT:
+            raise ConfigError(f"is not a clusterops plan (format {PLAN_FORMAT} expected)", path=where)
+        try:
+            items = tuple(PlanItem.from_dict(i) for i in raw.get("items") or [])
+        except (KeyError, TypeError, ValueError) as err:
+            raise ConfigError(f"has a malformed item ({type(err).__name__})", path=where) from err
+        return cls(
+            str(raw.get("mount") or ""),
+            items,
+            str(raw.get("created") or ""),
+            str(raw.get("address") or ""),
+            str(raw.get("namespace") or ""),
+        )
+
+
+# -- reading the live side -------------------------------------------------------------------
+
+
+def read_live(
+    client: VaultClient,
+    desired: DesiredState,
+    redactor: Redactor,
+    *,
+    workers: int = DEFAULT_WORKERS,
+    progress: Progress | None = None,
+) -> list[LiveSecret]:
+    mount = client.mount_info(desired.mount)
+    if mount.kv_version != 2 or mount.mount != desired.mount:
+        raise UsageError(f"{desired.mount}/ must be a KV v2 mount (found KV v{mount.kv_version} at {mount.mount}/)")
+
+    def one(rel: str) -> LiveSecret:
+        ref = SecretRef(desired.mount, rel, 2)
+        try:
+            meta = client.read_metadata(ref)
+        except NotFound:
+            return LiveSecret(rel, 0, "absent", None)
+        if meta.current_version == 0:
+            return LiveSecret(rel, 0, "absent", None, meta.settings())
+        got = client.read_version(ref, meta.current_version)
+        hashes = redactor.digest_map(got.data) if got.data is not None else None
+        state = "live" if got.data is not None else got.info.state
+        return LiveSecret(rel, meta.current_version, state, hashes, meta.settings())
+
+    outcomes = run_bounded(desired.paths(), one, workers=workers, progress=progress)
+    for o in outcomes:
+        if o.error is not None:
+            raise o.error
+    return [o.result for o in outcomes if o.result is not None]
+
+
+# -- the plan (pure) -------------------------------------------------------------------------
+
+
+def _same_setting(name: str, live: Any, want: Any) -> bool:
+    if name == "delete_version_after":
+        return parse_duration(str(live or "0s"), name=name) == parse_duration(str(want or "0s"), name=name)
+    if name == "custom_metadata":
+        return dict(live or {}) == dict(want or {})
+    if name == "max_versions":
+        return int(live or 0) == int(want or 0)
+    if name == "cas_required":
+        return bool(live) == bool(want)
+    return bool(live == want)
+
+
+def make_plan(
+    desired: DesiredState, live: list[LiveSecret], redactor: Redactor, *, address: str = "", namespace: str = ""
+) -> SyncPlan:
+    by_path = {lv.path: lv for lv in live}
+    items: list[PlanItem] = []
+    for want in desired.secrets:
+        lv = by_path.get(want.path) or LiveSecret(want.path, 0, "absent", None)
+        meta_diff = {
+            name: (lv.settings.get(name), want.metadata[name])
+            for name in METADATA_FIELDS
+            if name in want.metadata and not _same_setting(name, lv.settings.get(name), want.metadata[name])
+        }
+        if lv.state == "absent":
+            items.append(
+                PlanItem(want.path, "create", lv.current_version, tuple(sorted(want.data)), (), (), meta_diff, "absent")
+            )
+            continue
+        desired_hashes = redactor.digest_map(want.data)
+        live_hashes = dict(lv.hashes or {})
+        added = tuple(sorted(set(desired_hashes) - set(live_hashes)))
+        removed = tuple(sorted(set(live_hashes) - set(desired_hashes)))
+        changed = tuple(sorted(k for k in desired_hashes if k in live_hashes and desired_hashes[k] != live_hashes[k]))
+        if lv.hashes is None:  # latest version deleted or destroyed: its data must be written again
+            added = tuple(sorted(want.data))
+        item = PlanItem(want.path, "update", lv.current_version, added, removed, changed, meta_diff, lv.state)
+        if not item.writes_data and not meta_diff:
+            item = PlanItem(want.path, "unchanged", lv.current_version, live_state=lv.state)
+        items.append(item)
+    return SyncPlan(desired.mount, tuple(items), datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), address, namespace)
+
+
+def plan(
+    client: VaultClient, desired: DesiredState, *, workers: int = DEFAULT_WORKERS, progress: Progress | None = None
+) -> SyncPlan:
+    redactor = Redactor.from_env()
+    live = read_live(client, desired, redactor, workers=workers, progress=progress)
+    return make_plan(
+        desired, live, redactor, address=client.settings.address, namespace=client.settings.namespace or ""
+    )
+
+
+def save_plan(plan_: SyncPlan, path: Path) -> None:
+    from clusterops.kv.atomic import write_private
+
+    write_private(path, (json.dumps(plan_.to_dict(), indent=1) + "\n").encode())
+
+
+def load_plan(path: Path) -> SyncPlan:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(f"cannot read: {err.strerror}", path=str(path)) from err
+    except ValueError:
+        raise ConfigError("is not JSON", path=str(path)) from None
+    return SyncPlan.from_dict(raw, str(path))
+
+
+# -- pre-flight ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Denied:
+    api_path: str
+    needs: str
+    has: tuple[str, ...]
+
+
+def required_capabilities(plan_: SyncPlan) -> dict[str, str]:
+    """API path -> the capability each planned write needs."""
+    need: dict[str, str] = {}
+    for item in plan_.changes:
+        if item.writes_data:
+            need[f"{plan_.mount}/data/{item.path}"] = "create" if item.version == 0 else "update"
+        if item.metadata:
+            need[f"{plan_.mount}/metadata/{item.path}"] = "update"
+    return need
+
+
+def preflight(client: VaultClient, plan_: SyncPlan) -> list[Denied]:
+    need = required_capabilities(plan_)
+    if not need:
+        return []
+    have = client.capabilities(sorted(need))
+    denied: list[Denied] = []
+    for api_path, cap in sorted(need.items()):
+        caps: set[str] = set(have.get(api_path, []))
+        ok = "root" in caps or cap in caps or (cap == "update" and "create" in caps and "update" in caps)
+        if "deny" in caps or not ok:
+            denied.append(Denied(api_path, cap, tuple(sorted(caps))))
+    return denied
+
+
+# -- apply -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    path: str
+    status: str  # written, conflict, failed, skipped, unchanged
+    new_version: int | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ApplyReport:
+    run_id: str
+    journal: str
+    results: tuple[ItemResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status in ("written", "unchanged") for r in self.results)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+
+def check_fresh(client: VaultClient, plan_: SyncPlan, *, workers: int = DEFAULT_WORKERS) -> list[tuple[str, int, int]]:
+    """(path, planned, now) for every changing path whose current version moved since the plan."""
+
+    def now(item: PlanItem) -> int:
+        try:
+            return client.read_metadata(SecretRef(plan_.mount, item.path, 2)).current_version
+        except NotFound:
+            return 0
+
+    outcomes = run_bounded(list(plan_.changes), now, workers=workers)
+    moved: list[tuple[str, int, int]] = []
+    for o in outcomes:
+        if o.error is not None:
+            raise o.error
+        if o.result != o.item.version:
+            moved.append((o.item.path, o.item.version, int(o.result or 0)))
+    return moved
+
+
+def apply_plan(
+    client: VaultClient,
+    desired: DesiredState,
+    plan_: SyncPlan,
+    *,
+    journal_dir: Path,
+    workers: int = DEFAULT_WORKERS,
+    progress: Progress | None = None,
+    on_journal: Callable[[str], None] | None = None,
+) -> ApplyReport:
+    """Write the plan's changes with cas at the plan's versions. Raises before writing anything when the token
+    lacks a capability (AuthError) or a path moved since the plan (CasConflict)."""
+    from clusterops.kv.journal import Journal, JournalEntry
+
+    if desired.mount != plan_.mount:
+        raise UsageError(f"the plan is for mount {plan_.mount}/ but the desired state names {desired.mount}/")
+    wanted = {s.path: s for s in desired.secrets}
+    missing = [i.path for i in plan_.changes if i.path not in wanted]
+    if missing:
+        raise UsageError(f"the plan changes paths the desired state no longer has: {', '.join(missing[:5])}")
+    denied = preflight(client, plan_)
+    if denied:
+        lines = "; ".join(f"{d.api_path} needs {d.needs!r} (has {', '.join(d.has) or 'none'})" for d in denied[:20])
+        raise AuthError(f"the token cannot write {len(denied)} path(s); nothing was written: {lines}")
+    moved = check_fresh(client, plan_, workers=workers)
+    if moved:
+        lines = ", ".join(f"{p} (planned v{a}, now v{b})" for p, a, b in moved[:20])
+        raise CasConflict(
+            f"{len(moved)} path(s) moved since the plan; nothing was written: {lines}",
+            hint="run `clusterops kv plan` again and review the new plan",
+        )
+    changes = plan_.changes
+    entries = []
+    for item in changes:
+        prior_settings: dict[str, Any] = {}
+        if item.metadata:
+            prior_settings = {k: live for k, (live, _want) in item.metadata.items()}
+        entries.append(
+            JournalEntry(item.path, item.version, item.live_state, prior_settings, writes_data=item.writes_data)
+        )
+    journal = Journal.start(journal_dir, client, plan_.mount, entries)
+    if on_journal is not None:
+        on_journal(journal.run_id)
+
+    def one(item: PlanItem) -> ItemResult:
+        want = wanted[item.path]
+        ref = SecretRef(plan_.mount, item.path, 2)
+        new_version: int | None = None
+        if item.writes_data:
+            new_version = client.write(ref, want.data, cas=item.version).version
+            journal.mark(item.path, "written", new_version)
+        if item.metadata:
+            client.write_metadata(ref, {k: want.metadata[k] for k in item.metadata})
+            journal.mark(item.path, "written", new_version, metadata_written=True)
+        return ItemResult(item.path, "written", new_version)
+
+    outcomes = run_bounded(list(changes), one, workers=workers, progress=progress, stop_on_error=True)
+    results: list[ItemResult] = [ItemResult(i.path, "unchanged") for i in plan_.items if i.action == "unchanged"]
+    for o in outcomes:
+        if o.result is not None:
+            results.append(o.result)
+        elif o.skipped:
+            results.append(ItemResult(o.item.path, "skipped", message="not started after an earlier failure"))
+        else:
+            err = o.error
+            status = "conflict" if isinstance(err, CasConflict) else "failed"
+            msg = err.message if isinstance(err, ClusterOpsError) else type(err).__name__
+            journal.mark(o.item.path, status)
+            results.append(ItemResult(o.item.path, status, message=msg))
+    journal.finish("complete" if all(r.status in ("written", "unchanged") for r in results) else "incomplete")
+    return ApplyReport(journal.run_id, str(journal.path), tuple(sorted(results, key=lambda r: r.path)))
