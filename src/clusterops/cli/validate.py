@@ -1,12 +1,100 @@
-"""`clusterops validate`: not yet available."""
+"""`clusterops validate consul|vault`: check server address configuration offline, for CI.
+
+Only parses arguments, calls `clusterops.validate`, renders the report. Exit 0 without errors, 1 with
+errors (or warnings with --strict), 2 for usage errors and unreadable or malformed files.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
 
-app = typer.Typer(help="(validate: not yet available)", no_args_is_help=True)
+if TYPE_CHECKING:
+    from clusterops.findings import Report
+
+app = typer.Typer(
+    help="Validate bind/advertise addresses of Consul and Vault/OpenBao server configs (offline, for CI).",
+    no_args_is_help=True,
+)
+
+FactsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--facts",
+        help="YAML host facts per node (interfaces, flags, addresses, default route, env).",
+        show_default=False,
+    ),
+]
+LiveOpt = Annotated[bool, typer.Option("--live", help="Use this host's interfaces as every node's facts.")]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, json, junit, sarif or github.")]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too.")]
+OutputOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write the report to this file.", show_default=False)
+]
 
 
-@app.callback()
-def main() -> None:
-    """Not yet available."""
+def _run(
+    kind: str, paths: list[str], facts: Path | None, live: bool, fmt: str, strict: bool, output: Path | None
+) -> None:
+    from clusterops.errors import UsageError
+    from clusterops.findings import Severity
+    from clusterops.report import FORMATS
+    from clusterops.validate import live_host, load_facts, validate_consul, validate_vault
+
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if facts is not None and live:
+        raise UsageError("use either --facts or --live, not both")
+    loaded = load_facts(facts) if facts is not None else None
+    host = live_host() if live else None
+    report = (validate_consul if kind == "consul" else validate_vault)(paths, facts=loaded, live=host)
+    threshold = Severity.WARNING if strict else Severity.ERROR
+    _render(report, fmt, output, threshold)
+    raise typer.Exit(report.exit_code(threshold))
+
+
+def _render(report: Report, fmt: str, output: Path | None, threshold: object) -> None:
+    import sys
+
+    from clusterops.errors import UsageError
+    from clusterops.findings import Severity
+    from clusterops.report import render
+
+    assert isinstance(threshold, Severity)
+    if output is None:
+        render(report, fmt, sys.stdout, fail_on=threshold)
+        return
+    try:
+        with output.open("w", encoding="utf-8") as fh:
+            render(report, fmt, fh, fail_on=threshold)
+    except OSError as err:
+        raise UsageError(f"cannot write {output}: {err.strerror or err}") from None
+    typer.echo(report.summary, err=True)
+
+
+@app.command()
+def consul(
+    nodes: Annotated[list[str], typer.Argument(help="One config file or config directory per server.")],
+    facts: FactsOpt = None,
+    live: LiveOpt = False,
+    fmt: FormatOpt = "table",
+    strict: StrictOpt = False,
+    output: OutputOpt = None,
+) -> None:
+    """Validate Consul servers: each NODE is loaded as `consul agent -config-dir/-config-file` loads it."""
+    _run("consul", nodes, facts, live, fmt, strict, output)
+
+
+@app.command()
+def vault(
+    configs: Annotated[list[str], typer.Argument(help="One config file or directory per Vault/OpenBao server.")],
+    facts: FactsOpt = None,
+    live: LiveOpt = False,
+    fmt: FormatOpt = "table",
+    strict: StrictOpt = False,
+    output: OutputOpt = None,
+) -> None:
+    """Validate Vault/OpenBao servers: listeners, api_addr, cluster_addr, raft storage."""
+    _run("vault", configs, facts, live, fmt, strict, output)

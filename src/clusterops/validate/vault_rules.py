@@ -1,0 +1,305 @@
+"""Vault / OpenBao rules (VV0xx): listeners, api_addr, cluster_addr, raft storage, per node and across nodes.
+
+Startup checks of `command/server.go` and `command/server/config.go` are mirrored with their wording
+("Cluster address must be set when using raft storage", "Address %q used for both API and cluster
+addresses", "A storage backend must be specified", ...); the operator rules of the issue come on top.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from clusterops.findings import Finding
+from clusterops.validate.catalog import RULES
+from clusterops.validate.facts import HostFacts
+from clusterops.validate.load import Loc, VaultNode
+from clusterops.validate.sockaddr import TemplateError, Unsupported, evaluate, is_template
+
+SUPPORTED_LISTENERS = ("tcp", "unix")
+
+
+@dataclass(frozen=True)
+class VaultView:
+    node: VaultNode
+    name: str
+    api_addr: str | None
+    cluster_addr: str | None
+    cluster_addr_loc: Loc
+    node_id: str | None
+
+
+class _Ctx:
+    def __init__(self, node: VaultNode, host: HostFacts | None) -> None:
+        self.node = node
+        self.host = host
+        self.findings: list[Finding] = []
+        self.skipped: list[str] = []
+
+    def add(self, rule_id: str, message: str, loc: Loc | None = None) -> None:
+        loc = loc or Loc(self.node.files[-1] if self.node.files else self.node.source)
+        self.findings.append(Finding.of(RULES[rule_id], self.node.name, message, file=loc.file, line=loc.line))
+
+    def single(self, key: str, raw: str, loc: Loc, rule_id: str) -> str | None:
+        """ParseSingleIPTemplate: templates expanded, one token; None when unknown or invalid (reported)."""
+        if not is_template(raw):
+            return raw
+        if self.host is None:
+            self.skipped.append(f"{key} template")
+            return None
+        try:
+            tokens = evaluate(raw, self.host).split()
+        except TemplateError as err:
+            self.add(rule_id, f"{key}: unable to parse address template {raw!r}: {err}", loc)
+            return None
+        except Unsupported as err:
+            self.skipped.append(f"{key}: {err}")
+            return None
+        if len(tokens) > 1:
+            self.add(rule_id, f"{key}: multiple addresses found ({' '.join(tokens)!r}), please configure one", loc)
+            return None
+        return tokens[0] if tokens else ""
+
+
+def _host_port(text: str) -> tuple[str, int] | str:
+    """(host, port) like Go's net.SplitHostPort, or the error text."""
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0 or not text[end + 1 :].startswith(":"):
+            return f"address {text}: missing port in address"
+        host, port = text[1:end], text[end + 2 :]
+    else:
+        if text.count(":") == 0:
+            return f"address {text}: missing port in address"
+        if text.count(":") > 1:
+            return f"address {text}: too many colons in address"
+        host, port = text.split(":")
+    if not port.isdigit() or int(port) > 65535:
+        return f"address {text}: invalid port"
+    return host, int(port)
+
+
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+def _loopback_or_any(host: str) -> bool:
+    ip = _ip(host)
+    if ip is None:
+        return host.lower() == "localhost"
+    return ip.is_loopback or ip.is_unspecified
+
+
+def _url_port(scheme: str, port: int | None) -> int:
+    return port if port is not None else (443 if scheme == "https" else 80)
+
+
+def check_vault_node(
+    node: VaultNode, host: HostFacts | None, *, nodes_in_set: int = 1
+) -> tuple[list[Finding], VaultView]:
+    ctx = _Ctx(node, host)
+    for p in node.problems:
+        ctx.add(p.rule, p.message, p.loc)
+    storage = node.storage
+    raft = storage is not None and storage.type == "raft"
+    multi = nodes_in_set > 1 or (raft and storage is not None and bool(storage.retry_join))
+    if storage is None:
+        ctx.add("VV014", "A storage backend must be specified")
+
+    cluster_ports: set[int] = set()
+    seen: dict[tuple[str, int], int] = {}
+    for n, lst in enumerate(node.listeners):
+        if lst.type is None:
+            ctx.add("VV001", f"listeners.{n}: listener type must be specified", lst.loc)
+            continue
+        if lst.type not in SUPPORTED_LISTENERS:
+            ctx.add("VV001", f"listeners.{n}: unsupported listener type {lst.type!r}", lst.loc)
+            continue
+        if not lst.tls_disable and (not lst.tls_cert_file or not lst.tls_key_file):
+            missing = "tls_cert_file" if not lst.tls_cert_file else "tls_key_file"
+            ctx.add("VV018", f"listeners.{n}: '{missing}' must be set (or tls_disable = true)", lst.loc)
+        if lst.type != "tcp":
+            continue
+        addr_raw = str(lst.address.value) if lst.address is not None else "127.0.0.1:8200"
+        addr_loc = lst.address.loc if lst.address is not None else lst.loc
+        addr = ctx.single("address", addr_raw, addr_loc, "VV002")
+        bound: tuple[str, int] | None = None
+        if addr is not None:
+            hp = _host_port(addr or "127.0.0.1:8200")
+            if isinstance(hp, str):
+                ctx.add("VV002", f"listeners.{n}: {hp}", addr_loc)
+            else:
+                bound = hp
+                if hp in seen:
+                    ctx.add("VV020", f"listeners.{n}: address {addr} is also listener {seen[hp]}'s", addr_loc)
+                seen[hp] = n
+        if lst.cluster_address is not None:
+            ca = ctx.single("cluster_address", str(lst.cluster_address.value), lst.cluster_address.loc, "VV003")
+            if ca:
+                hp = _host_port(ca)
+                if isinstance(hp, str):
+                    ctx.add("VV003", f"listeners.{n}: Error resolving cluster_address: {hp}", lst.cluster_address.loc)
+                else:
+                    cluster_ports.add(hp[1])
+        elif bound is not None:
+            cluster_ports.add(bound[1] + 1)
+
+    # api_addr
+    api_setting = node.settings.get("api_addr")
+    api: str | None = None
+    if api_setting is not None and str(api_setting.value):
+        api = ctx.single("api_addr", str(api_setting.value), api_setting.loc, "VV005")
+        if api:
+            parts = urlsplit(api)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                ctx.add("VV005", f"api_addr {api!r} is not a URL with a scheme (https://host:port)", api_setting.loc)
+            elif multi and _loopback_or_any(parts.hostname):
+                ctx.add("VV006", f"api_addr {api!r} is loopback or ANY but this is a multi-node setup", api_setting.loc)
+    elif multi:
+        ctx.add(
+            "VV004",
+            "no `api_addr` value specified in config or in VAULT_API_ADDR; other nodes cannot "
+            "redirect clients to this one",
+        )
+
+    # cluster_addr
+    cl_setting = node.settings.get("cluster_addr")
+    cluster: str | None = None
+    cluster_loc = cl_setting.loc if cl_setting is not None else node.loc("api_addr")
+    if cl_setting is not None and str(cl_setting.value):
+        cluster = ctx.single("cluster_addr", str(cl_setting.value), cl_setting.loc, "VV007")
+    elif raft:
+        ctx.add("VV013", "Cluster address must be set when using raft storage", storage.loc if storage else None)
+    if cluster is None and cl_setting is None and api:
+        parts = urlsplit(api)
+        if parts.hostname:  # Vault derives it: api_addr's host, port + 1, scheme https
+            try:
+                port = _url_port(parts.scheme, parts.port) + 1
+                host_text = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+                cluster = f"https://{host_text}:{port}"
+            except ValueError:
+                cluster = None
+    if cluster:
+        parts = urlsplit(cluster)
+        cport: int | None
+        try:
+            cport = parts.port
+        except ValueError:
+            cport = None
+            ctx.add("VV007", f"Error parsing cluster address {cluster}: invalid port", cluster_loc)
+        if not parts.scheme or not parts.hostname:
+            ctx.add("VV007", f"Error parsing cluster address {cluster}: invalid URI for request", cluster_loc)
+        else:
+            if parts.scheme != "https":
+                ctx.add(
+                    "VV023",
+                    f"cluster_addr {cluster!r} uses {parts.scheme}://; Vault always uses https there",
+                    cluster_loc,
+                )
+            effective = _url_port("https", cport)
+            if cluster_ports and effective not in cluster_ports and cl_setting is not None:
+                ctx.add(
+                    "VV008",
+                    f"cluster_addr port {effective} is not a cluster_address port of this node "
+                    f"({', '.join(str(p) for p in sorted(cluster_ports))})",
+                    cluster_loc,
+                )
+            if multi and _loopback_or_any(parts.hostname) and cl_setting is not None:
+                ctx.add("VV024", f"cluster_addr {cluster!r} is loopback or ANY in a multi-node setup", cluster_loc)
+    if api and cl_setting is not None and api == str(cl_setting.value):
+        ctx.add("VV016", f"Address {api!r} used for both API and cluster addresses", cluster_loc)
+    tcp = [lst for lst in node.listeners if lst.type == "tcp"]
+    if len(tcp) > 1 and (api_setting is None or cl_setting is None):
+        missing = " and ".join(k for k, s in (("api_addr", api_setting), ("cluster_addr", cl_setting)) if s is None)
+        ctx.add("VV010", f"{len(tcp)} listeners and no {missing}: Vault cannot choose which one to advertise")
+
+    # raft storage
+    if raft and storage is not None:
+        if not storage.config.get("path") or not storage.config["path"].value:
+            ctx.add("VV015", "'path' must be set", storage.loc)
+        dc = node.settings.get("disable_clustering")
+        if dc is not None and str(dc.value).lower() in ("true", "1"):
+            ctx.add("VV019", "Disable clustering cannot be set to true when Raft is the storage type", dc.loc)
+        if node.ha_storage is not None:
+            ctx.add("VV019", "HA storage cannot be declared when Raft is the storage type", node.ha_storage.loc)
+        for rj in storage.retry_join:
+            if rj.leader_api_addr and rj.auto_join:
+                ctx.add("VV017", "cannot provide both a leader_api_addr and auto_join", rj.loc)
+            if rj.auto_join_scheme and rj.auto_join_scheme not in ("http", "https"):
+                ctx.add("VV017", f"invalid scheme {rj.auto_join_scheme!r}; must either be http or https", rj.loc)
+            if rj.leader_api_addr:
+                parts = urlsplit(rj.leader_api_addr)
+                if parts.scheme not in ("http", "https") or not parts.hostname:
+                    ctx.add("VV017", f"leader_api_addr {rj.leader_api_addr!r} is not an http(s):// URL", rj.loc)
+            if not rj.leader_api_addr and not rj.auto_join:
+                ctx.add("VV017", "retry_join needs leader_api_addr or auto_join", rj.loc)
+
+    if ctx.skipped:
+        ctx.add("VV021", "no host facts (or unsupported template) for: " + "; ".join(dict.fromkeys(ctx.skipped)))
+    view = VaultView(node, node.name, api, cluster, cluster_loc, node.node_id)
+    return ctx.findings, view
+
+
+def _norm(url: str) -> str:
+    return url.rstrip("/").lower()
+
+
+def check_vault_cluster(views: Sequence[VaultView]) -> list[Finding]:
+    if len(views) < 2:
+        return []
+    out: list[Finding] = []
+    seen: dict[str, VaultView] = {}
+    for v in views:
+        if v.cluster_addr:
+            key = _norm(v.cluster_addr)
+            if key in seen:
+                out.append(
+                    Finding.of(
+                        RULES["VV009"],
+                        v.name,
+                        f"cluster_addr {v.cluster_addr} is also {seen[key].name}'s",
+                        file=v.cluster_addr_loc.file,
+                        line=v.cluster_addr_loc.line,
+                    )
+                )
+            else:
+                seen[key] = v
+    ids: dict[str, VaultView] = {}
+    for v in views:
+        if v.node_id:
+            if v.node_id in ids:
+                s = v.node.storage
+                loc = s.config["node_id"].loc if s and "node_id" in s.config else Loc(v.node.source)
+                out.append(
+                    Finding.of(
+                        RULES["VV011"],
+                        v.name,
+                        f"raft node_id {v.node_id!r} is also used by {ids[v.node_id].node.source}",
+                        file=loc.file,
+                        line=loc.line,
+                    )
+                )
+            else:
+                ids[v.node_id] = v
+    apis = {_norm(v.api_addr) for v in views if v.api_addr}
+    for v in views:
+        s = v.node.storage
+        if s is None:
+            continue
+        for rj in s.retry_join:
+            if rj.leader_api_addr and apis and _norm(rj.leader_api_addr) not in apis:
+                out.append(
+                    Finding.of(
+                        RULES["VV012"],
+                        v.name,
+                        f"retry_join leader_api_addr {rj.leader_api_addr} is not the api_addr of any node validated",
+                        file=rj.loc.file,
+                        line=rj.loc.line,
+                    )
+                )
+    return out
