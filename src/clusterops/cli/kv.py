@@ -640,7 +640,15 @@ def diff(
             if path.endswith("/"):
                 result: Any = diff_trees(left, lref, right, rref, workers=workers)
             else:
-                result = diff_secrets(left, lref, right, rref, from_version=from_version, to_version=to_version)
+                result = diff_secrets(
+                    left,
+                    lref,
+                    right,
+                    rref,
+                    from_version=from_version,
+                    to_version=to_version,
+                    one_secret=other is None and not to_addr,
+                )
         finally:
             if right is not left:
                 right.close()

@@ -26,11 +26,12 @@ def diff_secrets(
     from_version: int | None = None,
     to_version: int | None = None,
     redactor: Redactor | None = None,
+    one_secret: bool | None = None,
 ) -> SecretDiff:
     """Same path: --from (default: the version before --to) against --to (default: latest). Two paths or servers:
     the left at --from (default latest) against the right at --to (default latest)."""
     redactor = redactor or Redactor.from_env()
-    same_path = left is right and lref == rref
+    same_path = (left is right and lref == rref) if one_secret is None else one_secret
     rsv = get(right, rref, version=to_version)
     if same_path and from_version is None:
         from_version = rsv.version - 1

@@ -46,7 +46,7 @@ def parse_data_args(args: Sequence[str], stdin: TextIO) -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     stdin_used = False
-    for arg in args:
+    for position, arg in enumerate(args, start=1):
         if arg == "-" or (arg.startswith("@") and "=" not in arg):
             if arg == "-":
                 if stdin_used:
@@ -59,7 +59,8 @@ def parse_data_args(args: Sequence[str], stdin: TextIO) -> dict[str, Any]:
         key, sep, value = arg.partition("=")
         if not sep or not key:
             raise UsageError(
-                f"data arguments are KEY=VALUE, KEY=@FILE, KEY=-, @FILE or -; got one without '=': {key!r}"
+                f"data argument {position} has no '=' (not shown: it may be a value); "
+                "use KEY=VALUE, KEY=@FILE, KEY=-, @FILE or -"
             )
         if value == "-":
             if stdin_used:

@@ -1,0 +1,201 @@
+# ruff: noqa: F811  (pytest fixtures imported from kv_helpers are redefined as arguments)
+"""`clusterops kv` parity with `vault kv` on the lab's real OpenBao server."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from clusterops.errors import AuthError
+from clusterops.kv import ops
+from clusterops.kv.client import VaultClient
+from tests.integration.kv_helpers import Bao, Cli, bao, cli, client, restricted_token, root  # noqa: F401
+
+SECRET = "pw-Zq81-parity"
+
+
+def test_put_get_formats_and_field(cli: Cli, root: str, tmp_path: Path) -> None:
+    f = tmp_path / "pw"
+    f.write_text(SECRET + "\n")
+    code, out, _ = cli("kv", "put", f"{root}/db", "user=app", f"pass=@{f}")
+    assert code == 0 and "version 1" in out
+    code, out, _ = cli("kv", "put", f"{root}/db", "pass=-", stdin="from-stdin-2\n")
+    assert code == 0 and "version 2" in out
+    code, out, _ = cli("kv", "put", f"{root}/json", "-", stdin=json.dumps({"a": 1, "b": [1, 2]}))
+    assert code == 0
+
+    code, out, _ = cli("kv", "get", f"{root}/db", "--version", "1", "-f", "json")
+    doc = json.loads(out)
+    assert code == 0 and doc["version"] == 1 and set(doc["data"]) == {"user", "pass"}
+    assert SECRET not in out and doc["data"]["pass"].startswith("hmac:")
+    code, out, _ = cli("kv", "get", f"{root}/db", "--version", "1", "--field", "pass")
+    assert (code, out) == (0, SECRET)
+    code, out, _ = cli("kv", "get", f"{root}/db", "--version", "1", "--show-values", "-f", "yaml")
+    assert yaml.safe_load(out)["data"]["pass"] == SECRET
+    code, out, _ = cli("kv", "get", f"{root}/json", "--field", "b")
+    assert json.loads(out) == [1, 2]
+    code, out, _ = cli("kv", "get", f"{root}/db")
+    assert code == 0 and "version 2" in out and "<hidden hmac:" in out
+
+    # --mount with a relative path
+    code, out, _ = cli("kv", "get", root.split("/", 1)[1] + "/db", "--mount", "secret", "-f", "json")
+    assert code == 0 and json.loads(out)["path"] == f"{root}/db"
+
+
+def test_cas_and_errors_map_to_exit_codes(cli: Cli, root: str) -> None:
+    assert cli("kv", "put", f"{root}/c", "a=1", "--cas", "0")[0] == 0
+    code, _, err = cli("kv", "put", f"{root}/c", "a=2", "--cas", "0")
+    assert code == 1 and "check-and-set" in err and "nothing was written" in err
+    assert cli("kv", "put", f"{root}/c", "a=2", "--cas", "1")[0] == 0
+    code, _, err = cli("kv", "get", f"{root}/missing")
+    assert code == 2 and "not found" in err
+    code, _, err = cli("kv", "put", f"{root}/c", "novalue")
+    assert code == 2 and "has no '='" in err and "novalue" not in err
+
+
+def test_patch_is_a_real_http_patch_and_falls_back_to_rw(cli: Cli, bao: Bao, root: str, client: VaultClient) -> None:
+    cli("kv", "put", f"{root}/p", "a=1", "b=2")
+    code, out, _ = cli("kv", "patch", f"{root}/p", "c=3", "--remove", "a", "--cas", "1", "-f", "json")
+    assert code == 0 and json.loads(out) | {"created_time": ""} == {
+        "path": f"{root}/p",
+        "version": 2,
+        "created_time": "",
+        "method": "patch",
+    }
+    assert client.read_version(client.resolve(f"{root}/p")).data == {"b": "2", "c": "3"}
+    code, _, err = cli("kv", "patch", f"{root}/p", "c=4", "--cas", "1")
+    assert code == 1 and "check-and-set" in err
+
+    # A token without the patch capability: read + merge + write guarded by cas.
+    rel = root.split("/", 1)[1]
+    token = restricted_token(
+        bao,
+        f"rw-{rel}",
+        f'path "secret/data/{rel}/*" {{ capabilities = ["create", "read", "update"] }}\n'
+        'path "sys/internal/ui/mounts/*" { capabilities = ["read"] }',
+    )
+    code, out, err = cli("kv", "patch", f"{root}/p", "d=5", "-f", "json", token=token)
+    assert code == 0, err
+    assert json.loads(out)["method"] == "rw" and json.loads(out)["version"] == 3
+    assert client.read_version(client.resolve(f"{root}/p")).data == {"b": "2", "c": "3", "d": "5"}
+    code, _, err = cli("kv", "patch", f"{root}/p", "d=6", "--method", "patch", token=token)
+    assert code == 2 and "'patch'" in err and f"secret/data/{rel}/p" in err
+
+
+def test_delete_undelete_destroy_rollback(cli: Cli, root: str, client: VaultClient) -> None:
+    for i in range(1, 4):
+        cli("kv", "put", f"{root}/v", f"n={i}")
+    assert cli("kv", "delete", f"{root}/v")[0] == 0
+    _, out, _ = cli("kv", "get", f"{root}/v", "-f", "json")
+    assert json.loads(out)["state"] == "deleted" and json.loads(out)["data"] is None
+    assert cli("kv", "undelete", f"{root}/v", "--versions", "3")[0] == 0
+    assert cli("kv", "delete", f"{root}/v", "--versions", "1")[0] == 0
+    assert cli("kv", "destroy", f"{root}/v", "--versions", "2")[0] == 0
+    meta = client.read_metadata(client.resolve(f"{root}/v"))
+    assert [v.state for v in meta.versions] == ["deleted", "destroyed", "live"]
+    code, _, err = cli("kv", "rollback", f"{root}/v", "--version", "2")
+    assert code == 2 and "destroyed" in err
+    cli("kv", "undelete", f"{root}/v", "--versions", "1")
+    code, out, _ = cli("kv", "rollback", f"{root}/v", "--version", "1")
+    assert code == 0 and "as version 4" in out
+    assert client.read_version(client.resolve(f"{root}/v")).data == {"n": "1"}
+
+
+def test_list_and_subkeys(cli: Cli, root: str) -> None:
+    cli("kv", "put", f"{root}/a/b", "x=1")
+    cli("kv", "put", f"{root}/c", "k=-", stdin=json.dumps({"deep": 1}))
+    cli("kv", "put", f"{root}/n", "-", stdin=json.dumps({"top": {"inner": "s"}, "flat": "v"}))
+    code, out, _ = cli("kv", "list", root, "-f", "json")
+    assert code == 0 and json.loads(out) == ["a/", "c", "n"]
+    code, out, _ = cli("kv", "subkeys", f"{root}/n", "-f", "json")
+    assert json.loads(out)["subkeys"] == {"flat": None, "top": {"inner": None}}
+    code, out, _ = cli("kv", "subkeys", f"{root}/n", "--depth", "1", "-f", "json")
+    assert json.loads(out)["subkeys"] == {"flat": None, "top": None}
+    assert cli("kv", "list", f"{root}/nothing-here")[0] == 2
+
+
+def test_metadata_put_patch_delete_keep_other_fields(cli: Cli, bao: Bao, root: str, client: VaultClient) -> None:
+    cli("kv", "put", f"{root}/m", "a=1")
+    code, _, _ = cli(
+        "kv", "metadata", "put", f"{root}/m", "--max-versions", "5", "--delete-version-after", "1h",
+        "--custom-metadata", "owner=team-a", "--custom-metadata", "tier=1", "--cas-required",
+    )  # fmt: skip
+    assert code == 0
+    # A later put of one field keeps delete_version_after (hvac's update_metadata would reset it to 0s).
+    cli("kv", "metadata", "put", f"{root}/m", "--max-versions", "6")
+    ref = client.resolve(f"{root}/m")
+    meta = client.read_metadata(ref)
+    assert (meta.max_versions, meta.delete_version_after, meta.cas_required) == (6, "1h0m0s", True)
+    assert dict(meta.custom_metadata) == {"owner": "team-a", "tier": "1"}
+    cli("kv", "metadata", "patch", f"{root}/m", "--custom-metadata", "tier=2", "--remove-custom-metadata", "owner")
+    meta = client.read_metadata(ref)
+    assert dict(meta.custom_metadata) == {"tier": "2"} and meta.delete_version_after == "1h0m0s"
+    _, out, _ = cli("kv", "metadata", "get", f"{root}/m", "-f", "json")
+    assert json.loads(out)["versions"]["1"]["state"] == "live"
+
+    # The pitfall this avoids, shown on the real server: hvac's update_metadata resets delete_version_after.
+    bao.hvac().secrets.kv.v2.update_metadata(path=ref.path, max_versions=7, mount_point="secret")
+    assert client.read_metadata(ref).delete_version_after == "0s"
+
+    assert cli("kv", "metadata", "delete", f"{root}/m")[0] == 0
+    assert cli("kv", "get", f"{root}/m")[0] == 2
+
+
+def test_kv_v1_mount_is_detected(cli: Cli, bao: Bao, client: VaultClient) -> None:
+    mount = f"kv1-{uuid.uuid4().hex[:8]}"
+    h = bao.hvac()
+    h.sys.enable_secrets_engine(backend_type="kv", path=mount, options={"version": "1"})
+    try:
+        assert client.resolve(f"{mount}/x").kv_version == 1
+        assert cli("kv", "put", f"{mount}/app/x", "a=1")[0] == 0
+        _, out, _ = cli("kv", "get", f"{mount}/app/x", "--show-values", "-f", "json")
+        assert json.loads(out)["data"] == {"a": "1"}
+        _, out, _ = cli("kv", "list", f"{mount}/app", "-f", "json")
+        assert json.loads(out) == ["x"]
+        code, _, err = cli("kv", "history", f"{mount}/app/x")
+        assert code == 2 and "KV v2" in err
+        code, _, err = cli("kv", "get", f"{mount}/app/x", "--version", "1")
+        assert code == 2 and "no versions" in err
+        # An explicit override skips detection.
+        ref = client.resolve("app/x", mount=mount, kv_version=1)
+        assert ops.get(client, ref).data == {"a": "1"}
+        assert cli("kv", "delete", f"{mount}/app/x")[0] == 0
+    finally:
+        h.sys.disable_secrets_engine(path=mount)
+
+
+def test_namespace(cli: Cli, bao: Bao) -> None:
+    """OpenBao 2.7.2 supports namespaces: create one, mount KV v2 in it, use it through --namespace."""
+    ns = f"ns-{uuid.uuid4().hex[:8]}"
+    h = bao.hvac()
+    h.adapter.post(f"/v1/sys/namespaces/{ns}")
+    import hvac
+
+    inner = hvac.Client(url=bao.addr, token=bao.token, namespace=ns)
+    inner.sys.enable_secrets_engine(backend_type="kv", path="kv", options={"version": "2"})
+    try:
+        assert cli("kv", "--namespace", ns, "put", "kv/app", "a=1")[0] == 0
+        _, out, _ = cli("kv", "--namespace", ns, "get", "kv/app", "--field", "a")
+        assert out == "1"
+        # Not visible outside the namespace.
+        assert cli("kv", "get", "kv/app")[0] == 2
+        assert inner.secrets.kv.v2.read_secret_version(path="app", mount_point="kv", raise_on_deleted_version=True)
+    finally:
+        inner.sys.disable_secrets_engine(path="kv")
+        h.adapter.delete(f"/v1/sys/namespaces/{ns}")
+
+
+def test_auth_error_names_path_and_capability(bao: Bao, root: str) -> None:
+    rel = root.split("/", 1)[1]
+    token = restricted_token(bao, f"ro-{rel}", f'path "secret/data/{rel}/*" {{ capabilities = ["read"] }}')
+    with VaultClient(bao.settings().with_address(bao.addr, token=token)) as c:
+        ref = c.resolve("x", mount="secret", kv_version=2)
+        ref = type(ref)("secret", f"{rel}/x", 2)
+        with pytest.raises(AuthError) as info:
+            c.write(ref, {"a": "1"})
+    assert f"secret/data/{rel}/x" in str(info.value) and "create or update" in str(info.value)
+    assert token not in str(info.value)
