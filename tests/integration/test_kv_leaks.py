@@ -1,0 +1,110 @@
+# ruff: noqa: F811  (pytest fixtures imported from kv_helpers are redefined as arguments)
+"""No secret value in stdout, stderr or any file we write, for every kv command in its default mode."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from tests.integration.kv_helpers import Bao, bao, root, run_sub, subprocess_env  # noqa: F401
+
+SECRETS = ("LEAKCANARY-alpha-7f3e", "LEAKCANARY-beta-91cd", "LEAKCANARY-gamma-55aa", "LEAKCANARY-delta-0b0b")
+
+
+def test_no_secret_value_leaks_anywhere(bao: Bao, root: str, tmp_path: Path) -> None:
+    a, b, c, d = SECRETS
+    inputs = tmp_path / "inputs"  # the only place values may sit: what the user gave us
+    inputs.mkdir()
+    work = tmp_path / "work"  # cwd, HOME, journals, plans, exports: everything we write
+    work.mkdir()
+    (inputs / "a").write_text(a)
+    (inputs / "data.json").write_text(json.dumps({"nested": {"deep": b}, "list": [b]}))
+    (inputs / "c").write_text(c)
+    rel = root.split("/", 1)[1]
+    (inputs / "state.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "mount": "secret",
+                "secrets": {
+                    f"{rel}/sync/one": {"data": {"pw": {"env": "LEAK_D"}, "file": {"file": "c"}}},
+                    f"{rel}/sync/two": {"data": {"tok": {"stdin": "tok"}}},
+                },
+            }
+        )
+    )
+    env = subprocess_env(bao, HOME=str(work), XDG_STATE_HOME=str(work / "state"), LEAK_D=d)
+    key = work / "export.key"
+    transcript: list[tuple[list[str], int, str, str]] = []
+
+    def run(*args: str, stdin: str = "", ok: tuple[int, ...] = (0,)) -> str:
+        import subprocess
+        import sys
+
+        res = subprocess.run(
+            [sys.executable, "-m", "clusterops.cli.main", *args],
+            input=stdin, capture_output=True, text=True, env=env, cwd=work, timeout=120, check=False,
+        )  # fmt: skip
+        transcript.append((list(args), res.returncode, res.stdout, res.stderr))
+        assert res.returncode in ok, (args, res.stderr)
+        return res.stdout
+
+    p = f"{root}/app"
+    run("kv", "put", f"{p}/db", f"pw=@{inputs / 'a'}", "user=app")
+    run("kv", "put", f"{p}/db", f"pw=@{inputs / 'c'}", "user=app")
+    run("kv", "put", f"{p}/json", f"@{inputs / 'data.json'}")
+    run("kv", "put", f"{p}/stdin", "tok=-", stdin=d)
+    run("kv", "put", f"{p}/db", f"pw=@{inputs / 'a'}", "--cas", "0", ok=(1,))  # a CAS conflict's error
+    run("kv", "patch", f"{p}/db", "-", stdin=json.dumps({"extra": b}))
+    run("kv", "patch", f"{p}/db", "-", "--method", "rw", stdin=json.dumps({"extra2": c}))
+    for fmt in ("table", "json", "yaml"):
+        run("kv", "get", f"{p}/db", "-f", fmt)
+        run("kv", "get", f"{p}/json", "-f", fmt)
+        run("kv", "history", f"{p}/db", "-f", fmt)
+        run("kv", "diff", f"{p}/db", "-f", fmt)
+        run("kv", "diff", f"{p}/db", f"{p}/stdin", "-f", fmt)
+        run("kv", "metadata", "get", f"{p}/db", "-f", fmt)
+        run("kv", "subkeys", f"{p}/json", "-f", fmt)
+    run("kv", "get", f"{p}/db", "--version", "1")
+    run("kv", "list", p)
+    run("kv", "tree", root)
+    run("kv", "search", root, "--value", "LEAKCANARY")
+    run("kv", "search", root, "--key", "pw")
+    run("kv", "rollback", f"{p}/db", "--version", "1")
+    run("kv", "metadata", "put", f"{p}/db", "--custom-metadata", "owner=team")
+    run("kv", "metadata", "patch", f"{p}/db", "--max-versions", "9")
+    run("kv", "copy", p, f"{root}/copy", "--all-versions")
+    run("kv", "move", f"{root}/copy", f"{root}/moved")
+    run("kv", "diff", f"{p}/", f"{root}/moved/")
+    run("kv", "keygen", str(key))
+    run("kv", "export", p, "-o", str(work / "backup.yaml"), "--key-file", str(key))
+    run("kv", "import", str(work / "backup.yaml"), f"{root}/restored", "--key-file", str(key))
+    run("kv", "export", p, "-o", str(work / "refused.yaml"), ok=(2,))  # refused without a key
+    state = str(inputs / "state.yaml")
+    run("kv", "plan", state, "-o", str(work / "plan.json"), stdin=json.dumps({"tok": a}), ok=(2,))
+    run("kv", "plan", state, "-f", "json", stdin=json.dumps({"tok": a}), ok=(2,))
+    run("kv", "apply", state, "--plan", str(work / "plan.json"), stdin=json.dumps({"tok": a}))
+    run("kv", "plan", state, stdin=json.dumps({"tok": b}), ok=(2,))
+    journals = list((work / "state" / "clusterops" / "kv-runs").glob("*.json"))
+    assert len(journals) == 1
+    run("kv", "undo", journals[0].stem)
+    run("kv", "delete", f"{p}/db", "--versions", "1")
+    run("kv", "undelete", f"{p}/db", "--versions", "1")
+    run("kv", "destroy", f"{p}/db", "--versions", "2")
+    run("kv", "delete", root, "-r", "--dry-run")
+    run("kv", "delete", f"{root}/restored", "-r", "--yes")
+    run("kv", "get", f"{p}/nope", ok=(2,))
+
+    for args, code, out, err in transcript:
+        for s in SECRETS:
+            assert s not in out, f"{s} in stdout of {args} (exit {code})"
+            assert s not in err, f"{s} in stderr of {args} (exit {code})"
+    written = [f for f in work.rglob("*") if f.is_file()]
+    assert {f.name for f in written} >= {"backup.yaml", "plan.json", "export.key", journals[0].name}
+    for f in written:
+        blob = f.read_bytes()
+        for s in SECRETS:
+            assert s.encode() not in blob, f"{s} in {f}"
+    assert bao.token not in "".join(o + e for _, _, o, e in transcript)
+    assert run_sub("kv", "get", f"{p}/db", "--field", "user", env=env).stdout == "app"  # the opt-in still works
