@@ -110,7 +110,14 @@ def _tokens(text: str) -> list[_Tok]:
         except ValueError as err:  # pyhcl's lexer reports "Line N, column C, index I: message"
             m = _LEX_LINE.search(str(err))
             msg = str(err).split(": ", 1)[-1]
-            raise SyntaxProblem(msg, int(m.group(1)) if m else 0) from None
+            line = int(m.group(1)) if m else 0
+            start = {"string": "abs_start", "heredoc": "here_start"}
+            for word, attr in start.items():  # point at where the unclosed string / heredoc starts
+                if f"closing {word}" in msg or (word == "string" and "closing string" in msg):
+                    pos = getattr(lex, attr, None)
+                    if isinstance(pos, int):
+                        line = text.count("\n", 0, pos) + 1
+            raise SyntaxProblem(msg, line) from None
         except (IndexError, AttributeError, TypeError) as err:  # defensive: lexer bugs on odd input
             raise SyntaxProblem(f"cannot tokenize: {err}", lex.lineno) from None
         if tok is None:

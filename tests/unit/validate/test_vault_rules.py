@@ -1,0 +1,157 @@
+"""Every Vault/OpenBao rule (VV) has a failing case; a healthy 3-node raft cluster has no finding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from clusterops.validate.facts import facts_from_dict
+from clusterops.validate.load import load_vault
+from clusterops.validate.run import validate_vault
+from tests.unit.validate.conftest import RunVault, cluster_facts, host, rule_ids, vault_hcl
+
+TLS = '  tls_cert_file = "/c"\n  tls_key_file = "/k"\n'
+
+
+def nodes(**over: str) -> dict[str, str]:
+    return {f"v{i}": over.get(f"v{i}", vault_hcl(i)) for i in (1, 2, 3)}
+
+
+def test_healthy_raft_cluster_has_no_finding(run_vault: RunVault) -> None:
+    report = run_vault(nodes())
+    assert report.findings == ()
+    assert report.subjects == ("v1", "v2", "v3")
+
+
+CASES: dict[str, tuple[dict[str, str], str]] = {
+    "VV001": (
+        {"v1": vault_hcl(1, listener='listener "udp" {\n  address = "0.0.0.0:8200"\n}')},
+        "unsupported listener type 'udp'",
+    ),
+    "VV002": (
+        {"v1": vault_hcl(1, listener='listener "tcp" {\n  address = "10.0.0.1"\n' + TLS + "}")},
+        "missing port in address",
+    ),
+    "VV003": (
+        {
+            "v1": vault_hcl(
+                1, listener='listener "tcp" {\n  address = "0.0.0.0:8200"\n  cluster_address = "x"\n' + TLS + "}"
+            )
+        },
+        "Error resolving cluster_address",
+    ),
+    "VV004": ({"v1": vault_hcl(1, api=None)}, "no `api_addr` value specified"),
+    "VV005": ({"v1": vault_hcl(1, api="10.0.0.1:8200")}, "is not a URL with a scheme"),
+    "VV006": ({"v1": vault_hcl(1, api="https://127.0.0.1:8200")}, "loopback or ANY but this is a multi-node setup"),
+    "VV007": ({"v1": vault_hcl(1, cluster="10.0.0.1:8201")}, "invalid URI for request"),
+    "VV008": (
+        {"v1": vault_hcl(1, cluster="https://10.0.0.1:443")},
+        "cluster_addr port 443 is not a cluster_address port",
+    ),
+    "VV009": ({"v2": vault_hcl(2, cluster="https://10.0.0.1:8201")}, "is also v1's"),
+    "VV010": (
+        {
+            "v1": vault_hcl(
+                1,
+                cluster=None,
+                listener='listener "tcp" {\n  address = "0.0.0.0:8200"\n' + TLS + "}\n"
+                'listener "tcp" {\n  address = "0.0.0.0:9200"\n' + TLS + "}",
+            )
+        },
+        "2 listeners and no cluster_addr",
+    ),
+    "VV011": (
+        {"v2": vault_hcl(2).replace('node_id = "v2"', 'node_id = "v1"')},
+        "raft node_id 'v1' is also used by",
+    ),
+    "VV012": ({"v1": vault_hcl(1).replace("https://10.0.0.2:8200", "https://10.0.0.9:8200")}, "not the api_addr"),
+    "VV013": ({"v1": vault_hcl(1, cluster=None)}, "Cluster address must be set when using raft storage"),
+    "VV014": ({"v1": vault_hcl(1, storage="")}, "A storage backend must be specified"),
+    "VV015": ({"v1": vault_hcl(1).replace('path    = "/var/lib/bao"', "")}, "'path' must be set"),
+    "VV016": ({"v1": vault_hcl(1, cluster="https://10.0.0.1:8200")}, "used for both API and cluster addresses"),
+    "VV017": (
+        {
+            "v1": vault_hcl(1).replace(
+                'leader_api_addr = "https://10.0.0.2:8200"',
+                'leader_api_addr = "https://10.0.0.2:8200"\n auto_join = "provider=aws"',
+            )
+        },
+        "cannot provide both a leader_api_addr and auto_join",
+    ),
+    "VV018": (
+        {"v1": vault_hcl(1, listener='listener "tcp" {\n  address = "0.0.0.0:8200"\n}')},
+        "'tls_cert_file' must be set",
+    ),
+    "VV019": ({"v1": vault_hcl(1, extra="disable_clustering = true")}, "Disable clustering cannot be set to true"),
+    "VV020": (
+        {
+            "v1": vault_hcl(
+                1,
+                listener='listener "tcp" {\n  address = "0.0.0.0:8200"\n' + TLS + "}\n"
+                'listener "tcp" {\n  address = "0.0.0.0:8200"\n' + TLS + "}",
+            )
+        },
+        "is also listener 0's",
+    ),
+    "VV021": ({"v1": vault_hcl(1, api="https://{{ GetPrivateIP }}:8200")}, "api_addr template"),
+    "VV022": ({"v1": vault_hcl(1, extra='storage "inmem" {}')}, 'only one "storage" block is permitted'),
+    "VV023": ({"v1": vault_hcl(1, cluster="http://10.0.0.1:8201")}, "Vault always uses https there"),
+    "VV024": ({"v1": vault_hcl(1, cluster="https://127.0.0.1:8201")}, "loopback or ANY in a multi-node setup"),
+}
+
+
+@pytest.mark.parametrize("rule_id", sorted(CASES))
+def test_vault_rule_fires(run_vault: RunVault, rule_id: str) -> None:
+    over, fragment = CASES[rule_id]
+    report = run_vault(nodes(**over), no_facts=rule_id == "VV021")
+    hits = [f for f in report.findings if f.rule_id == rule_id]
+    assert hits, [f.to_dict() for f in report.findings]
+    assert any(fragment in f.message for f in hits), [f.message for f in hits]
+    assert all(f.file for f in hits)
+
+
+def test_two_listener_blocks_are_two_listeners(tmp_path: Path) -> None:
+    p = tmp_path / "v1.hcl"
+    p.write_text(
+        vault_hcl(
+            1,
+            listener='listener "tcp" {\n  address = "0.0.0.0:8200"\n' + TLS + "}\n"
+            'listener "tcp" {\n  address = "127.0.0.1:9200"\n  tls_disable = true\n}',
+        )
+    )
+    node = load_vault(p)
+    assert [(lst.address.value if lst.address else None, lst.tls_disable) for lst in node.listeners] == [
+        ("0.0.0.0:8200", False),
+        ("127.0.0.1:9200", True),
+    ]
+    assert [lst.loc.line for lst in node.listeners] == [11, 16]
+
+
+def test_env_overrides_config_bao_before_vault(tmp_path: Path) -> None:
+    p = tmp_path / "v1.hcl"
+    p.write_text(vault_hcl(1, api="https://10.0.0.99:8200"))
+    node = load_vault(p, env={"VAULT_API_ADDR": "https://10.0.0.5:8200", "BAO_API_ADDR": "https://10.0.0.1:8200"})
+    assert node.get("api_addr") == "https://10.0.0.1:8200"
+    assert str(node.loc("api_addr")) == "env BAO_API_ADDR"
+
+
+def test_env_from_facts_is_applied_per_node(tmp_path: Path) -> None:
+    p = tmp_path / "v1.hcl"
+    p.write_text(vault_hcl(1, api=None, cluster=None))
+    facts = facts_from_dict(
+        {"nodes": {"v1": {**host("10.0.0.1/24"), "env": {"VAULT_CLUSTER_ADDR": "https://10.0.0.1:8201"}}}}, "f"
+    )
+    report = validate_vault([str(p)], facts=facts)
+    assert "VV013" not in rule_ids(report)
+
+
+def test_single_node_without_api_addr_is_fine(run_vault: RunVault) -> None:
+    text = 'storage "inmem" {}\nlistener "tcp" {\n  address = "127.0.0.1:8200"\n  tls_disable = true\n}\n'
+    assert run_vault({"dev": text}).findings == ()
+
+
+def test_templates_need_facts_and_use_them(run_vault: RunVault) -> None:
+    cfg = vault_hcl(1, api="https://{{ GetPrivateIP }}:8200", cluster="https://{{ GetPrivateIP }}:8201")
+    report = run_vault({"v1": cfg, "v2": vault_hcl(2), "v3": vault_hcl(3)}, cluster_facts())
+    assert report.findings == ()
