@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from clusterops.errors import ConfigError, UsageError
+from clusterops.kv.ops import metadata_fields, parse_data_args, parse_pairs, parse_versions
+
+
+def test_data_args_like_vault_kv_put(tmp_path: Path) -> None:
+    f = tmp_path / "v"
+    f.write_text("from-file\n")
+    j = tmp_path / "d.json"
+    j.write_text('{"a": 1, "b": {"c": 2}}')
+    assert parse_data_args(["k=v", f"f=@{f}", "s=-"], io.StringIO("from-stdin\n")) == {
+        "k": "v",
+        "f": "from-file",
+        "s": "from-stdin",
+    }
+    assert parse_data_args([f"@{j}"], io.StringIO()) == {"a": 1, "b": {"c": 2}}
+    assert parse_data_args(["-"], io.StringIO("x: 1\n")) == {"x": 1}
+
+
+def test_data_args_errors_never_echo_the_argument(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as info:
+        parse_data_args(["k=v", "hunter2"], io.StringIO())
+    assert "hunter2" not in str(info.value) and "argument 2" in str(info.value)
+    with pytest.raises(UsageError, match="once"):
+        parse_data_args(["a=-", "b=-"], io.StringIO("x"))
+    with pytest.raises(ConfigError):
+        parse_data_args([f"@{tmp_path / 'missing'}"], io.StringIO())
+    with pytest.raises(ConfigError, match="object"):
+        parse_data_args(["-"], io.StringIO("[1, 2]"))
+
+
+def test_versions_and_pairs() -> None:
+    assert parse_versions("1, 2,3") == [1, 2, 3]
+    assert parse_versions(None) == []
+    with pytest.raises(UsageError):
+        parse_versions("1,x")
+    with pytest.raises(UsageError):
+        parse_versions("0")
+    assert parse_pairs(["a=1", "b=x=y"], "--custom-metadata") == {"a": "1", "b": "x=y"}
+    with pytest.raises(UsageError):
+        parse_pairs(["nope"], "--custom-metadata")
+
+
+def test_metadata_fields_only_what_is_given() -> None:
+    assert metadata_fields(max_versions=3) == {"max_versions": 3}
+    assert metadata_fields() == {}
+    assert metadata_fields(cas_required=False, custom_metadata={}) == {"cas_required": False, "custom_metadata": {}}
+    with pytest.raises(UsageError):
+        metadata_fields(max_versions=-1)
