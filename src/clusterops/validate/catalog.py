@@ -251,8 +251,8 @@ VAULT_RULES = (
     ),
     Rule(
         "VV018",
-        E,
-        "TLS listener without certificate or key",
+        W,
+        "TLS listener without certificate or key (Vault refuses to start; OpenBao 2.x starts)",
         "Set tls_cert_file and tls_key_file, or tls_disable = true.",
     ),
     Rule(

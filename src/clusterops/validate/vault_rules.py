@@ -19,6 +19,8 @@ from clusterops.validate.load import Loc, VaultNode
 from clusterops.validate.sockaddr import TemplateError, Unsupported, evaluate, is_template
 
 SUPPORTED_LISTENERS = ("tcp", "unix")
+# Storage that runs Vault in HA mode: only then are cluster_addr and api_addr used (and required, for raft).
+HA_STORAGE = ("raft", "consul", "etcd", "zookeeper", "dynamodb", "spanner")
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,14 @@ def check_vault_node(
     storage = node.storage
     raft = storage is not None and storage.type == "raft"
     multi = nodes_in_set > 1 or (raft and storage is not None and bool(storage.retry_join))
+    ha = False
+    if storage is not None:
+        ha_enabled = storage.config.get("ha_enabled")
+        ha = (
+            storage.type in HA_STORAGE
+            or node.ha_storage is not None
+            or (ha_enabled is not None and str(ha_enabled.value).lower() == "true")
+        )
     if storage is None:
         ctx.add("VV014", "A storage backend must be specified")
 
@@ -160,22 +170,25 @@ def check_vault_node(
                 ctx.add("VV005", f"api_addr {api!r} is not a URL with a scheme (https://host:port)", api_setting.loc)
             elif multi and _loopback_or_any(parts.hostname):
                 ctx.add("VV006", f"api_addr {api!r} is loopback or ANY but this is a multi-node setup", api_setting.loc)
-    elif multi:
+    elif multi or ha:
+        why = "other nodes cannot redirect clients to this one" if multi else "HA storage needs it"
         ctx.add(
             "VV004",
-            "no `api_addr` value specified in config or in VAULT_API_ADDR; other nodes cannot "
-            "redirect clients to this one",
+            f"missing API address, please set in configuration or via environment (api_addr, VAULT_API_ADDR or "
+            f"BAO_API_ADDR): {why}",
         )
 
     # cluster_addr
     cl_setting = node.settings.get("cluster_addr")
     cluster: str | None = None
     cluster_loc = cl_setting.loc if cl_setting is not None else node.loc("api_addr")
+    if not ha:
+        cl_setting = None  # without HA storage the server never reads cluster_addr
     if cl_setting is not None and str(cl_setting.value):
         cluster = ctx.single("cluster_addr", str(cl_setting.value), cl_setting.loc, "VV007")
     elif raft:
         ctx.add("VV013", "Cluster address must be set when using raft storage", storage.loc if storage else None)
-    if cluster is None and cl_setting is None and api:
+    if cluster is None and cl_setting is None and api and ha:
         parts = urlsplit(api)
         if parts.hostname:  # Vault derives it: api_addr's host, port + 1, scheme https
             try:

@@ -41,7 +41,7 @@ CASES: dict[str, tuple[dict[str, str], str]] = {
         },
         "Error resolving cluster_address",
     ),
-    "VV004": ({"v1": vault_hcl(1, api=None)}, "no `api_addr` value specified"),
+    "VV004": ({"v1": vault_hcl(1, api=None)}, "missing API address, please set in configuration"),
     "VV005": ({"v1": vault_hcl(1, api="10.0.0.1:8200")}, "is not a URL with a scheme"),
     "VV006": ({"v1": vault_hcl(1, api="https://127.0.0.1:8200")}, "loopback or ANY but this is a multi-node setup"),
     "VV007": ({"v1": vault_hcl(1, cluster="10.0.0.1:8201")}, "invalid URI for request"),
