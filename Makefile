@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup binaries demo lint test unit integration bench clean
+.PHONY: setup system-deps binaries demo lint test unit integration bench clean
 
 setup: $(VENV)/.installed
 
@@ -14,6 +14,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
+
+# Debian packages the tests drive for real: OpenSSH's sshd (the ssh upgrade driver) and iproute2
+# (network namespaces for the address-validation differential tests). Installed only when missing.
+system-deps:
+	bash scripts/system-deps.sh
 
 # Build Consul A and B from the Go module proxy and install two OpenBao releases (cached outside
 # the repo in ~/.cache/clusterops; a warm cache makes this a no-op).
@@ -31,10 +36,10 @@ lint: setup
 unit: setup
 	$(BIN)/pytest tests/unit
 
-integration: binaries
+integration: system-deps binaries
 	$(BIN)/pytest tests/integration
 
-test: binaries lint
+test: system-deps binaries lint
 	$(BIN)/pytest
 
 bench: binaries

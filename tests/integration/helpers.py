@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from clusterops.consul.client import ConsulClient
 from clusterops.consul.state import ClusterState, read_cluster_state
+from clusterops.errors import ClusterOpsError
 from clusterops.lab.cluster import Lab
 from clusterops.settings import ConsulSettings
 from clusterops.wait import Verdict, wait_until
@@ -39,14 +40,27 @@ def lab_client(lab: Lab, server: str = "s1") -> ConsulClient:
     return ConsulClient(settings)
 
 
+def read_any(lab: Lab, prefer: str = "s1") -> ClusterState | None:
+    """The cluster as the first answering server sees it (a stopped server is skipped)."""
+    names = [prefer] + [s.name for s in lab.state().servers if s.name != prefer]
+    for name in names:
+        try:
+            with lab_client(lab, name) as client:
+                return read_cluster_state(client)
+        except ClusterOpsError:
+            continue
+    return None
+
+
 def wait_for_state(
     lab: Lab, predicate: Callable[[ClusterState], bool], *, what: str, timeout: float = 60, server: str = "s1"
 ) -> ClusterState:
-    with lab_client(lab, server) as client:
-        return wait_until(
-            lambda: read_cluster_state(client),
-            lambda s: Verdict(predicate(s), what),
-            timeout=timeout,
-            interval=0.5,
-            what=what,
-        ).observation
+    result = wait_until(
+        lambda: read_any(lab, server),
+        lambda s: Verdict(s is not None and predicate(s), what),
+        timeout=timeout,
+        interval=0.5,
+        what=what,
+    ).observation
+    assert result is not None
+    return result

@@ -215,3 +215,77 @@ def remove_stale_peers(
             typer.echo(f"  {outcome.removal.peer.node or outcome.removal.peer.id}: {outcome.detail}{ft}")
         after = read_cluster_state(client)
     typer.echo(f"now: voters {len(after.voters)}, quorum {after.quorum}, failure tolerance {after.failure_tolerance}")
+
+
+@app.command()
+def upgrade(
+    inventory: Annotated[str, typer.Option("--inventory", "-i", help="Inventory YAML (clusterops lab inventory).")],
+    to: Annotated[str, typer.Option("--to", help="Target Consul version, e.g. 1.14.11.")],
+    plan_only: Annotated[bool, typer.Option("--plan", help="Show the plan and pre-flight (the default).")] = False,
+    apply: Annotated[bool, typer.Option("--apply", help="Run the upgrade.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the last unfinished run.")] = False,
+    min_failure_tolerance: Annotated[int, typer.Option("--min-failure-tolerance")] = 1,
+    max_minor_jump: Annotated[int, typer.Option("--max-minor-jump", help="Widest allowed minor jump.")] = 2,
+    allow_downgrade: Annotated[bool, typer.Option("--allow-downgrade")] = False,
+    rollback_on_failure: Annotated[
+        bool, typer.Option("--rollback-on-failure", help="Restart a server that did not rejoin on its old version.")
+    ] = False,
+    gate_timeout: Annotated[str, typer.Option("--gate-timeout", help="Per-server gate timeout.")] = "5m",
+    stable_window: Annotated[
+        str,
+        typer.Option("--stable-window", help="Minimum time each gate must hold [default: server_stabilization_time]."),
+    ] = "0s",
+    no_snapshot: Annotated[bool, typer.Option("--no-snapshot", help="Skip the pre-upgrade snapshot.")] = False,
+    state_dir: Annotated[str | None, typer.Option("--state-dir", help="Journal and snapshot dir.")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json (events, then a report).")] = "text",
+) -> None:
+    """Rolling upgrade of the inventory's servers: followers first, the leader last, a gate after each."""
+    from pathlib import Path
+
+    from clusterops.cli.upgrade_view import EventPrinter, render_plan, render_report
+    from clusterops.consul.inventory import load_inventory
+    from clusterops.consul.upgrade.execute import UpgradeOptions
+    from clusterops.consul.upgrade.reader import ClusterReader, inventory_settings
+    from clusterops.consul.upgrade.run import PlanOptions, apply_upgrade, make_plan, plan_document
+    from clusterops.durations import parse_duration
+
+    if fmt not in ("text", "json"):
+        raise typer.BadParameter("use text or json", param_hint="--format")
+    if plan_only and (apply or resume):
+        raise typer.BadParameter("--plan cannot be combined with --apply or --resume", param_hint="--plan")
+    plan_options = PlanOptions(min_failure_tolerance, max_minor_jump, allow_downgrade)
+    if not (apply or resume):
+        inv = load_inventory(inventory)
+        reader = ClusterReader(inv, inventory_settings(inv))
+        try:
+            plan = make_plan(inv, reader, to, plan_options)
+        finally:
+            reader.close()
+        if fmt == "json":
+            typer.echo(json.dumps(plan_document(plan), indent=2))
+        else:
+            render_plan(plan)
+        raise typer.Exit(0 if plan.ok else 1)
+
+    options = UpgradeOptions(
+        target=to,
+        gate_timeout=parse_duration(gate_timeout, name="--gate-timeout"),
+        stable_window=parse_duration(stable_window, name="--stable-window"),
+        rollback_on_failure=rollback_on_failure,
+        snapshot=not no_snapshot,
+    )
+    printer = EventPrinter(fmt)
+    report = apply_upgrade(
+        inventory,
+        to,
+        plan_options=plan_options,
+        options=options,
+        resume=resume,
+        state_dir=Path(state_dir) if state_dir else None,
+        on_event=printer,
+        on_plan=(lambda p: None) if fmt == "json" else render_plan,
+    )
+    if fmt == "json":
+        typer.echo(json.dumps({"event": "report", **report}, default=str))
+    else:
+        render_report(report)

@@ -158,10 +158,12 @@ def fetch(
     consul_version: list[str] = typer.Option(None, "--consul-version", help="Consul versions [default: the pair]."),
     openbao_version: list[str] = typer.Option(None, "--openbao-version", help="OpenBao versions [default: both]."),
 ) -> None:
-    """Build/install the server binaries into the cache (what `make` runs once)."""
+    """Build/install server binaries into the cache; with no option, the lab's default versions."""
     from clusterops.lab import binaries
 
-    for v in consul_version or binaries.CONSUL_VERSIONS:
+    if not consul_version and not openbao_version:
+        consul_version, openbao_version = list(binaries.CONSUL_VERSIONS), list(binaries.OPENBAO_VERSIONS)
+    for v in consul_version or []:
         typer.echo(f"consul {v}: {binaries.consul_binary(v)}")
-    for v in openbao_version or binaries.OPENBAO_VERSIONS:
+    for v in openbao_version or []:
         typer.echo(f"openbao {v}: {binaries.openbao_binary(v)}")

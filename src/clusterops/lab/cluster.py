@@ -27,11 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from clusterops.consul.state import failure_tolerance
-from clusterops.errors import ClusterOpsError, LabError, UsageError
+from clusterops.errors import ClusterOpsError, GateTimeout, LabError, UsageError
 from clusterops.lab import binaries, processes
 from clusterops.wait import Verdict, wait_until
 
 STATE_FILE = "lab.json"
+# server RPC, serf LAN, serf WAN, HTTP, gRPC and gRPC TLS (1.14) on each server's address
+CONSUL_PORTS = (8300, 8301, 8302, 8500, 8502, 8503)
 
 
 def default_root() -> Path:
@@ -196,7 +198,11 @@ class Lab:
         self.down(quiet=True)
         consul_bin = binaries.consul_binary(consul_version)
         bao_bin = binaries.openbao_binary(vault_version) if vault else None
-        busy = processes.listening_sockets([f"{prefix}.{i}" for i in range(1, servers + 1)])
+        busy = [
+            sock
+            for sock in processes.listening_sockets([f"{prefix}.{i}" for i in range(1, servers + 1)])
+            if int(sock.rsplit(":", 1)[1]) in CONSUL_PORTS
+        ]
         if busy:
             raise LabError(f"addresses the lab needs are already in use: {', '.join(sorted(busy))}")
 
@@ -254,6 +260,7 @@ class Lab:
                 time.sleep(0.1)
         if self.root.exists():
             shutil.rmtree(self.root, ignore_errors=True)
+        processes.reap_exited()
         return stopped
 
     def running_pids(self) -> list[int]:
@@ -381,13 +388,16 @@ performance {{
             except ClusterOpsError as err:
                 return f"error: {err}"
 
-        wait_until(
-            observe,
-            lambda leader: Verdict(bool(leader) and not leader.startswith("error"), f"leader: {leader or 'none'}"),
-            timeout=timeout,
-            interval=0.2,
-            what=f"{server.name} to answer with a leader",
-        )
+        try:
+            wait_until(
+                observe,
+                lambda leader: Verdict(bool(leader) and not leader.startswith("error"), f"leader: {leader or 'none'}"),
+                timeout=timeout,
+                interval=0.2,
+                what=f"{server.name} to answer with a leader",
+            )
+        except GateTimeout as err:
+            raise LabError(f"{err}; last log lines:\n{self.log_tail(server.name)}") from None
 
     def wait_ready(self, state: LabState | None = None, *, timeout: float = 60.0) -> None:
         """Leader elected, every lab server a voter, autopilot healthy with the failure tolerance of

@@ -58,6 +58,12 @@ def is_running(pid: int | None) -> bool:
     return state not in ("Z", "X")
 
 
+def reap_exited() -> None:
+    """Collect every child of ours that has exited (servers another process stopped, too)."""
+    for pid in list(_children):
+        is_running(pid)
+
+
 def processes_under(root: Path) -> list[int]:
     """Pids of live processes whose working directory is inside `root`."""
     root = root.resolve()

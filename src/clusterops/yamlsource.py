@@ -1,0 +1,82 @@
+"""YAML documents that remember where each value came from, for errors that name the line.
+
+`load_yaml(path)` returns plain Python data plus a `Locator` that maps a key path such as
+("servers", 1, "address") to its line in the file, so validation errors can say
+`inventory.yaml:12: servers[1].address: ...`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from clusterops.errors import ConfigError
+
+PathPart = str | int
+
+
+@dataclass
+class Locator:
+    path: str
+    lines: dict[tuple[PathPart, ...], int] = field(default_factory=dict)
+
+    def line(self, keys: Sequence[PathPart]) -> int | None:
+        keys = tuple(keys)
+        while keys:
+            if keys in self.lines:
+                return self.lines[keys]
+            keys = keys[:-1]
+        return self.lines.get((), None)
+
+    def error(self, keys: Sequence[PathPart], message: str, *, hint: str | None = None) -> ConfigError:
+        return ConfigError(
+            f"{dotted(keys)}: {message}" if keys else message, path=self.path, line=self.line(keys), hint=hint
+        )
+
+
+def dotted(keys: Sequence[PathPart]) -> str:
+    out = ""
+    for k in keys:
+        out += f"[{k}]" if isinstance(k, int) else (f".{k}" if out else str(k))
+    return out
+
+
+def _walk(node: yaml.Node, keys: tuple[PathPart, ...], lines: dict[tuple[PathPart, ...], int]) -> None:
+    lines[keys] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode):
+                lines[(*keys, k.value)] = k.start_mark.line + 1
+                _walk(v, (*keys, k.value), lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, (*keys, i), lines)
+
+
+def load_yaml_text(text: str, path: str) -> tuple[Any, Locator]:
+    locator = Locator(path)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark else None
+        problem = err.problem or str(err)
+        raise ConfigError(f"not valid YAML: {problem}", path=path, line=line) from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"not valid YAML: {err}", path=path) from None
+    if node is not None:
+        _walk(node, (), locator.lines)
+    return data, locator
+
+
+def load_yaml(path: str | Path) -> tuple[Any, Locator]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"cannot read: {err.strerror}", path=str(path)) from None
+    return load_yaml_text(text, str(path))
