@@ -1,8 +1,8 @@
 """A crash-safe journal of a long operation's steps (rolling upgrades, playbook runs).
 
-Every change is written atomically: a temp file in the same directory, fsync, rename, fsync of the
-directory; the file is mode 0600. `--resume` reads it back: a step marked done is never redone, a
-step that was in progress is finished or checked by its owner, never forgotten.
+Every change is written atomically and privately (`clusterops.atomicfile.write_private`).
+`--resume` reads it back: a step marked done is never redone, a step that was in progress is
+finished or checked by its owner, never forgotten.
 
 Layout of one journal (JSON):
     {"run_id", "kind", "key", "status": running|done|failed|aborted, "created", "updated",
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clusterops.atomicfile import write_private
 from clusterops.errors import UsageError
 
 FINAL = ("done", "failed", "aborted")
@@ -30,27 +31,6 @@ def default_state_dir() -> Path:
         return Path(env).expanduser()
     base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
     return Path(base) / "clusterops"
-
-
-def write_atomic(path: Path, content: str | bytes, *, mode: int = 0o600) -> None:
-    """Write `content` to `path` so that a crash leaves either the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content.encode("utf-8") if isinstance(content, str) else content)
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 @dataclass
@@ -137,7 +117,7 @@ class Journal:
 
     def save(self) -> None:
         self.doc["updated"] = time.time()
-        write_atomic(self.path, json.dumps(self.doc, indent=2, sort_keys=False))
+        write_private(self.path, json.dumps(self.doc, indent=2, sort_keys=False))
 
     def mark(self, step_id: str, status: str, **data: Any) -> None:
         """Record a step's new status (and data) durably before anything else happens."""

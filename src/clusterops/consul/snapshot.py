@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from clusterops.atomicfile import write_private
 from clusterops.errors import ClusterOpsError
-from clusterops.journal import write_atomic
 
 if TYPE_CHECKING:
     from clusterops.consul.client import ConsulClient
@@ -74,5 +74,5 @@ def save_snapshot(client: ConsulClient, path: Path) -> SnapshotInfo:
     """Save a snapshot (mode 0600) and inspect it; raises SnapshotInvalid if it does not check out."""
     data = client.snapshot()
     info = inspect_snapshot(data, str(path))
-    write_atomic(path, data)
+    write_private(path, data)
     return info

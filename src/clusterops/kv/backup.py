@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from clusterops.atomicfile import write_private
 from clusterops.errors import ConfigError, UsageError
-from clusterops.kv.atomic import write_private
 from clusterops.kv.client import VaultClient
 from clusterops.kv.model import SecretRef
 from clusterops.kv.pool import DEFAULT_WORKERS, Progress, run_bounded

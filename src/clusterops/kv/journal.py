@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from clusterops.atomicfile import write_private
 from clusterops.errors import ClusterOpsError, ConfigError, NotFound, UsageError
-from clusterops.kv.atomic import write_private
 from clusterops.kv.client import VaultClient
 from clusterops.kv.model import SecretRef, _timestamp
 

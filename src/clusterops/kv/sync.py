@@ -221,7 +221,7 @@ def plan(
 
 
 def save_plan(plan_: SyncPlan, path: Path) -> None:
-    from clusterops.kv.atomic import write_private
+    from clusterops.atomicfile import write_private
 
     write_private(path, (json.dumps(plan_.to_dict(), indent=1) + "\n").encode())
 

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from clusterops.atomicfile import write_private
 from clusterops.consul.state import failure_tolerance
 from clusterops.errors import ClusterOpsError, GateTimeout, LabError, UsageError
 from clusterops.lab import binaries, processes
@@ -108,17 +109,6 @@ class LabState:
         )
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Write a file only the owner can read, atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
-
-
 class Lab:
     """One lab directory and the processes it started."""
 
@@ -146,7 +136,7 @@ class Lab:
 
     def _save(self, state: LabState) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        _write_private(self.state_path, json.dumps(asdict(state), indent=2))
+        write_private(self.state_path, json.dumps(asdict(state), indent=2))
 
     @property
     def management_token_file(self) -> Path:
@@ -208,7 +198,7 @@ class Lab:
 
         self.root.mkdir(parents=True, exist_ok=True)
         if acl:
-            _write_private(self.management_token_file, str(uuid.uuid4()) + "\n")
+            write_private(self.management_token_file, str(uuid.uuid4()) + "\n")
         state = LabState(
             root=str(self.root),
             prefix=prefix,
@@ -312,7 +302,7 @@ performance {{
         node_dir = self.node_dir(server.name)
         (node_dir / "data").mkdir(parents=True, exist_ok=True)
         config = node_dir / "config.hcl"
-        _write_private(config, self._config(state, server))
+        write_private(config, self._config(state, server))
         pid = processes.spawn(
             [str(consul_bin), "agent", f"-config-file={config}"],
             cwd=node_dir,
@@ -448,7 +438,7 @@ performance {{
 
     def _start_vault(self, bao_bin: Path, version: str, prefix: str) -> LabVault:
         token = "lab-" + secrets.token_hex(16)
-        _write_private(self.vault_token_file, token + "\n")
+        write_private(self.vault_token_file, token + "\n")
         host = "127.0.0.1"
         port = _free_port(host, preferred=8200)
         vault_dir = self.root / "vault"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from clusterops.atomicfile import write_private
 from clusterops.errors import ConfigError, UsageError
-from clusterops.kv.atomic import write_private
 from clusterops.kv.backup import Export, decrypt, encrypt, load_export, new_key, serialize
 from clusterops.kv.pool import run_bounded
 from clusterops.kv.replay import SecretRecord, VersionRecord

@@ -8,9 +8,14 @@ import tempfile
 from pathlib import Path
 
 
-def write_private(path: Path, content: bytes) -> None:
-    """Write `content` to `path` atomically (temp file, fsync, rename, fsync of the folder), mode 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_private(path: Path, content: str | bytes) -> None:
+    """Write `content` to `path` atomically (temp file, fsync, rename, fsync of the folder), mode 0600.
+
+    Used for everything that must survive a crash or hold something private: journals, lab state
+    and tokens, snapshots, plans, exports."""
+    if isinstance(content, str):
+        content = content.encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         os.fchmod(fd, 0o600)
