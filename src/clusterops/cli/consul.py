@@ -233,7 +233,7 @@ def upgrade(
     gate_timeout: Annotated[str, typer.Option("--gate-timeout", help="Per-server gate timeout.")] = "5m",
     stable_window: Annotated[
         str,
-        typer.Option("--stable-window", help="Minimum time each gate must hold [default: server_stabilization_time]."),
+        typer.Option("--stable-window", help="Minimum time each gate must hold (default: server_stabilization_time)."),
     ] = "0s",
     no_snapshot: Annotated[bool, typer.Option("--no-snapshot", help="Skip the pre-upgrade snapshot.")] = False,
     state_dir: Annotated[str | None, typer.Option("--state-dir", help="Journal and snapshot dir.")] = None,

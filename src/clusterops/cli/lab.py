@@ -28,7 +28,7 @@ def _lab(root: Path | None) -> Lab:
 @app.command()
 def up(
     servers: int = typer.Option(3, "--servers", "-n", help="Number of Consul servers (3 or 5 for real clusters)."),
-    consul_version: str = typer.Option(None, "--consul-version", help="Consul version [default: the upgrade's A]."),
+    consul_version: str = typer.Option(None, "--consul-version", help="Consul version (default: the upgrade's A)."),
     vault: bool = typer.Option(False, "--vault", help="Also start an OpenBao dev server."),
     vault_version: str = typer.Option(None, "--vault-version", help="OpenBao version."),
     acl: bool = typer.Option(False, "--acl", help="Enable ACLs with default deny and a management token."),
@@ -155,8 +155,8 @@ def inventory(root: Path | None = DirOption) -> None:
 
 @app.command()
 def fetch(
-    consul_version: list[str] = typer.Option(None, "--consul-version", help="Consul versions [default: the pair]."),
-    openbao_version: list[str] = typer.Option(None, "--openbao-version", help="OpenBao versions [default: both]."),
+    consul_version: list[str] = typer.Option(None, "--consul-version", help="Consul versions (default: the pair)."),
+    openbao_version: list[str] = typer.Option(None, "--openbao-version", help="OpenBao versions (default: both)."),
 ) -> None:
     """Build/install server binaries into the cache; with no option, the lab's default versions."""
     from clusterops.lab import binaries

@@ -14,24 +14,24 @@ if TYPE_CHECKING:
     from clusterops.consul.client import ConsulClient
 
 HttpAddr = Annotated[
-    str | None, typer.Option("--http-addr", help="Consul HTTP address [env: CONSUL_HTTP_ADDR].", show_default=False)
+    str | None, typer.Option("--http-addr", help="Consul HTTP address (env: CONSUL_HTTP_ADDR).", show_default=False)
 ]
 TokenFile = Annotated[
     str | None,
     typer.Option(
-        "--token-file", help="File holding the ACL token [env: CONSUL_HTTP_TOKEN(_FILE)].", show_default=False
+        "--token-file", help="File holding the ACL token (env: CONSUL_HTTP_TOKEN(_FILE)).", show_default=False
     ),
 ]
-CaFile = Annotated[str | None, typer.Option("--ca-file", help="CA bundle [env: CONSUL_CACERT].", show_default=False)]
+CaFile = Annotated[str | None, typer.Option("--ca-file", help="CA bundle (env: CONSUL_CACERT).", show_default=False)]
 ClientCert = Annotated[
-    str | None, typer.Option("--client-cert", help="Client certificate [env: CONSUL_CLIENT_CERT].", show_default=False)
+    str | None, typer.Option("--client-cert", help="Client certificate (env: CONSUL_CLIENT_CERT).", show_default=False)
 ]
 ClientKey = Annotated[
-    str | None, typer.Option("--client-key", help="Client key [env: CONSUL_CLIENT_KEY].", show_default=False)
+    str | None, typer.Option("--client-key", help="Client key (env: CONSUL_CLIENT_KEY).", show_default=False)
 ]
 SkipVerify = Annotated[
     bool,
-    typer.Option("--tls-skip-verify", help="Do not verify TLS certificates [env: CONSUL_HTTP_SSL_VERIFY=false]."),
+    typer.Option("--tls-skip-verify", help="Do not verify TLS certificates (env: CONSUL_HTTP_SSL_VERIFY=false)."),
 ]
 
 
