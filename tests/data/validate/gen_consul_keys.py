@@ -46,9 +46,8 @@ def leaf(typ: str) -> str:
     t = typ.lstrip("*")
     if t.startswith("[]"):
         return "list"
-    return {"string": "str", "int": "int", "bool": "bool", "float64": "float", "int64": "int", "uint64": "int"}.get(
-        t, "str"
-    )
+    ints = ("int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64")
+    return {"string": "str", "bool": "bool", "float64": "float", **dict.fromkeys(ints, "int")}.get(t, "str")
 
 
 def tree(structs: dict[str, list[tuple[str, str, list[str]]]], name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:

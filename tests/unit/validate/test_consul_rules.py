@@ -177,3 +177,14 @@ def test_templates_are_evaluated_for_the_target_host(run_consul: RunConsul) -> N
     facts = facts_from_dict({"default": host("192.168.1.5/24")}, "f")
     report = run_consul(configs, facts)
     assert "bind_addr cannot be empty" in " ".join(f.message for f in report.findings if f.rule_id == "VC003")
+
+
+@pytest.mark.parametrize(
+    "block",
+    ["autopilot {\n  min_quorum = 3\n}", "dns_config {\n  soa {\n    refresh = 3600\n    min_ttl = 0\n  }\n}"],
+)
+def test_unsigned_integer_keys_take_numbers(tmp_path: Path, block: str) -> None:
+    # Consul declares these *uint / *uint32; a number is what it wants (found by the compose lab's configs).
+    (tmp_path / "a.hcl").write_text(f'server = true\nbind_addr = "10.0.0.1"\n{block}\n')
+    report = validate_consul([str(tmp_path / "a.hcl")])
+    assert not [f for f in report.findings if f.rule_id == "VC001"], report.findings
