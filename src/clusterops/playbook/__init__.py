@@ -1,0 +1,1 @@
+"""Playbooks: YAML runbooks that chain checks, gates, upgrades, validation and KV changes."""

@@ -1,0 +1,146 @@
+"""Loading a playbook: YAML -> JSON Schema validation (line and schema path per error) ->
+semantic checks -> a typed `Playbook`. Nothing runs until all of this passed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from clusterops.errors import ConfigError
+from clusterops.playbook.template import placeholders
+from clusterops.yamlsource import dotted, load_yaml
+
+ACTIONS = (
+    "consul.check", "consul.gate", "consul.snapshot", "consul.upgrade", "validate.consul", "validate.vault",
+    "kv.plan", "kv.apply", "kv.diff", "kv.copy", "exec", "pause", "confirm",
+)  # fmt: skip
+BUILTINS = ("run_id", "playbook_dir", "state_dir", "steps")
+
+
+class PlaybookInvalid(ConfigError):
+    """One or more schema or semantic errors; the message lists each with its line."""
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    id: str
+    action: str
+    args: Any
+    name: str = ""
+    when: str | bool | None = None
+    timeout: str | float | None = None
+    handler: bool = False
+    on_failure: str = "abort"
+    handlers: tuple[str, ...] = ()
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Playbook:
+    path: Path
+    name: str
+    description: str
+    inventory: str | None
+    vars: dict[str, Any]
+    consul: dict[str, Any]
+    vault: dict[str, Any]
+    steps: tuple[StepSpec, ...]
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    @property
+    def directory(self) -> Path:
+        return self.path.parent
+
+    def step(self, step_id: str) -> StepSpec:
+        return next(s for s in self.steps if s.id == step_id)
+
+    @property
+    def sequence(self) -> list[StepSpec]:
+        return [s for s in self.steps if not s.handler]
+
+
+@cache
+def schema() -> dict[str, Any]:
+    text = resources.files("clusterops.playbook").joinpath("schema.json").read_text(encoding="utf-8")
+    return dict(json.loads(text))
+
+
+def load_playbook(path: str | Path, extra_vars: dict[str, str] | None = None) -> Playbook:
+    import jsonschema
+
+    path = Path(path)
+    data, loc = load_yaml(path)
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: (loc.line(list(e.absolute_path)) or 0, e.message))
+    problems = []
+    for err in errors:
+        where = list(err.absolute_path)
+        schema_path = "/".join(str(p) for p in err.absolute_schema_path)
+        line = loc.line(where)
+        problems.append(f"{path}:{line}: {dotted(where) or '(top)'}: {_short(err)} [schema: {schema_path}]")
+    if problems:
+        raise PlaybookInvalid(
+            f"{len(problems)} error(s); nothing was run:\n  " + "\n  ".join(problems), path=None, line=None
+        )
+    assert isinstance(data, dict)
+    steps: list[StepSpec] = []
+    for i, raw in enumerate(data["steps"]):
+        present = [a for a in ACTIONS if a in raw]
+        line = loc.line(["steps", i])
+        if len(present) != 1:
+            found = ", ".join(present) or "none"
+            problems.append(f"{path}:{line}: steps[{i}] ({raw['id']}): needs exactly one action, found {found}")
+            continue
+        on_failure = raw.get("on_failure", "abort")
+        handlers: tuple[str, ...] = ()
+        if isinstance(on_failure, dict):
+            handlers = tuple(on_failure["run"])
+            on_failure = on_failure.get("then", "abort")
+        steps.append(
+            StepSpec(
+                id=raw["id"], action=present[0], args=raw[present[0]], name=raw.get("name", ""), when=raw.get("when"),
+                timeout=raw.get("timeout"), handler=bool(raw.get("handler", False)), on_failure=on_failure,
+                handlers=handlers, line=line,
+            )
+        )  # fmt: skip
+    ids = [s.id for s in steps]
+    for s in steps:
+        if ids.count(s.id) > 1:
+            problems.append(f"{path}:{s.line}: step id {s.id!r} is used more than once")
+        for h in s.handlers:
+            if h not in ids:
+                problems.append(f"{path}:{s.line}: {s.id}: on_failure runs unknown step {h!r}")
+            elif not next(x for x in steps if x.id == h).handler:
+                problems.append(f"{path}:{s.line}: {s.id}: on_failure step {h!r} must be marked `handler: true`")
+    variables = {**(data.get("vars") or {}), **(extra_vars or {})}
+    for i, raw in enumerate(data["steps"]):
+        for name in sorted(placeholders(raw)):
+            root = name.split(".", 1)[0]
+            if root not in variables and root not in BUILTINS:
+                problems.append(f"{path}:{loc.line(['steps', i])}: {raw['id']}: undefined variable {{{{ {name} }}}}")
+    if data.get("inventory"):
+        for name in placeholders(data["inventory"]):
+            if name not in variables:
+                problems.append(f"{path}:{loc.line(['inventory'])}: inventory: undefined variable {{{{ {name} }}}}")
+    if problems:
+        raise PlaybookInvalid(f"{len(problems)} error(s); nothing was run:\n  " + "\n  ".join(problems))
+    return Playbook(
+        path=path.resolve(),
+        name=data["name"],
+        description=data.get("description", ""),
+        inventory=data.get("inventory"),
+        vars=variables,
+        consul=dict(data.get("consul") or {}),
+        vault=dict(data.get("vault") or {}),
+        steps=tuple(steps),
+        raw=data,
+    )
+
+
+def _short(err: Any) -> str:
+    message = str(err.message)
+    return message if len(message) < 200 else message[:197] + "..."
