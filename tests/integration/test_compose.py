@@ -39,13 +39,6 @@ FACTS = ROOT / "deploy" / "compose" / "facts.yaml"
 CONSUL_SERVICES = ("consul-1", "consul-2", "consul-3")
 VAULT_SERVICE = "vault-1"
 
-# (rule, text in the message) -> why the finding is expected on these correct configs. Each entry is a known false
-# positive of `clusterops validate`, to be removed with its fix. The differential test below proves Consul accepts it.
-KNOWN_FALSE_POSITIVES: dict[tuple[str, str], str] = {
-    ("VC001", "autopilot.min_quorum"): "validate/consul_keys.py types autopilot.min_quorum as a string; Consul 1.14 "
-    'decodes it as uint (`consul validate` accepts min_quorum = 3 and rejects "3")',
-}
-
 
 def _compose() -> dict[str, Any]:
     doc = yaml.safe_load(COMPOSE.read_text())  # PyYAML resolves the `<<: *consul-server` merge keys as Compose does
@@ -69,14 +62,6 @@ def _service_ip(service: str) -> ipaddress.IPv4Address:
 def _subnet() -> ipaddress.IPv4Network:
     (pool,) = _compose()["networks"]["lab"]["ipam"]["config"]
     return ipaddress.IPv4Network(pool["subnet"])
-
-
-def _unexplained(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        f
-        for f in findings
-        if f["severity"] == "error" and not any(r == f["rule"] and t in f["message"] for r, t in KNOWN_FALSE_POSITIVES)
-    ]
 
 
 def _validate(kind: str, paths: list[Path], facts: Path) -> tuple[int, dict[str, Any]]:
@@ -183,14 +168,7 @@ def test_docker_compose_config_when_the_cli_exists() -> None:
 
 def test_clusterops_validate_consul_finds_no_error() -> None:
     code, doc = _validate("consul", [_consul_dir(s) for s in CONSUL_SERVICES], FACTS)
-    assert _unexplained(doc["findings"]) == []
-    assert doc["counts"]["warning"] == 0 and doc["counts"]["info"] == 0, doc["findings"]
-    assert code == (1 if doc["counts"]["error"] else 0)
-    stale = [
-        k for k in KNOWN_FALSE_POSITIVES if not any(f["rule"] == k[0] and k[1] in f["message"] for f in doc["findings"])
-    ]
-    if stale:
-        print(f"\nKNOWN_FALSE_POSITIVES no longer seen (fixed? remove them): {stale}")
+    assert code == 0 and doc["findings"] == [], doc  # no error, no warning, no skipped check (VC015)
 
 
 def test_clusterops_validate_vault_with_the_compose_environment(tmp_path: Path) -> None:
@@ -233,7 +211,7 @@ def test_a_bind_template_matching_several_addresses_is_caught(tmp_path: Path) ->
     dirs = _copy_consul(tmp_path)
     _edit(dirs[1] / "server.hcl", BIND, BIND_MANY)
     _, doc = _validate("consul", dirs, FACTS)
-    bad = _unexplained(doc["findings"])
+    bad = doc["findings"]
     assert {(f["rule"], f["subject"]) for f in bad} == {("VC003", "consul-2")}, bad
     assert "172.28.0.12" in bad[0]["message"] and "127.0.0.1" in bad[0]["message"]
 
@@ -244,7 +222,7 @@ def test_a_server_with_another_gossip_key_is_caught(tmp_path: Path) -> None:
     (key,) = [ln.split('"')[1] for ln in text.splitlines() if ln.startswith("encrypt")]
     _edit(dirs[2] / "server.hcl", key, "c2VjcmV0LWtleS1vZi1hLXRlc3QtMTIzNDU2Nzg5MDE=")
     _, doc = _validate("consul", dirs, FACTS)
-    bad = _unexplained(doc["findings"])
+    bad = doc["findings"]
     assert {f["rule"] for f in bad} == {"VX006"}, bad
     assert key not in json.dumps(doc)  # the gossip key is a secret: never in a report
 
