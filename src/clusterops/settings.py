@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -62,15 +62,7 @@ class ConsulSettings:
 
     def with_address(self, address: str) -> ConsulSettings:
         """The same credentials aimed at another agent (e.g. one server of the cluster)."""
-        return ConsulSettings(
-            address=normalize_consul_address(address, default_scheme=self.scheme),
-            token=self.token,
-            ca_cert=self.ca_cert,
-            client_cert=self.client_cert,
-            client_key=self.client_key,
-            verify=self.verify,
-            timeout=self.timeout,
-        )
+        return replace(self, address=normalize_consul_address(address, default_scheme=self.scheme))
 
     @classmethod
     def resolve(
@@ -169,16 +161,11 @@ class VaultSettings:
 
     def with_address(self, address: str, *, token: str | None = None, namespace: str | None = None) -> VaultSettings:
         """The same TLS settings aimed at another server (e.g. production next to staging)."""
-        return VaultSettings(
+        return replace(
+            self,
             address=normalize_vault_address(address),
             token=token if token is not None else self.token,
             namespace=namespace if namespace is not None else self.namespace,
-            ca_cert=self.ca_cert,
-            ca_path=self.ca_path,
-            client_cert=self.client_cert,
-            client_key=self.client_key,
-            verify=self.verify,
-            timeout=self.timeout,
         )
 
     @classmethod
