@@ -1099,9 +1099,8 @@ def apply(
     the plan; either failing writes nothing. A journal of prior versions makes `kv undo RUN` possible.
     Exit 0 done, 1 a conflict or failure (the journal says what was written), 2 usage/auth/connection.
     """
-    from clusterops.errors import UsageError
     from clusterops.kv.journal import default_journal_dir
-    from clusterops.kv.sync import apply_plan, load_plan
+    from clusterops.kv.sync import apply_plan, choose_saved_plan, load_plan
     from clusterops.kv.sync import plan as make_plan
 
     _check_fmt(fmt)
@@ -1109,18 +1108,7 @@ def apply(
     folder = journal_dir or default_journal_dir()
     with _client(ctx, workers=workers) as client:
         fresh = make_plan(client, desired, workers=workers)
-        if plan_file is not None:
-            saved = load_plan(plan_file)
-            if saved.address and saved.address != client.settings.address:
-                raise UsageError(f"the plan was made against {saved.address}, not {client.settings.address}")
-            planned = {i.path for i in saved.changes}
-            now = {i.path for i in fresh.changes}
-            if not now <= planned:
-                extra = ", ".join(sorted(now - planned)[:5])
-                raise UsageError(f"the desired state changed since the plan (new changes at {extra}); plan again")
-            chosen = saved
-        else:
-            chosen = fresh
+        chosen = fresh if plan_file is None else choose_saved_plan(load_plan(plan_file), fresh, client.settings.address)
         if not chosen.drift:
             typer.echo("in sync: nothing to apply")
             return

@@ -220,6 +220,19 @@ def plan(
     )
 
 
+def choose_saved_plan(saved: SyncPlan, fresh: SyncPlan, address: str) -> SyncPlan:
+    """The saved plan, if it still describes what would change here: same server, and no change
+    that was not planned (a path that moved since is caught later by cas, with nothing written)."""
+    if saved.address and saved.address != address:
+        raise UsageError(f"the plan was made against {saved.address}, not {address}")
+    planned = {i.path for i in saved.changes}
+    now = {i.path for i in fresh.changes}
+    if not now <= planned:
+        extra = ", ".join(sorted(now - planned)[:5])
+        raise UsageError(f"the desired state changed since the plan (new changes at {extra}); plan again")
+    return saved
+
+
 def save_plan(plan_: SyncPlan, path: Path) -> None:
     from clusterops.atomicfile import write_private
 
