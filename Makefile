@@ -43,7 +43,7 @@ test: system-deps binaries lint
 	$(BIN)/pytest
 
 bench: binaries
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/upgrade_bench.py
 
 clean:
 	-$(BIN)/clusterops lab down
