@@ -101,10 +101,10 @@ def main() -> None:
     ours = measure("clusterops", args.servers, run_ours, 0)
     naive = measure("naive", args.servers, None, args.naive_sleep)
     print(f"rolling upgrade {A} -> {B}, {args.servers} servers, writer at 25 writes/s")
-    print(f"{'':12} {'total s':>8} {'max gap s':>10} {'failed':>7} {'acked':>6} {'lost':>5} {'elections':>9}")
+    print(f"{'':12} {'total s':>8} {'max gap s':>10} {'failed':>7} {'acked':>6} {'lost':>5} {'leader moves':>12}")
     for r in (ours, naive):
         print(f"{r['name']:12} {r['total']:8.1f} {r['gap']:10.2f} {r['failed']:7d} {r['acked']:6d} {r['lost']:5d} "
-              f"{r['leader_changes']:9d}")  # fmt: skip
+              f"{r['leader_changes']:12d}")  # fmt: skip
     print(
         f"clusterops total / floor (restart + catch-up + stabilization per server): {ours['total'] / ours['floor']:.2f}"
     )
