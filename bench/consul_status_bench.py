@@ -55,7 +55,7 @@ def main() -> None:
         lab.down()
     o, t = statistics.median(ours), statistics.median(theirs)
     print(f"5-server lab, median of {RUNS} runs")
-    print(f"  library snapshot (5 endpoints read concurrently): {lib * 1000:.1f} ms, {per_call:.0f} HTTP requests")
+    print(f"  library snapshot (7 endpoints read concurrently): {lib * 1000:.1f} ms, {per_call:.0f} HTTP requests")
     print(f"  clusterops consul status (whole process):         {o * 1000:.0f} ms")
     print(f"  consul list-peers + members + autopilot state:    {t * 1000:.0f} ms (3 processes, 3+ requests)")
     print(f"  ratio clusterops / consul CLI trio: {o / t:.2f}")

@@ -242,7 +242,7 @@ def upgrade(
     """Rolling upgrade of the inventory's servers: followers first, the leader last, a gate after each."""
     from pathlib import Path
 
-    from clusterops.cli.upgrade_view import EventPrinter, render_plan, render_report
+    from clusterops.cli.upgrade_view import EventPrinter, LiveView, render_plan, render_report
     from clusterops.consul.inventory import load_inventory
     from clusterops.consul.upgrade.execute import UpgradeOptions
     from clusterops.consul.upgrade.reader import ClusterReader, inventory_settings
@@ -274,17 +274,22 @@ def upgrade(
         rollback_on_failure=rollback_on_failure,
         snapshot=not no_snapshot,
     )
-    printer = EventPrinter(fmt)
-    report = apply_upgrade(
-        inventory,
-        to,
-        plan_options=plan_options,
-        options=options,
-        resume=resume,
-        state_dir=Path(state_dir) if state_dir else None,
-        on_event=printer,
-        on_plan=(lambda p: None) if fmt == "json" else render_plan,
-    )
+    import contextlib
+    import sys
+
+    live = fmt == "text" and sys.stdout.isatty()
+    view = LiveView() if live else None
+    with view if view is not None else contextlib.nullcontext():
+        report = apply_upgrade(
+            inventory,
+            to,
+            plan_options=plan_options,
+            options=options,
+            resume=resume,
+            state_dir=Path(state_dir) if state_dir else None,
+            on_event=view if view is not None else EventPrinter(fmt),
+            on_plan=(lambda p: None) if fmt == "json" or live else render_plan,
+        )
     if fmt == "json":
         typer.echo(json.dumps({"event": "report", **report}, default=str))
     else:

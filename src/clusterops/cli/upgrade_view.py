@@ -70,3 +70,67 @@ def render_report(report: dict[str, Any]) -> None:
             + (f"{took:6.1f}s  " if took else "")
             + (f"FT {gate.get('failure_tolerance')} leader {gate.get('leader')}" if gate else "")
         )
+
+
+class LiveView:
+    """A live per-server table for a person at a terminal, fed by the upgrade's events."""
+
+    def __init__(self) -> None:
+        from rich.live import Live
+
+        from clusterops.report.table import console
+
+        self.order: list[str] = []
+        self.rows: dict[str, dict[str, str]] = {}
+        self.started: dict[str, float] = {}
+        self.header = "starting"
+        self.live = Live(self.render(), console=console(), refresh_per_second=4)
+
+    def __enter__(self) -> LiveView:
+        self.live.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.live.update(self.render())
+        self.live.stop()
+
+    def _row(self, server: str) -> dict[str, str]:
+        if server not in self.rows:
+            self.order.append(server)
+            self.rows[server] = {"status": "pending", "detail": "", "time": ""}
+        return self.rows[server]
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event["event"]
+        server = event.get("server")
+        if kind == "start":
+            for name in event["steps"]:
+                self._row(name)
+            self.header = f"upgrade to {event['target']}: baseline failure tolerance {event['baseline_ft']}"
+        elif kind == "snapshot":
+            self.header += f"; snapshot at index {event['index']}"
+        elif kind == "waiting" and not server:
+            name = str(event.get("what", "")).split(" ")[0]
+            if name in self.rows and self.rows[name]["status"] in ("gating", "starting"):
+                self.rows[name]["detail"] = str(event.get("reason", ""))
+        elif server:
+            row = self._row(server)
+            if kind == "stopping":
+                self.started[server] = event["t"]
+            status = {"done-server": "done", "server-failed": "FAILED", "skip": "skipped", "leader-step": "leader"}
+            row["status"] = status.get(kind, kind)
+            row["detail"] = str(event.get("reason") or event.get("how") or "")
+            if server in self.started:
+                row["time"] = f"{event['t'] - self.started[server]:.1f}s"
+        self.live.update(self.render())
+
+    def render(self) -> Any:
+        from rich.table import Table
+
+        table = Table(title=self.header)
+        for col in ("server", "status", "detail", "time"):
+            table.add_column(col)
+        for name in self.order:
+            row = self.rows[name]
+            table.add_row(name, row["status"], row["detail"], row["time"])
+        return table

@@ -102,11 +102,17 @@ PARTIAL_READ = Rule(
     "some endpoints could not be read",
     "use a server version and token that give operator:read on autopilot",
 )
+PEERS_DISAGREE = Rule(
+    "CH017",
+    Severity.WARNING,
+    "the agent's raft peers differ from the raft configuration",
+    "the agent asked lags the leader or is partitioned: compare `consul operator raft list-peers` on each server",
+)
 
 RULES = catalog(
     [NO_LEADER, UNKNOWN_PEER, DEAD_VOTER, DUPLICATE_ID, DUPLICATE_ADDRESS, LOW_FAILURE_TOLERANCE,
      AUTOPILOT_UNHEALTHY, SERVER_UNHEALTHY, FT_DISAGREES, VERSION_SKEW, EVEN_VOTERS, FEW_VOTERS,
-     CLEANUP_NO_MIN_QUORUM, NOT_IN_RAFT, NON_VOTER, PARTIAL_READ]
+     CLEANUP_NO_MIN_QUORUM, NOT_IN_RAFT, NON_VOTER, PARTIAL_READ, PEERS_DISAGREE]
 )  # fmt: skip
 
 
@@ -221,6 +227,10 @@ def check_cluster(state: ClusterState, *, min_failure_tolerance: int = 1) -> lis
     for p in state.raft:
         if not p.voter and state.serf_status(p) == "alive":
             f.append(Finding.of(NON_VOTER, p.node, f"{p.node} is a raft peer but not a voter"))
+    if state.peers is not None and state.raft and set(state.peers) != {p.address for p in state.raft}:
+        msg = (f"/v1/status/peers on {state.agent} lists {', '.join(sorted(state.peers)) or 'nothing'}; the raft "
+               f"configuration has {', '.join(sorted(p.address for p in state.raft))}")  # fmt: skip
+        f.append(Finding.of(PEERS_DISAGREE, state.agent, msg))
     if state.unavailable:
         f.append(Finding.of(PARTIAL_READ, "cluster", f"not read: {', '.join(state.unavailable)}"))
     return sorted(f, key=lambda x: -x.severity.rank)

@@ -96,6 +96,8 @@ class ClusterState:
     autopilot_failure_tolerance: int | None = None
     autopilot: AutopilotConfig | None = None
     raft_index: int = 0
+    peers: tuple[str, ...] | None = None  # /v1/status/peers: this agent's own raft view
+    autopilot_status: dict[str, str] = field(default_factory=dict)  # raft ID -> leader|voter|non-voter|staging
     unavailable: tuple[str, ...] = field(default=())  # endpoints that could not be read
 
     # -- derived views ------------------------------------------------------------------------
@@ -218,6 +220,8 @@ def state_from_api(
     members: list[Mapping[str, Any]],
     autopilot_health: Mapping[str, Any] | None = None,
     autopilot_configuration: Mapping[str, Any] | None = None,
+    autopilot_state: Mapping[str, Any] | None = None,
+    peers: list[str] | None = None,
     observed_at: datetime | None = None,
     unavailable: tuple[str, ...] = (),
 ) -> ClusterState:
@@ -283,6 +287,12 @@ def state_from_api(
         autopilot_failure_tolerance=int(autopilot_health.get("FailureTolerance", 0)) if autopilot_health else None,
         autopilot=config,
         raft_index=int(raft_configuration.get("Index", 0) or 0),
+        peers=tuple(str(p) for p in peers) if peers is not None else None,
+        autopilot_status={
+            str(sid): str(srv.get("Status", ""))
+            for sid, srv in ((autopilot_state or {}).get("Servers") or {}).items()
+            if isinstance(srv, Mapping)
+        },
         unavailable=unavailable,
     )
 
@@ -294,16 +304,21 @@ def read_cluster_state(client: ConsulClient) -> ClusterState:
     """Read every endpoint concurrently and build one snapshot.
 
     The raft configuration and members are required; an error reading them (connection,
-    permission) propagates. Autopilot endpoints are optional: servers without them are recorded
-    in `unavailable`, but a permission error there still propagates, naming the permission.
+    permission) propagates. status/peers and the autopilot endpoints are optional: servers
+    without them are recorded in `unavailable`, but a permission error still propagates, naming
+    the permission. `/v1/operator/autopilot/state` is absent before Consul 1.10 (None).
     """
-    with ThreadPoolExecutor(max_workers=5) as pool:
+    optional = {"peers": "status/peers", "health": "autopilot health", "config": "autopilot config",
+                "state": "autopilot state"}  # fmt: skip
+    with ThreadPoolExecutor(max_workers=7) as pool:
         futures: dict[str, Future[Any]] = {
             "leader": pool.submit(client.leader),
+            "peers": pool.submit(client.peers),
             "raft": pool.submit(client.raft_configuration),
             "members": pool.submit(client.members),
             "health": pool.submit(client.autopilot_health),
             "config": pool.submit(client.autopilot_configuration),
+            "state": pool.submit(client.autopilot_state),
         }
         results: dict[str, Any] = {}
         unavailable: list[str] = []
@@ -313,11 +328,10 @@ def read_cluster_state(client: ConsulClient) -> ClusterState:
             except AuthError:
                 raise
             except ClusterOpsError:
-                if name in ("health", "config"):
-                    unavailable.append(f"autopilot {name}")
-                    results[name] = None
-                else:
+                if name not in optional:
                     raise
+                unavailable.append(optional[name])
+                results[name] = None
     return state_from_api(
         agent=client.address,
         leader=str(results["leader"] or ""),
@@ -325,6 +339,8 @@ def read_cluster_state(client: ConsulClient) -> ClusterState:
         members=results["members"],
         autopilot_health=results["health"],
         autopilot_configuration=results["config"],
+        autopilot_state=results["state"],
+        peers=results["peers"],
         unavailable=tuple(unavailable),
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from clusterops.consul.state import ClusterState, failure_tolerance
+from clusterops.consul.state import ClusterState, RaftPeer, failure_tolerance
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,15 @@ class Summary:
         )
 
 
+def _role(state: ClusterState, peer: RaftPeer) -> str:
+    if peer.leader:
+        return "leader"
+    if peer.voter:
+        return "follower"
+    # autopilot says "staging" for a new server waiting out server_stabilization_time
+    return "staging" if state.autopilot_status.get(peer.id) == "staging" else "non-voter"
+
+
 def server_rows(state: ClusterState) -> list[ServerRow]:
     rows = []
     seen = set()
@@ -51,7 +60,7 @@ def server_rows(state: ClusterState) -> list[ServerRow]:
                 node=peer.node,
                 id=peer.id,
                 address=peer.address,
-                role="leader" if peer.leader else ("follower" if peer.voter else "non-voter"),
+                role=_role(state, peer),
                 voter=peer.voter,
                 version=state.version_of(peer),
                 serf_status=state.serf_status(peer),

@@ -20,6 +20,8 @@ def cluster(
     autopilot: dict[str, Any] | None = None,
     non_voters: tuple[str, ...] = (),
     stable_since: datetime | None = None,
+    peers: list[str] | None = None,
+    staging: tuple[str, ...] = (),
 ) -> ClusterState:
     nodes = nodes or [("s1", "10.0.0.1"), ("s2", "10.0.0.2"), ("s3", "10.0.0.3")]
     versions = versions or {}
@@ -78,5 +80,12 @@ def cluster(
             "MinQuorum": 3,
             "ServerStabilizationTime": "10s",
         },
+        autopilot_state={
+            "Servers": {
+                p["ID"]: {"ID": p["ID"], "Name": p["Node"], "Status": "staging" if p["Node"] in staging else "voter"}
+                for p in raft
+            }
+        },
+        peers=[p["Address"] for p in raft] if peers is None else peers,
         observed_at=NOW,
     )

@@ -103,8 +103,8 @@ def test_every_rule_has_a_fail_case_here_and_a_stable_id() -> None:
         cluster(non_voters=("s3",)),
     ):
         fired |= set(rules_of(state))
-    # CH009 (disagreement), CH014 (not in raft) and CH016 (partial read) are covered below.
-    assert set(RULES) - fired == {"CH009", "CH014", "CH016"}, fired
+    # CH009 (disagreement), CH014 (not in raft), CH016 (partial read), CH017 (peers) are covered below.
+    assert set(RULES) - fired == {"CH009", "CH014", "CH016", "CH017"}, fired
     assert all(r.id.startswith("CH") and len(r.id) == 5 for r in RULES.values())
 
 
@@ -151,3 +151,17 @@ def test_removal_plan_refuses_peers_that_answer_and_the_leader() -> None:
     assert by_id["id-s3"].action == "force-leave" and not by_id["id-s3"].refused
     assert by_id["id-s3"].command == "consul force-leave s3"
     assert by_id["u"].action == "remove-peer" and "answers on 10.0.0.9:8300" in by_id["u"].refused
+
+
+def test_agent_peers_that_differ_from_the_raft_configuration() -> None:
+    lagging = cluster(peers=["10.0.0.1:8300", "10.0.0.2:8300"])
+    findings = {f.rule_id: f for f in check_cluster(lagging)}
+    assert "CH017" in findings and "10.0.0.3:8300" in findings["CH017"].message
+    assert "CH017" not in rules_of(cluster())
+
+
+def test_staging_servers_are_shown_as_staging() -> None:
+    from clusterops.consul.status import server_rows
+
+    rows = {r.node: r.role for r in server_rows(cluster(non_voters=("s3",), staging=("s3",)))}
+    assert rows == {"s1": "leader", "s2": "follower", "s3": "staging"}
