@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from kv_helpers are redefined as arguments)
 """Export and import with full history, encrypted or (explicitly) plaintext, on the real server."""
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from clusterops.kv.client import VaultClient
-from tests.integration.kv_helpers import Cli, bao, cli, client, root, write_versions  # noqa: F401
+from tests.integration.kv_helpers import Cli, write_versions
 
 
 def _seed(client: VaultClient, root: str) -> None:

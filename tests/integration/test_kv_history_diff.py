@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from kv_helpers are redefined as arguments)
 """History and redacted diffs: versions, paths, and two independent OpenBao servers."""
 
 from __future__ import annotations
@@ -8,16 +7,7 @@ import json
 import pytest
 
 from clusterops.kv.client import VaultClient
-from tests.integration.kv_helpers import (  # noqa: F401
-    Bao,
-    Cli,
-    bao,
-    cli,
-    client,
-    root,
-    second_bao,
-    write_versions,
-)
+from tests.integration.kv_helpers import Bao, Cli, write_versions
 
 
 def test_history_shows_every_version_state_and_key_changes(cli: Cli, root: str, client: VaultClient) -> None:

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from kv_helpers are redefined as arguments)
 """No secret value in stdout, stderr or any file we write, for every kv command in its default mode."""
 
 from __future__ import annotations
@@ -8,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.integration.kv_helpers import Bao, bao, root, run_sub, subprocess_env  # noqa: F401
+from tests.integration.kv_helpers import Bao, run_sub, subprocess_env
 
 SECRETS = ("LEAKCANARY-alpha-7f3e", "LEAKCANARY-beta-91cd", "LEAKCANARY-gamma-55aa", "LEAKCANARY-delta-0b0b")
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from kv_helpers are redefined as arguments)
 """`clusterops kv` parity with `vault kv` on the lab's real OpenBao server."""
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import yaml
 from clusterops.errors import AuthError
 from clusterops.kv import ops
 from clusterops.kv.client import VaultClient
-from tests.integration.kv_helpers import Bao, Cli, bao, cli, client, restricted_token, root  # noqa: F401
+from tests.integration.kv_helpers import Bao, Cli, restricted_token
 
 SECRET = "pw-Zq81-parity"
 

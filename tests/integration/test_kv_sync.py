@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from kv_helpers are redefined as arguments)
 """Declarative sync on the real server: plan exit codes, apply with cas, journal, undo, pre-flight,
 concurrent writers, and an apply killed half way."""
 
@@ -16,18 +15,7 @@ import yaml
 
 from clusterops.kv.client import VaultClient
 from clusterops.kv.pool import run_bounded
-from tests.integration.kv_helpers import (  # noqa: F401
-    Bao,
-    Cli,
-    bao,
-    cli,
-    client,
-    restricted_token,
-    root,
-    run_sub,
-    subprocess_env,
-    write_versions,
-)
+from tests.integration.kv_helpers import Bao, Cli, restricted_token, run_sub, subprocess_env, write_versions
 
 
 def _state(tmp_path: Path, rel: str, secrets: dict[str, dict[str, object]], name: str = "state.yaml") -> Path:

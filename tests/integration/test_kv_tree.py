@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from kv_helpers are redefined as arguments)
 """Tree operations on the real server: recursive list, copy/move (with history), recursive delete, search."""
 
 from __future__ import annotations
@@ -7,7 +6,7 @@ import json
 
 from clusterops.kv.client import VaultClient
 from clusterops.kv.tree import walk
-from tests.integration.kv_helpers import Bao, Cli, bao, cli, client, restricted_token, root, second_bao, write_versions  # noqa: F401
+from tests.integration.kv_helpers import Bao, Cli, restricted_token, write_versions
 
 
 def _seed(client: VaultClient, root: str) -> None:

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from kv_helpers are redefined as arguments)
 """The shipped playbooks, run for real against labs: rolling upgrade (with a crash and --resume),
 KV promotion between two OpenBao servers, and the pre-deploy check with JUnit for CI."""
 
@@ -20,7 +19,7 @@ from clusterops.lab.cluster import Lab
 from clusterops.lab.inventory import lab_inventory
 from tests.conftest import CONSUL_B, LabFactory
 from tests.integration.helpers import lab_env, run_cli, wait_for_state
-from tests.integration.kv_helpers import Bao, bao, second_bao  # noqa: F401
+from tests.integration.kv_helpers import Bao
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOKS = REPO / "playbooks"
