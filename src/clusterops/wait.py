@@ -98,3 +98,21 @@ def wait_until(
             detail = f"held for only {window.held:.1f}s of the required {stable_for:g}s; {detail}"
         raise GateTimeout(f"{what}: timed out after {timeout:g}s; {detail}") from err
     return WaitResult(observation=obs, polls=window.polls, elapsed=clock() - start)
+
+
+def sample(
+    observe: Callable[[], T],
+    *,
+    duration: float,
+    interval: float = 1.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[T]:
+    """Observe every `interval` seconds for `duration` seconds (at least once); return every
+    observation, for judgements over time such as a flapping leader."""
+    deadline = clock() + duration
+    observations = [observe()]
+    while clock() + interval <= deadline:
+        sleep(interval)
+        observations.append(observe())
+    return observations

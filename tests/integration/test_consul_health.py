@@ -188,3 +188,25 @@ def test_connection_refused_is_exit_2_with_a_message(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "cannot connect to http://127.0.0.254:1" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_check_observe_reports_a_leader_change(make_lab: LabFactory) -> None:
+    lab = make_lab(servers=3)
+    leader = wait_for_state(lab, lambda s: s.leader is not None, what="a leader").leader
+    assert leader is not None
+    follower = next(s.name for s in lab.state().servers if s.name != leader.node)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "clusterops.cli.main", "consul", "check", "--observe", "8s", "-f", "json"],
+        env=lab_env(lab, server=follower), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(2)
+    lab.stop(leader.node, kill=True)
+    wait_for_state(
+        lab, lambda s: s.leader is not None and s.leader.node != leader.node, what="new leader", server=follower
+    )
+    lab.start(leader.node)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode in (0, 1), err
+    findings = {f["rule"]: f for f in json.loads(out)["findings"]}
+    assert "CH018" in findings, findings
+    assert f"{leader.node} -> " in findings["CH018"]["message"]

@@ -81,6 +81,9 @@ def check(
         "error"
     ),
     min_failure_tolerance: Annotated[int, typer.Option("--min-failure-tolerance")] = 1,
+    observe: Annotated[
+        str, typer.Option("--observe", help="Watch this long (e.g. 30s) to catch a flapping leader (CH018).")
+    ] = "0s",
     http_addr: HttpAddr = None,
     token_file: TokenFile = None,
     ca_file: CaFile = None,
@@ -89,22 +92,27 @@ def check(
     tls_skip_verify: SkipVerify = False,
 ) -> None:
     """CI-friendly health findings with stable rule ids and remedies. Exit 0 healthy, 1 findings, 2 errors."""
-    from clusterops.consul.checks import RULES, check_cluster
-    from clusterops.consul.state import read_cluster_state
+    from clusterops.consul.checks import RULES, check_observations
+    from clusterops.consul.state import read_cluster_state, read_cluster_state_or_none
     from clusterops.consul.status import summarize
+    from clusterops.durations import parse_duration
     from clusterops.findings import Report, Severity
     from clusterops.report import render
+    from clusterops.wait import sample
 
     try:
         threshold = Severity(fail_on)
     except ValueError:
         raise typer.BadParameter("use info, warning or error", param_hint="--fail-on") from None
+    seconds = parse_duration(observe, name="--observe")
     with consul_client(http_addr, token_file, ca_file, client_cert, client_key, tls_skip_verify) as client:
-        state = read_cluster_state(client)
+        states = sample(lambda: read_cluster_state_or_none(client), duration=seconds, interval=0.5) if seconds else []
+        state = read_cluster_state(client)  # the verdict's snapshot; an error here is the command's error
     s = summarize(state)
+    findings = check_observations(states, state, min_failure_tolerance=min_failure_tolerance, seconds=seconds)
     report = Report(
         tool="clusterops consul check",
-        findings=tuple(check_cluster(state, min_failure_tolerance=min_failure_tolerance)),
+        findings=tuple(findings),
         rules=tuple(RULES.values()),
         summary=f"leader {s.leader or 'NONE'}, voters {s.voters}, quorum {s.quorum}, "
         f"failure tolerance {s.failure_tolerance}",

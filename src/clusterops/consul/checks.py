@@ -5,6 +5,7 @@ Rule ids are stable and never reused. Remedies name the exact command to run.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from clusterops.consul.state import UNKNOWN_NODE, ClusterState, RaftPeer, duplicate_values
@@ -108,11 +109,18 @@ PEERS_DISAGREE = Rule(
     "the agent's raft peers differ from the raft configuration",
     "the agent asked lags the leader or is partitioned: compare `consul operator raft list-peers` on each server",
 )
+LEADER_CHANGED = Rule(
+    "CH018",
+    Severity.WARNING,
+    "the leader changed while the cluster was observed",
+    "a flapping leader means servers miss heartbeats: check disk latency, CPU starvation and the network between "
+    "servers (consul monitor -log-level=debug on each)",
+)
 
 RULES = catalog(
     [NO_LEADER, UNKNOWN_PEER, DEAD_VOTER, DUPLICATE_ID, DUPLICATE_ADDRESS, LOW_FAILURE_TOLERANCE,
      AUTOPILOT_UNHEALTHY, SERVER_UNHEALTHY, FT_DISAGREES, VERSION_SKEW, EVEN_VOTERS, FEW_VOTERS,
-     CLEANUP_NO_MIN_QUORUM, NOT_IN_RAFT, NON_VOTER, PARTIAL_READ, PEERS_DISAGREE]
+     CLEANUP_NO_MIN_QUORUM, NOT_IN_RAFT, NON_VOTER, PARTIAL_READ, PEERS_DISAGREE, LEADER_CHANGED]
 )  # fmt: skip
 
 
@@ -234,3 +242,34 @@ def check_cluster(state: ClusterState, *, min_failure_tolerance: int = 1) -> lis
     if state.unavailable:
         f.append(Finding.of(PARTIAL_READ, "cluster", f"not read: {', '.join(state.unavailable)}"))
     return sorted(f, key=lambda x: -x.severity.rank)
+
+
+def leader_changes(states: Sequence[ClusterState | None]) -> list[str]:
+    """Each change of leader (or of its term) across observations, as "s1 -> none", "none -> s2".
+    An observation that could not be read (None: the agent had no leader to forward to) counts as
+    no leader."""
+    changes: list[str] = []
+    last: tuple[str, int] | None = None
+    last_name = ""
+    seen = False
+    for state in states:
+        key = state.leader_term if state is not None else None
+        name = state.leader.node if state is not None and state.leader else "none"
+        if seen and key != last:
+            changes.append(
+                f"{last_name} -> {name}" if name != last_name else f"{name} re-elected (term {key[1] if key else '?'})"
+            )
+        last, last_name, seen = key, name, True
+    return changes
+
+
+def check_observations(
+    states: Sequence[ClusterState | None], last: ClusterState, *, min_failure_tolerance: int = 1, seconds: float = 0
+) -> list[Finding]:
+    """The findings of the `last` observation, plus CH018 when the leader changed across `states`."""
+    findings = check_cluster(last, min_failure_tolerance=min_failure_tolerance)
+    changes = leader_changes([*states, last])
+    if changes:
+        msg = f"{len(changes)} leader change(s) in {seconds:g}s of observation: {'; '.join(changes)}"
+        findings.append(Finding.of(LEADER_CHANGED, "cluster", msg))
+    return sorted(findings, key=lambda x: -x.severity.rank)

@@ -37,7 +37,7 @@ class GateJudge:
     """Judges one observation at a time; remembers the leader to catch changes."""
 
     spec: GateSpec
-    leader_id: str | None = None
+    leader_key: tuple[str, int] | None = None  # (raft ID, term)
     leader_changes: int = 0
     history: list[str] = field(default_factory=list)
 
@@ -51,12 +51,13 @@ class GateJudge:
         leader = state.leader
         if leader is None:
             return Verdict(False, "no leader")
-        if self.leader_id is not None and leader.id != self.leader_id:
+        key = state.leader_term
+        if self.leader_key is not None and key != self.leader_key:
             self.leader_changes += 1
             self.history.append(leader.node)
-            self.leader_id = leader.id
-            return Verdict(False, f"leader changed to {leader.node}")
-        self.leader_id = leader.id
+            self.leader_key = key
+            return Verdict(False, f"leader changed to {leader.node} (a new term)")
+        self.leader_key = key
         stale = stale_peers(state)
         if stale:
             names = ", ".join(f"{s.peer.node or s.peer.id} ({s.reason})" for s in stale)

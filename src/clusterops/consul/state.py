@@ -117,6 +117,16 @@ class ClusterState:
         return None
 
     @property
+    def leader_term(self) -> tuple[str, int] | None:
+        """(raft ID, term) of the leader: changes when another server wins, or the same one is
+        elected again in a new term."""
+        leader = self.leader
+        if leader is None:
+            return None
+        h = self.health_of(leader)
+        return (leader.id, h.last_term if h else 0)
+
+    @property
     def quorum(self) -> int:
         return quorum_size(len(self.voters))
 
@@ -343,6 +353,17 @@ def read_cluster_state(client: ConsulClient) -> ClusterState:
         peers=results["peers"],
         unavailable=tuple(unavailable),
     )
+
+
+def read_cluster_state_or_none(client: ConsulClient) -> ClusterState | None:
+    """One snapshot, or None when the cluster cannot answer right now (e.g. mid-election); a
+    permission error still raises, since waiting will not fix it."""
+    try:
+        return read_cluster_state(client)
+    except AuthError:
+        raise
+    except ClusterOpsError:
+        return None
 
 
 def duplicate_values(values: list[str]) -> set[str]:

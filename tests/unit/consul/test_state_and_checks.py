@@ -103,8 +103,8 @@ def test_every_rule_has_a_fail_case_here_and_a_stable_id() -> None:
         cluster(non_voters=("s3",)),
     ):
         fired |= set(rules_of(state))
-    # CH009 (disagreement), CH014 (not in raft), CH016 (partial read), CH017 (peers) are covered below.
-    assert set(RULES) - fired == {"CH009", "CH014", "CH016", "CH017"}, fired
+    # CH009 (disagreement), CH014 (not in raft), CH016 (partial read), CH017 (peers), CH018 (flapping): below.
+    assert set(RULES) - fired == {"CH009", "CH014", "CH016", "CH017", "CH018"}, fired
     assert all(r.id.startswith("CH") and len(r.id) == 5 for r in RULES.values())
 
 
@@ -165,3 +165,13 @@ def test_staging_servers_are_shown_as_staging() -> None:
 
     rows = {r.node: r.role for r in server_rows(cluster(non_voters=("s3",), staging=("s3",)))}
     assert rows == {"s1": "leader", "s2": "follower", "s3": "staging"}
+
+
+def test_leader_changes_across_observations_are_ch018() -> None:
+    from clusterops.consul.checks import check_observations, leader_changes
+
+    s1, s2 = cluster(leader="s1"), cluster(leader="s2")
+    assert leader_changes([s1, s1, None, s2]) == ["s1 -> none", "none -> s2"]
+    findings = {f.rule_id: f for f in check_observations([s1, None], s2, seconds=5)}
+    assert "2 leader change(s) in 5s" in findings["CH018"].message
+    assert "CH018" not in {f.rule_id for f in check_observations([s1, s1], s1)}

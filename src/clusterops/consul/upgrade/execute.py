@@ -60,11 +60,9 @@ class Tracker:
     history: list[str] = field(default_factory=list)
 
     def observe(self, state: ClusterState) -> None:
-        leader = state.leader
-        if leader is None:
+        leader, key = state.leader, state.leader_term
+        if leader is None or key is None:
             return
-        health = state.health_of(leader)
-        key = (leader.id, health.last_term if health else 0)
         if self.leader is not None and key != self.leader:
             self.changes += 1
             self.history.append(leader.node)
