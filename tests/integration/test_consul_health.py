@@ -63,7 +63,11 @@ def test_five_servers_tolerate_two_and_a_stopped_server_fails_check_then_gate_pa
     assert (doc["summary"]["voters"], doc["summary"]["quorum"], doc["summary"]["failure_tolerance"]) == (5, 3, 2)
 
     lab.stop("s4")
-    state = wait_for_state(lab, lambda s: s.failure_tolerance == 1, what="failure tolerance to drop to 1")
+    state = wait_for_state(
+        lab,
+        lambda s: s.failure_tolerance == 1 and s.serf_status(next(p for p in s.raft if p.node == "s4")) == "failed",
+        what="failure tolerance to drop to 1 and serf to see s4 failed",
+    )
     assert state.autopilot_failure_tolerance == 1
 
     check = run_cli("consul", "check", "--format", "json", "--min-failure-tolerance", "2", env=env)
