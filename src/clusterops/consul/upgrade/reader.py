@@ -29,7 +29,7 @@ class ClusterReader:
     settings: ConsulSettings
     timeout: float = 3.0
     _clients: dict[str, ConsulClient] = field(default_factory=dict)
-    requests_made: int = 0
+    _last_ok: str = ""
 
     def client(self, name: str) -> ConsulClient:
         if name not in self._clients:
@@ -43,16 +43,21 @@ class ClusterReader:
     def read(self, exclude: frozenset[str] = frozenset()) -> ClusterState:
         """The first answer from a server not in `exclude`; raises ConnectionFailed if none answers."""
         errors = []
-        for server in self.inventory.servers:
-            if server.name in exclude:
+        # the server that answered last goes first: a server that is down (or unreachable, with a
+        # connect timeout) costs a poll only once
+        names = sorted(self.inventory.names, key=lambda n: n != self._last_ok)
+        for name in names:
+            if name in exclude:
                 continue
-            client = self.client(server.name)
+            client = self.client(name)
             try:
-                return read_cluster_state(client)
+                state = read_cluster_state(client)
+                self._last_ok = name
+                return state
             except AuthError:
                 raise
             except ClusterOpsError as err:
-                errors.append(f"{server.name}: {str(err).splitlines()[0]}")
+                errors.append(f"{name}: {str(err).splitlines()[0]}")
         raise ConnectionFailed("no server of the inventory answered: " + "; ".join(errors))
 
     def close(self) -> None:
