@@ -1,0 +1,166 @@
+"""The `clusterops kv` app, its shared options and helpers; the commands live in the sibling modules.
+
+`clusterops kv`: Vault / OpenBao KV v2 versions, trees, redacted diffs, backup and declarative sync.
+
+Values are hidden by default (shown as keyed hashes, `hmac:...`): `--show-values` reveals them, and
+`get --field K` prints the one field asked for. Connection options go before the command:
+`clusterops kv --namespace team-a get secret/app/db`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from clusterops.cli.vault_options import (
+    Address,
+    CaCert,
+    CaPath,
+    ClientCert,
+    ClientKey,
+    Namespace,
+    SkipVerify,
+    TokenFile,
+    VaultOptions,
+    vault_client,
+)
+
+if TYPE_CHECKING:
+    from clusterops.kv.client import VaultClient
+    from clusterops.kv.model import SecretRef
+
+app = typer.Typer(
+    help="Vault/OpenBao KV v2: versions, trees, redacted diffs, backup, declarative sync.", no_args_is_help=True
+)
+metadata_app = typer.Typer(help="Per-secret settings and custom metadata.", no_args_is_help=True)
+app.add_typer(metadata_app, name="metadata")
+
+Fmt = Annotated[str, typer.Option("--format", "-f", help="table, json or yaml.")]
+Mount = Annotated[
+    str | None, typer.Option("--mount", "-m", help="The KV mount; PATH is then relative to it.", show_default=False)
+]
+KvVersion = Annotated[
+    int | None,
+    typer.Option("--kv-version", help="Skip detection: the mount's KV version (1 or 2).", show_default=False),
+]
+ShowValues = Annotated[bool, typer.Option("--show-values", help="Print secret values (hidden by default).")]
+Workers = Annotated[int, typer.Option("--workers", help="Concurrent requests for bulk operations.", min=1, max=128)]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+ToAddr = Annotated[
+    str | None, typer.Option("--to-addr", help="Another server for the right/destination side.", show_default=False)
+]
+ToTokenFile = Annotated[
+    str | None,
+    typer.Option("--to-token-file", help="Token file for --to-addr (default: the same token).", show_default=False),
+]
+ToNamespace = Annotated[
+    str | None, typer.Option("--to-namespace", help="Namespace on the right/destination side.", show_default=False)
+]
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    address: Address = None,
+    token_file: TokenFile = None,
+    namespace: Namespace = None,
+    ca_cert: CaCert = None,
+    ca_path: CaPath = None,
+    client_cert: ClientCert = None,
+    client_key: ClientKey = None,
+    tls_skip_verify: SkipVerify = False,
+) -> None:
+    """Vault/OpenBao KV v2 management. Values are never shown unless asked for (--show-values, get --field)."""
+    ctx.obj = VaultOptions(address, token_file, namespace, ca_cert, ca_path, client_cert, client_key, tls_skip_verify)
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _opts(ctx: typer.Context) -> VaultOptions:
+    obj = ctx.find_object(VaultOptions)
+    return obj if obj is not None else VaultOptions()
+
+
+@contextmanager
+def _client(ctx: typer.Context, *, workers: int = 16) -> Iterator[VaultClient]:
+    client = vault_client(_opts(ctx), pool_size=max(8, workers))
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _ref(client: VaultClient, path: str, mount: str | None, kv_version: int | None) -> SecretRef:
+    if kv_version not in (None, 1, 2):
+        raise typer.BadParameter("use 1 or 2", param_hint="--kv-version")
+    return client.resolve(path, mount=mount, kv_version=kv_version)
+
+
+def _check_fmt(fmt: str, allowed: tuple[str, ...] = ("table", "json", "yaml")) -> None:
+    if fmt not in allowed:
+        raise typer.BadParameter(f"use {', '.join(allowed)}", param_hint="--format")
+
+
+def _emit(doc: Any, fmt: str, table: Callable[[], None]) -> None:
+    if fmt == "json":
+        typer.echo(json.dumps(doc, indent=2, sort_keys=False, default=str))
+    elif fmt == "yaml":
+        import yaml
+
+        typer.echo(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True).rstrip("\n"))
+    else:
+        table()
+
+
+def _console() -> Any:
+    from clusterops.report.table import console
+
+    return console()
+
+
+def _table(*columns: str) -> Any:
+    from rich.table import Table
+
+    t = Table()
+    for c in columns:
+        t.add_column(c, overflow="fold")
+    return t
+
+
+@contextmanager
+def _progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr when it is a terminal; nothing otherwise."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        f"[bold]{label}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=Console(stderr=True)
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _hidden(value: Any, redactor: Any) -> str:
+    return f"<hidden {redactor.digest(value)}>"
+
+
+# -- parity: get / put / patch / delete / undelete / destroy / rollback / list / subkeys ------
+
+
+AllVersions = Annotated[
+    bool, typer.Option("--all-versions", help="Replay every version (and its state), not only the latest.")
+]
+Force = Annotated[bool, typer.Option("--force", help="Add versions on top of existing destination secrets.")]

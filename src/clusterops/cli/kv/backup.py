@@ -1,0 +1,158 @@
+"""`clusterops kv`: Backup: keygen, export with full history (encrypted), import."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from clusterops.cli.kv._app import (
+    Fmt,
+    Force,
+    Quiet,
+    Workers,
+    _check_fmt,
+    _client,
+    _emit,
+    _progress,
+    app,
+)
+
+KeyFile = Annotated[
+    str | None,
+    typer.Option(
+        "--key-file", help="Fernet key file (`kv keygen`) (env: CLUSTEROPS_EXPORT_KEY_FILE).", show_default=False
+    ),
+]
+
+
+def _key(key_file: str | None) -> bytes | None:
+    import os
+
+    from clusterops.kv.backup import KEY_ENV, read_key
+
+    chosen = key_file or os.environ.get(KEY_ENV)
+    return read_key(chosen) if chosen else None
+
+
+@app.command()
+def keygen(path: Annotated[Path, typer.Argument(help="Where to write the new key (mode 0600).")]) -> None:
+    """Make a key for encrypted exports (Fernet: AES-128-CBC + HMAC-SHA256). Keep it apart from the exports."""
+    from clusterops.kv.backup import _fernet, new_key
+    from clusterops.kv.backup import keygen as make_key
+
+    _fernet(new_key())  # fails early with the install hint if `cryptography` is missing
+    make_key(path)
+    typer.echo(f"wrote a new export key to {path} (mode 0600)")
+
+
+@app.command("export")
+def export_(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(help="MOUNT/PATH: a secret or a subtree.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="The export file (mode 0600).")] = None,
+    key_file: KeyFile = None,
+    plaintext: Annotated[bool, typer.Option("--plaintext", help="Write values unencrypted (explicit opt-in).")] = False,
+    out_format: Annotated[str, typer.Option("--format", "-f", help="yaml or json.")] = "yaml",
+    latest_only: Annotated[bool, typer.Option("--latest-only", help="Only the current version of each.")] = False,
+    workers: Workers = 16,
+    quiet: Quiet = False,
+) -> None:
+    """Export a subtree with its full history (versions, states, settings, custom metadata).
+
+    The file holds secret values, so it is encrypted with --key-file unless --plaintext is given.
+    """
+    from clusterops.errors import UsageError
+    from clusterops.kv.backup import encrypt, export_tree, serialize, write_export
+
+    _check_fmt(out_format, ("yaml", "json"))
+    key = _key(key_file)
+    if key is None and not plaintext:
+        raise UsageError(
+            "an export holds secret values: give --key-file (see `clusterops kv keygen`) or, knowingly, --plaintext"
+        )
+    if output is None and key is None:
+        raise UsageError("a plaintext export goes to a file: give --output")
+    with _client(ctx, workers=workers) as client:
+        ref = client.resolve(path)
+        with _progress("exporting", quiet) as progress:
+            doc = export_tree(client, ref, all_versions=not latest_only, workers=workers, progress=progress)
+    if output is None:
+        sys.stdout.buffer.write(encrypt(serialize(doc, out_format), key) if key else b"")
+    else:
+        write_export(doc, output, fmt=out_format, key=key)
+    for p, msg in doc.errors:
+        typer.echo(f"failed: {p}: {msg}", err=True)
+    typer.echo(
+        f"exported {len(doc.records)} secret(s), {doc.version_count} version(s) from {ref}"
+        + (f" to {output}" if output else "")
+        + (" (encrypted)" if key else " (PLAINTEXT)")
+        + (
+            f"; {doc.unreadable_versions} deleted/destroyed version(s) had no readable data"
+            if doc.unreadable_versions
+            else ""
+        ),
+        err=output is None,
+    )
+    if doc.errors:
+        raise typer.Exit(1)
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="An export (encrypted or not).")],
+    dest: Annotated[str, typer.Argument(help="MOUNT/PATH to restore under.")],
+    key_file: KeyFile = None,
+    force: Force = False,
+    workers: Workers = 16,
+    quiet: Quiet = False,
+    fmt: Fmt = "table",
+) -> None:
+    """Restore an export: every version in order (with cas), states, settings, custom metadata.
+
+    Reports what cannot be preserved: timestamps, and version numbers where they shift.
+    """
+    from clusterops.errors import ConfigError
+    from clusterops.kv.backup import import_tree, load_export
+
+    _check_fmt(fmt)
+    try:
+        blob = file.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"cannot read: {err.strerror}", path=str(file)) from err
+    doc = load_export(blob, key=_key(key_file), where=str(file))
+    with _client(ctx, workers=workers) as client:
+        ref = client.resolve(dest)
+        with _progress("importing", quiet) as progress:
+            report = import_tree(client, ref, doc, overwrite=force, workers=workers, progress=progress)
+    out: dict[str, Any] = {
+        "destination": report.destination,
+        "imported": len(report.results),
+        "versions_written": sum(r.versions_written for r in report.results),
+        "not_preserved": list(report.not_preserved),
+        "notes": {r.path: list(r.notes) for r in report.results if r.notes},
+        "errors": [{"path": p, "error": m} for p, m in report.errors],
+    }
+
+    def table() -> None:
+        for p, notes in out["notes"].items():
+            for n in notes:
+                typer.echo(f"note: {p}: {n}")
+        for p, m in report.errors:
+            typer.echo(f"failed: {p}: {m}", err=True)
+        typer.echo(
+            f"imported {out['imported']} secret(s), {out['versions_written']} version(s) into {report.destination}; "
+            f"{len(report.errors)} failed"
+        )
+        for item in report.not_preserved:
+            typer.echo(f"not preserved: {item}")
+
+    _emit(out, fmt, table)
+    if report.errors:
+        raise typer.Exit(1)
+
+
+# -- declarative sync ------------------------------------------------------------------------

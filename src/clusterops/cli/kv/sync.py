@@ -1,0 +1,207 @@
+"""`clusterops kv`: Declarative sync: plan, apply with check-and-set, undo."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperCommand
+from typer.exceptions import TyperException
+
+from clusterops.cli.kv._app import (
+    Fmt,
+    Mount,
+    Quiet,
+    Workers,
+    _check_fmt,
+    _client,
+    _console,
+    _emit,
+    _progress,
+    _table,
+    app,
+)
+
+
+class _PlanCommand(TyperCommand):
+    """`kv plan` exits 2 for drift, so a malformed command line must exit 1 (error), not click's usual 2."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except TyperException as err:  # click's UsageError family (vendored by typer)
+            err.exit_code = 1
+            raise
+
+
+def _load_desired(state: Path, mount: str | None) -> Any:
+    import os
+
+    from clusterops.kv.desired import load_desired
+
+    return load_desired(state, env=os.environ, read_stdin=sys.stdin.read, mount_override=mount)
+
+
+def _render_plan(plan: Any, fmt: str) -> None:
+    def table() -> None:
+        t = _table("path", "action", "at version", "keys added", "removed", "changed", "metadata")
+        for i in plan.items:
+            meta = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in i.metadata.items())
+            state = "" if i.live_state in ("live", "absent") else f" (latest {i.live_state})"
+            t.add_row(
+                i.path,
+                i.action + state,
+                str(i.version),
+                ", ".join(i.added),
+                ", ".join(i.removed),
+                ", ".join(i.changed),
+                meta,
+            )
+        c = _console()
+        c.print(t)
+        s = plan.summary()
+        c.print(
+            f"{plan.mount}/: {s['create']} to create, {s['update']} to update, {s['unchanged']} in sync "
+            "(compared by keyed hashes; no value shown)",
+            highlight=False,
+        )
+
+    _emit(plan.to_dict(), fmt, table)
+
+
+@app.command("plan", cls=_PlanCommand)
+def plan_(
+    ctx: typer.Context,
+    state: Annotated[Path, typer.Argument(help="The desired-state YAML.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Save the plan (for `kv apply --plan`).")] = None,
+    mount: Mount = None,
+    workers: Workers = 16,
+    fmt: Fmt = "table",
+) -> None:
+    """What `kv apply` would change, compared by keyed hashes; no value is printed.
+
+    Exit codes (unlike the rest of the CLI, for CI drift gates): 0 in sync, 2 drift, 1 error.
+    """
+    from clusterops.errors import ClusterOpsError
+    from clusterops.kv.sync import plan as make_plan
+    from clusterops.kv.sync import save_plan
+
+    try:
+        _check_fmt(fmt)
+        desired = _load_desired(state, mount)
+        with _client(ctx, workers=workers) as client:
+            result = make_plan(client, desired, workers=workers)
+        if out is not None:
+            save_plan(result, out)
+    except ClusterOpsError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    except typer.BadParameter as err:
+        typer.echo(f"error: {err.format_message()}", err=True)
+        raise typer.Exit(1) from None
+    _render_plan(result, fmt)
+    raise typer.Exit(2 if result.drift else 0)
+
+
+@app.command()
+def apply(
+    ctx: typer.Context,
+    state: Annotated[Path, typer.Argument(help="The desired-state YAML.")],
+    plan_file: Annotated[
+        Path | None, typer.Option("--plan", help="A plan saved by `kv plan --out`: write only if nothing moved since.")
+    ] = None,
+    journal_dir: Annotated[
+        Path | None,
+        typer.Option("--journal-dir", help="Where run journals go (default: ~/.local/state/clusterops/kv-runs)."),
+    ] = None,
+    mount: Mount = None,
+    workers: Workers = 16,
+    quiet: Quiet = False,
+    fmt: Fmt = "table",
+) -> None:
+    """Make the server match the desired state. Every write uses cas at the plan's version.
+
+    Before writing: a capability pre-flight (sys/capabilities-self) and a check that no path moved since
+    the plan; either failing writes nothing. A journal of prior versions makes `kv undo RUN` possible.
+    Exit 0 done, 1 a conflict or failure (the journal says what was written), 2 usage/auth/connection.
+    """
+    from clusterops.kv.journal import default_journal_dir
+    from clusterops.kv.sync import apply_plan, choose_saved_plan, load_plan
+    from clusterops.kv.sync import plan as make_plan
+
+    _check_fmt(fmt)
+    desired = _load_desired(state, mount)
+    folder = journal_dir or default_journal_dir()
+    with _client(ctx, workers=workers) as client:
+        fresh = make_plan(client, desired, workers=workers)
+        chosen = fresh if plan_file is None else choose_saved_plan(load_plan(plan_file), fresh, client.settings.address)
+        if not chosen.drift:
+            typer.echo("in sync: nothing to apply")
+            return
+
+        def note_run(run_id: str) -> None:
+            typer.echo(f"run {run_id}: journal in {folder}", err=True)
+
+        with _progress("applying", quiet) as progress:
+            report = apply_plan(
+                client, desired, chosen, journal_dir=folder, workers=workers, progress=progress, on_journal=note_run
+            )
+    doc = {
+        "run": report.run_id,
+        "journal": report.journal,
+        "ok": report.ok,
+        "results": [
+            {"path": r.path, "status": r.status, "new_version": r.new_version, "message": r.message}
+            for r in report.results
+        ],
+    }
+
+    def table() -> None:
+        t = _table("path", "status", "new version", "message")
+        for r in report.results:
+            t.add_row(r.path, r.status, "-" if r.new_version is None else str(r.new_version), r.message)
+        c = _console()
+        c.print(t)
+        c.print(
+            f"run {report.run_id}: {report.count('written')} written, {report.count('conflict')} conflict(s), "
+            f"{report.count('failed')} failed, {report.count('skipped')} not started; undo with "
+            f"`clusterops kv undo {report.run_id}`",
+            highlight=False,
+        )
+
+    _emit(doc, fmt, table)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def undo(
+    ctx: typer.Context,
+    run: Annotated[str, typer.Argument(help="The run id printed by `kv apply` (or its journal file).")],
+    journal_dir: Annotated[Path | None, typer.Option("--journal-dir", help="Where run journals are.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Also undo paths changed after the run.")] = False,
+    fmt: Fmt = "table",
+) -> None:
+    """Put back what an apply run changed: prior data as a new version (history kept), prior metadata."""
+    from clusterops.kv.journal import default_journal_dir, undo_run
+
+    _check_fmt(fmt)
+    folder = journal_dir or default_journal_dir()
+    with _client(ctx) as client:
+        journal, results = undo_run(client, run, folder, force=force)
+    doc = {
+        "run": journal.run_id,
+        "results": [{"path": r.path, "action": r.action, "message": r.message} for r in results],
+    }
+
+    def table() -> None:
+        t = _table("path", "undo", "message")
+        for r in results:
+            t.add_row(r.path, r.action, r.message)
+        _console().print(t)
+
+    _emit(doc, fmt, table)
+    if any(r.action in ("skipped", "failed") for r in results):
+        raise typer.Exit(1)

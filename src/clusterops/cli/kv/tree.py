@@ -1,0 +1,197 @@
+"""`clusterops kv`: Trees: recursive list, copy and move of subtrees, search."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from clusterops.cli.kv._app import (
+    AllVersions,
+    Fmt,
+    Force,
+    KvVersion,
+    Mount,
+    Quiet,
+    ToAddr,
+    ToNamespace,
+    ToTokenFile,
+    Workers,
+    _check_fmt,
+    _client,
+    _console,
+    _emit,
+    _opts,
+    _progress,
+    _ref,
+    _table,
+    app,
+)
+from clusterops.cli.vault_options import other_client
+
+
+@app.command("tree")
+def tree_(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(help="MOUNT/ or MOUNT/FOLDER.")],
+    mount: Mount = None,
+    kv_version: KvVersion = None,
+    workers: Workers = 16,
+    fmt: Fmt = "table",
+) -> None:
+    """Every secret below PATH (recursive list; OpenBao SCAN when allowed, else LIST level by level)."""
+    from clusterops.kv.tree import walk
+
+    _check_fmt(fmt)
+    with _client(ctx, workers=workers) as client:
+        ref = _ref(client, path, mount, kv_version)
+        paths = walk(client, ref, workers=workers)
+    full = [str(ref.child(p)) for p in paths]
+    _emit(full, fmt, lambda: typer.echo("\n".join(full) if full else f"(nothing below {ref})"))
+
+
+def _copy_or_move(
+    ctx: typer.Context,
+    src: str,
+    dst: str,
+    *,
+    move: bool,
+    all_versions: bool,
+    force: bool,
+    to_addr: str | None,
+    to_token_file: str | None,
+    to_namespace: str | None,
+    workers: int,
+    quiet: bool,
+    fmt: str,
+) -> None:
+    from clusterops.kv.tree import copy_tree
+
+    _check_fmt(fmt)
+    with _client(ctx, workers=workers) as client:
+        dst_client = (
+            other_client(_opts(ctx), to_addr, to_token_file, to_namespace, pool_size=workers) if to_addr else client
+        )
+        try:
+            sref = client.resolve(src)
+            dref = dst_client.resolve(dst)
+            with _progress("moving" if move else "copying", quiet) as progress:
+                report = copy_tree(
+                    client,
+                    sref,
+                    dst_client,
+                    dref,
+                    all_versions=all_versions,
+                    overwrite=force,
+                    move=move,
+                    workers=workers,
+                    progress=progress,
+                )
+        finally:
+            if dst_client is not client:
+                dst_client.close()
+    doc = {
+        "source": report.source,
+        "destination": report.destination,
+        "moved": move,
+        "secrets": [
+            {"path": r.path, "versions_written": r.versions_written, "notes": list(r.notes)} for r in report.results
+        ],
+        "errors": [{"path": p, "error": m} for p, m in report.errors],
+    }
+
+    def table() -> None:
+        verb = "moved" if move else "copied"
+        for r in report.results:
+            for note in r.notes:
+                typer.echo(f"note: {r.path or '(the secret)'}: {note}")
+        for p, m in report.errors:
+            typer.echo(f"failed: {p}: {m}", err=True)
+        typer.echo(
+            f"{verb} {len(report.results)} secret(s) "
+            f"({sum(r.versions_written for r in report.results)} version(s)) from {report.source} "
+            f"to {report.destination}; {len(report.errors)} failed"
+        )
+
+    _emit(doc, fmt, table)
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def copy(
+    ctx: typer.Context,
+    src: Annotated[str, typer.Argument(help="MOUNT/PATH: a secret or a subtree.")],
+    dst: Annotated[str, typer.Argument(help="MOUNT/PATH of the copy.")],
+    all_versions: AllVersions = False,
+    force: Force = False,
+    to_addr: ToAddr = None,
+    to_token_file: ToTokenFile = None,
+    to_namespace: ToNamespace = None,
+    workers: Workers = 16,
+    quiet: Quiet = False,
+    fmt: Fmt = "table",
+) -> None:
+    """Copy a secret or subtree (latest version, or --all-versions with states and custom metadata)."""
+    _copy_or_move(
+        ctx, src, dst, move=False, all_versions=all_versions, force=force, to_addr=to_addr,
+        to_token_file=to_token_file, to_namespace=to_namespace, workers=workers, quiet=quiet, fmt=fmt,
+    )  # fmt: skip
+
+
+@app.command()
+def move(
+    ctx: typer.Context,
+    src: Annotated[str, typer.Argument(help="MOUNT/PATH: a secret or a subtree.")],
+    dst: Annotated[str, typer.Argument(help="MOUNT/PATH of the destination.")],
+    all_versions: AllVersions = False,
+    force: Force = False,
+    to_addr: ToAddr = None,
+    to_token_file: ToTokenFile = None,
+    to_namespace: ToNamespace = None,
+    workers: Workers = 16,
+    quiet: Quiet = False,
+    fmt: Fmt = "table",
+) -> None:
+    """Copy, then delete each source secret whose copy succeeded (not atomic: a failed path stays at the source)."""
+    _copy_or_move(
+        ctx, src, dst, move=True, all_versions=all_versions, force=force, to_addr=to_addr,
+        to_token_file=to_token_file, to_namespace=to_namespace, workers=workers, quiet=quiet, fmt=fmt,
+    )  # fmt: skip
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(help="MOUNT/ or MOUNT/FOLDER to search below.")],
+    key: Annotated[str | None, typer.Option("--key", help="Regular expression on key names.")] = None,
+    value: Annotated[str | None, typer.Option("--value", help="Regular expression on values.")] = None,
+    mount: Mount = None,
+    workers: Workers = 16,
+    quiet: Quiet = False,
+    fmt: Fmt = "table",
+) -> None:
+    """Find secrets by key name or value pattern; prints path and key, never the value."""
+    from clusterops.kv.tree import search as run_search
+
+    _check_fmt(fmt)
+    with _client(ctx, workers=workers) as client:
+        ref = _ref(client, path, mount, None)
+        with _progress("searching", quiet) as progress:
+            result = run_search(client, ref, key_pattern=key, value_pattern=value, workers=workers, progress=progress)
+    doc: dict[str, Any] = {
+        "root": result.root,
+        "searched": result.searched,
+        "hits": [{"path": str(ref.child(h.path)), "key": h.key, "matched": h.matched} for h in result.hits],
+        "unreadable": list(result.unreadable),
+    }
+
+    def table() -> None:
+        t = _table("path", "key", "matched on")
+        for h in doc["hits"]:
+            t.add_row(h["path"], h["key"], h["matched"])
+        c = _console()
+        c.print(t)
+        c.print(f"{len(result.hits)} match(es) in {result.searched} secret(s)", highlight=False)
+
+    _emit(doc, fmt, table)
