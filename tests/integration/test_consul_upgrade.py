@@ -258,3 +258,34 @@ def test_ssh_driver_upgrades_a_lab_through_a_real_sshd(make_lab: LabFactory, tmp
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert set(versions(lab).values()) == {CONSUL_B}
     assert {s.version for s in lab.state().servers} == {CONSUL_B}
+
+
+def test_exec_driver_switch_failure_rolls_back_the_stopped_server(make_lab: LabFactory, tmp_path: Path) -> None:
+    lab = make_lab(servers=3)
+    cli = f"{sys.executable} -m clusterops.cli.main lab"
+    inventory = {
+        "drivers": {
+            "local": {
+                "type": "exec",
+                "commands": {
+                    "stop": f"{cli} stop {{node}} --dir {lab.root}",
+                    "switch": f"test {{version}} != {CONSUL_B}",  # installing B fails; A is still there
+                    "start": f"{cli} start {{node}} --consul-version {{version}} --dir {lab.root}",
+                },
+            }
+        },
+        "servers": [{"name": s.name, "address": s.http_addr, "driver": "local"} for s in lab.state().servers],
+    }
+    path = tmp_path / "inventory.yaml"
+    path.write_text(yaml.safe_dump(inventory))
+    env = upgrade_env(lab, tmp_path / "state")
+    result = run_cli(
+        "consul", "upgrade", "-i", str(path), "--to", CONSUL_B, "--apply", "--rollback-on-failure", env=env
+    )
+    assert result.returncode == 1
+    first = json.loads(run_cli("consul", "upgrade", "-i", str(path), "--to", CONSUL_B, "-f", "json", env=env).stdout)
+    name = first["steps"][0]["server"]
+    assert f"{name} did not start on {CONSUL_B}" in result.stderr and "switch" in result.stderr
+    assert f"{name} was rolled back to {CONSUL_A}" in result.stderr
+    state = wait_for_state(lab, lambda s: s.failure_tolerance == 1, what="whole again on A")
+    assert {state.version_of(p) for p in state.raft} == {CONSUL_A}

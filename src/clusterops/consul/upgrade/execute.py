@@ -227,12 +227,12 @@ class Upgrader:
             self.emit("stopping", server=step.server)
             driver.stop(server)
             self.journal.mark(step.server, "stopped", t_stop=time.time() - t0)
-            driver.switch(server, step.to_version)
-            self.journal.mark(step.server, "starting")
-            self.emit("starting", server=step.server, version=step.to_version)
             try:
+                driver.switch(server, step.to_version)
+                self.journal.mark(step.server, "starting")
+                self.emit("starting", server=step.server, version=step.to_version)
                 driver.start(server, step.to_version)
-            except ClusterOpsError as err:
+            except ClusterOpsError as err:  # the server is down now: fail (and roll back if asked)
                 reason = f"{step.server} did not start on {step.to_version}: {err}"
                 self._fail(step, driver, server, reason, rejoined=False)
             self.journal.mark(step.server, "started", t_start=time.time() - t0)
