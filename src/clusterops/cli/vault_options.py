@@ -13,6 +13,7 @@ import typer
 
 if TYPE_CHECKING:
     from clusterops.kv.client import VaultClient
+    from clusterops.settings import VaultSettings
 
 Address = Annotated[
     str | None,
@@ -54,11 +55,10 @@ class VaultOptions:
     tls_skip_verify: bool = False
 
 
-def vault_client(opts: VaultOptions, *, pool_size: int = 32) -> VaultClient:
-    from clusterops.kv.client import VaultClient
+def vault_settings(opts: VaultOptions) -> VaultSettings:
     from clusterops.settings import VaultSettings
 
-    settings = VaultSettings.resolve(
+    return VaultSettings.resolve(
         address=opts.address,
         token_file=opts.token_file,
         namespace=opts.namespace,
@@ -68,7 +68,12 @@ def vault_client(opts: VaultOptions, *, pool_size: int = 32) -> VaultClient:
         client_key=opts.client_key,
         verify=False if opts.tls_skip_verify else None,
     )
-    return VaultClient(settings, pool_size=pool_size)
+
+
+def vault_client(opts: VaultOptions, *, pool_size: int = 32) -> VaultClient:
+    from clusterops.kv.client import VaultClient
+
+    return VaultClient(vault_settings(opts), pool_size=pool_size)
 
 
 def other_client(
@@ -76,17 +81,8 @@ def other_client(
 ) -> VaultClient:
     """A second server (e.g. production next to staging): same TLS options, its own address and token."""
     from clusterops.kv.client import VaultClient
-    from clusterops.settings import VaultSettings, _read_token_file
+    from clusterops.settings import _read_token_file
 
-    base = VaultSettings.resolve(
-        address=opts.address,
-        token_file=opts.token_file,
-        namespace=opts.namespace,
-        ca_cert=opts.ca_cert,
-        ca_path=opts.ca_path,
-        client_cert=opts.client_cert,
-        client_key=opts.client_key,
-        verify=False if opts.tls_skip_verify else None,
-    )
     token = _read_token_file("--to-token-file", token_file) if token_file else None
-    return VaultClient(base.with_address(address, token=token, namespace=namespace), pool_size=pool_size)
+    settings = vault_settings(opts).with_address(address, token=token, namespace=namespace)
+    return VaultClient(settings, pool_size=pool_size)
