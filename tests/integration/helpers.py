@@ -11,7 +11,6 @@ from clusterops.consul.client import ConsulClient
 from clusterops.consul.state import ClusterState, read_cluster_state
 from clusterops.errors import ClusterOpsError
 from clusterops.lab.cluster import Lab
-from clusterops.settings import ConsulSettings
 from clusterops.wait import Verdict, wait_until
 
 
@@ -36,8 +35,7 @@ def run_cli(*args: str, env: dict[str, str], timeout: float = 180) -> subprocess
 
 
 def lab_client(lab: Lab, server: str = "s1") -> ConsulClient:
-    settings = ConsulSettings(address=lab.state().server(server).http_addr, token=lab.management_token())
-    return ConsulClient(settings)
+    return lab.client(lab.state().server(server), attempts=3)
 
 
 def read_any(lab: Lab, prefer: str = "s1") -> ClusterState | None:

@@ -24,13 +24,16 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clusterops.atomicfile import write_private
 from clusterops.consul.state import failure_tolerance
 from clusterops.errors import ClusterOpsError, GateTimeout, LabError, UsageError
 from clusterops.lab import binaries, processes
 from clusterops.wait import Verdict, wait_until
+
+if TYPE_CHECKING:
+    from clusterops.consul.client import ConsulClient
 
 STATE_FILE = "lab.json"
 # server RPC, serf LAN, serf WAN, HTTP, gRPC and gRPC TLS (1.14) on each server's address
@@ -359,7 +362,7 @@ performance {{
 
     # -- readiness ----------------------------------------------------------------------------
 
-    def client(self, server: LabServer, *, attempts: int = 1) -> Any:
+    def client(self, server: LabServer, *, attempts: int = 1) -> ConsulClient:
         from clusterops.consul.client import ConsulClient
         from clusterops.settings import ConsulSettings
 

@@ -15,7 +15,13 @@ import pytest
 from clusterops.consul.inventory import inventory_from_text
 from clusterops.consul.snapshot import SnapshotInvalid, inspect_snapshot
 from clusterops.consul.upgrade.drivers import SshDriver, driver_for, render
-from clusterops.consul.upgrade.execute import Tracker, cluster_verdict, node_verdict, supports_leader_transfer
+from clusterops.consul.upgrade.execute import (
+    Tracker,
+    cluster_verdict,
+    node_back_verdict,
+    node_verdict,
+    supports_leader_transfer,
+)
 from clusterops.consul.upgrade.plan import RULES, parse_version, plan_upgrade
 from clusterops.errors import ConfigError, UsageError
 from clusterops.journal import Journal
@@ -138,6 +144,10 @@ def test_node_and_cluster_verdicts() -> None:
         or "stale" in cluster_verdict(cluster(dead=("s3",)), 1).reason
     )
     assert "below its pre-upgrade 2" in cluster_verdict(cluster(), 2).reason
+    # node_back_verdict judges the server alone: a failed neighbour does not hold it back (rollback)
+    degraded = cluster(dead=("s3",), versions={"s2": "1.14.11"})
+    assert node_back_verdict(degraded, "s2", "1.14.11").ok
+    assert not node_verdict(degraded, "s2", "1.14.11", 1).ok
 
 
 def test_tracker_counts_new_leaders() -> None:

@@ -78,10 +78,9 @@ def failed_others(state: ClusterState, node: str) -> list[str]:
     return [p.node for p in state.voters if p.node != node and state.serf_status(p) in ("failed", "left")]
 
 
-def node_verdict(state: ClusterState, node: str, target: str, baseline_ft: int) -> Verdict:
-    """Is `node` back: a voter on `target`, healthy (autopilot: same term as the leader, index
-    within max_trailing_logs, last contact under the threshold), and the cluster as tolerant as
-    before? The gate then requires this to hold for server_stabilization_time."""
+def node_back_verdict(state: ClusterState, node: str, version: str) -> Verdict:
+    """Is `node` back: a voter on `version`, healthy by autopilot's criteria (same term as the
+    leader, index within max_trailing_logs, last contact under the threshold)?"""
     if state.leader is None:
         return Verdict(False, "no leader")
     peer = next((p for p in state.raft if p.node == node), None)
@@ -89,15 +88,20 @@ def node_verdict(state: ClusterState, node: str, target: str, baseline_ft: int) 
         return Verdict(False, f"{node} is not in the raft configuration yet")
     if not peer.voter:
         return Verdict(False, f"{node} is a non-voter (autopilot promotes it after server_stabilization_time)")
-    version = state.version_of(peer)
-    if version != target:
-        return Verdict(False, f"{node} reports version {version or '?'}, not {target}")
+    reported = state.version_of(peer)
+    if reported != version:
+        return Verdict(False, f"{node} reports version {reported or '?'}, not {version}")
     health = state.health_of(peer)
     if health is None or not health.healthy:
         return Verdict(False, f"{node} is not healthy yet (term, index or last contact)")
-    if baseline_ft < 0:  # only the node itself matters (rollback, regression handling)
-        return Verdict(True)
-    return cluster_verdict(state, baseline_ft)
+    return Verdict(True)
+
+
+def node_verdict(state: ClusterState, node: str, target: str, baseline_ft: int) -> Verdict:
+    """The per-server gate: `node` back on `target` and the cluster as tolerant as before. The
+    gate requires this to hold for server_stabilization_time."""
+    back = node_back_verdict(state, node, target)
+    return back if not back.ok else cluster_verdict(state, baseline_ft)
 
 
 def cluster_verdict(state: ClusterState, baseline_ft: int) -> Verdict:
@@ -208,7 +212,7 @@ class Upgrader:
         driver = self.driver_factory(server)
         resumed = self.journal.step(step.server)["status"] in IN_PROGRESS
         t0 = time.time()
-        if resumed and self._already_back(step, baseline):
+        if resumed and self._already_back(step):
             self.emit("resume-check", server=step.server, result="already upgraded; gating")
         else:
             # Pre-step: the cluster must be whole before we take a server down (halt, touch nothing).
@@ -302,16 +306,20 @@ class Upgrader:
             timeout=60,
         )
 
+    def _wait_back(self, node: str, version: str) -> ClusterState:
+        """Wait for `node` alone to be back on `version` (the rest of the cluster is not judged)."""
+        return self.wait(
+            f"{node} back on {version}",
+            lambda s: node_back_verdict(s, node, version),
+            exclude=frozenset(),
+            timeout=self.options.gate_timeout,
+        )
+
     def _halt_on_regression(self, step: Step, failed: str) -> None:
         """Another server failed mid-step: let this server finish rejoining, then stop the run."""
         self.emit("regression", server=step.server, failed=failed)
         try:
-            self.wait(
-                f"{step.server} back on {step.to_version}",
-                lambda s: node_verdict(s, step.server, step.to_version, -1),
-                exclude=frozenset(),
-                timeout=self.options.gate_timeout,
-            )
+            self._wait_back(step.server, step.to_version)
             where = f"{step.server} is back on {step.to_version}"
             self.journal.mark(step.server, "done", note=f"rejoined while {failed} failed")
         except GateTimeout as err:
@@ -322,9 +330,9 @@ class Upgrader:
             "no further server was touched"
         )
 
-    def _already_back(self, step: Step, baseline: int) -> bool:
+    def _already_back(self, step: Step) -> bool:
         obs = self.read()
-        return isinstance(obs, ClusterState) and node_verdict(obs, step.server, step.to_version, -1).ok
+        return isinstance(obs, ClusterState) and node_back_verdict(obs, step.server, step.to_version).ok
 
     def _rejoined(self, node: str) -> bool:
         """The server's own agent answers and the cluster counts it as a healthy voter."""
@@ -351,12 +359,7 @@ class Upgrader:
         driver.switch(server, step.from_version)
         driver.start(server, step.from_version)
         try:
-            self.wait(
-                f"{step.server} back on {step.from_version}",
-                lambda s: node_verdict(s, step.server, step.from_version, -1),
-                exclude=frozenset(),
-                timeout=self.options.gate_timeout,
-            )
+            self._wait_back(step.server, step.from_version)
         except GateTimeout as err:
             raise UpgradeFailed(
                 f"{reason}\nrollback of {step.server} to {step.from_version} failed too: {err}"
