@@ -175,7 +175,7 @@ def test_kv_against_the_compose_openbao(compose: Compose) -> None:
 
 def _verdicts(stdout: str) -> list[tuple[str, str, str]]:
     doc = json.loads(stdout)
-    return sorted((f["rule_id"], f["severity"], f["subject"]) for f in doc["findings"])
+    return sorted((f["rule"], f["severity"], f["subject"]) for f in doc["findings"])
 
 
 def test_validate_live_inside_each_container_agrees_with_facts_gathered_from_it(
@@ -216,6 +216,16 @@ def test_validate_live_inside_each_container_agrees_with_facts_gathered_from_it(
         assert offline.returncode == 0, offline.stdout
         assert _verdicts(live) == _verdicts(offline.stdout), service
         assert not [v for v in _verdicts(live) if v[1] == "error"], live
+    # Not only agreement on silence: a copy whose templates select a network the container does not have must
+    # fail the same way live and from the gathered facts.
+    broken = tmp_path / "consul-1-broken"
+    broken.mkdir()
+    text = (ROOT / "deploy" / "compose" / "consul" / "consul-1" / "server.hcl").read_text()
+    (broken / "server.hcl").write_text(text.replace("172.28.0.0/16", "10.99.0.0/16"))
+    live = compose.netns_run("consul-1", [*cli, "validate", "consul", str(broken), "--live", "-f", "json"], env=env)
+    offline = run_cli("validate", "consul", str(broken), "--facts", str(facts), "-f", "json", env=env)
+    errors = [v for v in _verdicts(live) if v[1] == "error"]
+    assert errors and _verdicts(live) == _verdicts(offline.stdout), (live, offline.stdout)
     vault_config = str(ROOT / "deploy" / "compose" / "vault" / "vault-1.hcl")
     vault_env = {**env, **gathered["vault-1"]["env"]}
     live = compose.netns_run("vault-1", [*cli, "validate", "vault", vault_config, "--live", "-f", "json"], vault_env)
