@@ -269,7 +269,9 @@ def upgrade(
         raise typer.BadParameter("--plan cannot be combined with --apply or --resume", param_hint="--plan")
     if break_lock and not (apply or resume):
         raise typer.BadParameter("--break-lock needs --apply or --resume", param_hint="--break-lock")
-    plan_options = PlanOptions(min_failure_tolerance, max_minor_jump, allow_downgrade, allow_prerelease)
+    plan_options = PlanOptions(
+        min_failure_tolerance, max_minor_jump, allow_downgrade, allow_prerelease, snapshot=not no_snapshot
+    )
     if not (apply or resume):
         inv = load_inventory(inventory)
         reader = ClusterReader(inv, inventory_settings(inv))

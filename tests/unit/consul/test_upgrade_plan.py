@@ -122,7 +122,7 @@ def test_plan_refusals() -> None:
     stale = cluster(extra_raft=[{"ID": "x", "Node": "(unknown)", "Address": "10.0.0.9:8300"}])
     refusal = next(f for f in plan_upgrade(stale, inv, "1.14.11").refusals if f.rule_id == "UP003")
     assert "consul operator raft remove-peer -id=x" in refusal.remedy
-    assert len(RULES) == 10
+    assert len(RULES) == 11
 
 
 def test_versions() -> None:

@@ -52,9 +52,15 @@ UPGRADE_MIGRATION = Rule(
     "(restore it afterwards), or upgrade blue/green by adding new-version servers (autopilot's upgrade migration)",
 )  # fmt: skip
 
+PERMISSION = Rule(
+    "UP011", Severity.ERROR, "the token lacks a permission the run needs",
+    "use a management token (the pre-upgrade snapshot needs acl = \"write\"), or --no-snapshot if you took one",
+)  # fmt: skip
+
 RULES = catalog(
-    [NO_LEADER, LOW_FT, STALE, UNHEALTHY, MISMATCH, JUMP, UNREADABLE_VERSION, MAJOR_JUMP, IDENTITY, UPGRADE_MIGRATION]
-)
+    [NO_LEADER, LOW_FT, STALE, UNHEALTHY, MISMATCH, JUMP, UNREADABLE_VERSION, MAJOR_JUMP, IDENTITY, UPGRADE_MIGRATION,
+     PERMISSION]
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

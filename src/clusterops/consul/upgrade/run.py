@@ -18,13 +18,15 @@ from clusterops.consul import lock as cluster_lock
 from clusterops.consul.autopilot_facts import AutopilotFacts, facts_from_api
 from clusterops.consul.identity import identity_findings, read_identities
 from clusterops.consul.inventory import Inventory, load_inventory
+from clusterops.consul.permissions import read_token_facts
 from clusterops.consul.state import ClusterState
 from clusterops.consul.upgrade.drivers import NodeDriver, driver_for
 from clusterops.consul.upgrade.execute import JOURNAL_KIND, Event, UpgradeOptions, Upgrader
-from clusterops.consul.upgrade.plan import IDENTITY, Plan, plan_upgrade
+from clusterops.consul.upgrade.plan import IDENTITY, PERMISSION, Plan, plan_upgrade
 from clusterops.consul.upgrade.reader import ClusterReader, inventory_settings
 from clusterops.consul.version import Version
 from clusterops.errors import AuthError, ClusterOpsError, UnsafePlan, UsageError
+from clusterops.findings import Finding
 from clusterops.journal import Journal, default_state_dir
 
 
@@ -34,6 +36,7 @@ class PlanOptions:
     max_minor_jump: int = 2
     allow_downgrade: bool = False
     allow_prerelease: bool = False
+    snapshot: bool = True  # the run will take a snapshot: check at plan time that the token may
 
 
 def journal_key(inventory: Inventory, target: str) -> str:
@@ -47,6 +50,9 @@ def make_plan(inventory: Inventory, reader: ClusterReader, target: str, opts: Pl
     want = Version.target(target, allow_prerelease=opts.allow_prerelease)
     state = reader.read()
     identities = read_identities(inventory, reader)
+    preflight = identity_findings(inventory, identities, state, IDENTITY)
+    if opts.snapshot:
+        preflight += permission_findings(inventory, reader, state)
     return plan_upgrade(
         state,
         inventory,
@@ -55,14 +61,27 @@ def make_plan(inventory: Inventory, reader: ClusterReader, target: str, opts: Pl
         max_minor_jump=opts.max_minor_jump,
         allow_downgrade=opts.allow_downgrade,
         autopilot=read_autopilot_facts(inventory, reader, state),
-        preflight=identity_findings(inventory, identities, state, IDENTITY),
+        preflight=preflight,
     )
+
+
+def permission_findings(inventory: Inventory, reader: ClusterReader, state: ClusterState) -> list[Finding]:
+    """The snapshot needs a management token (acl = "write"): refuse now, not after the lock."""
+    facts = read_token_facts(reader.client(_answering(inventory, state)))
+    if facts.may_snapshot:
+        return []
+    why = (f"its rules ({', '.join(facts.unreadable)}) cannot even be read" if facts.unreadable
+           else "none of its policies grants acl = \"write\"")  # fmt: skip
+    return [Finding.of(PERMISSION, "token", f"the token may not save a snapshot: {why}")]
+
+
+def _answering(inventory: Inventory, state: ClusterState) -> str:
+    return next((s.name for s in inventory.servers if s.address == state.agent), inventory.names[0])
 
 
 def read_autopilot_facts(inventory: Inventory, reader: ClusterReader, state: ClusterState) -> AutopilotFacts:
     """Enterprise-only autopilot facts, read through the server that answered the snapshot."""
-    name = next((s.name for s in inventory.servers if s.address == state.agent), inventory.names[0])
-    client = reader.client(name)
+    client = reader.client(_answering(inventory, state))
     try:
         config = client.autopilot_configuration()
         ap_state = client.autopilot_state()
