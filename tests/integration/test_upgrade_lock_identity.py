@@ -165,11 +165,11 @@ def test_a_token_that_may_not_write_kv_or_acls_is_told_at_plan_time(make_lab: La
     env = lab_env(lab, CLUSTEROPS_STATE_DIR=str(tmp_path / "state"))
     env.pop("CONSUL_HTTP_TOKEN_FILE", None)
     plan = json.loads(run_cli("consul", "upgrade", "-i", str(path), "--to", CONSUL_B, "-f", "json", env=env).stdout)
-    refusal = next(f for f in plan["refusals"] if f["rule_id"] == "UP011")
+    refusal = next(f for f in plan["refusals"] if f["rule"] == "UP011")
     assert "may not save a snapshot" in refusal["message"]
     managed = write_inventory(lab, tmp_path)  # the lab's management token: no UP011
     plan = json.loads(run_cli("consul", "upgrade", "-i", str(managed), "--to", CONSUL_B, "-f", "json", env=env).stdout)
-    assert "UP011" not in {f["rule_id"] for f in plan["refusals"]}
+    assert "UP011" not in {f["rule"] for f in plan["refusals"]}
 
     # the lock: no session:write -> a warning, and the local lock alone
     reader_inv = load_inventory(path)
