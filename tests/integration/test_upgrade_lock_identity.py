@@ -114,7 +114,7 @@ def test_an_inventory_of_another_cluster_or_with_swapped_addresses_is_refused(
     make_lab: LabFactory, tmp_path: Path
 ) -> None:
     lab = make_lab(servers=3)
-    stranger = make_lab(servers=1)  # another cluster, also with a node called s1
+    stranger = make_lab(servers=2)  # another cluster, also with nodes called s1 and s2
     env = lab_env(lab, CLUSTEROPS_STATE_DIR=str(tmp_path / "state"))
     before = pids(lab) | {f"stranger-{k}": v for k, v in pids(stranger).items()}
 
@@ -126,9 +126,10 @@ def test_an_inventory_of_another_cluster_or_with_swapped_addresses_is_refused(
         assert "UP009" in result.stdout + result.stderr and text in result.stdout + result.stderr
         assert "nothing was touched" in result.stderr
 
+    # not the first server: the cluster is read through s1, so only asking s2 itself finds the typo
     typo = lab_inventory(lab)
-    typo["servers"][0]["address"] = stranger.state().server("s1").http_addr
-    refused_with(typo, "typo", "s1 (" + stranger.state().server("s1").http_addr + ")")
+    typo["servers"][1]["address"] = stranger.state().server("s2").http_addr
+    refused_with(typo, "typo", "s2 (" + stranger.state().server("s2").http_addr + ") belongs to another cluster")
 
     swapped = lab_inventory(lab)
     a, b = swapped["servers"][0], swapped["servers"][1]
