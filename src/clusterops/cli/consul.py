@@ -13,6 +13,7 @@ from clusterops.cli.options import CaFile, ClientCert, ClientKey, HttpAddr, Skip
 app = typer.Typer(help="Consul server cluster health: status, checks, gates, stale peers.", no_args_is_help=True)
 
 Format = Annotated[str, typer.Option("--format", "-f", help="Output format.")]
+BREAK_LOCK_HELP = "Take the cluster lock even if another run holds it (says whose lock it broke)."
 
 
 def _yes_no(value: bool | None) -> str:
@@ -183,6 +184,7 @@ def gate(
 def remove_stale_peers(
     apply: Annotated[bool, typer.Option("--apply", help="Remove them (default: only show the plan).")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    break_lock: Annotated[bool, typer.Option("--break-lock", help=BREAK_LOCK_HELP)] = False,
     http_addr: HttpAddr = None,
     token_file: TokenFile = None,
     ca_file: CaFile = None,
@@ -214,7 +216,7 @@ def remove_stale_peers(
         if not yes and not typer.confirm(f"remove {len(todo)} raft peer(s)?"):
             typer.echo("aborted: nothing changed")
             raise typer.Exit(1)
-        for outcome in apply_removals(client, plan):
+        for outcome in apply_removals(client, plan, break_lock=break_lock, on_note=lambda n: typer.echo(n, err=True)):
             ft = (
                 ""
                 if outcome.failure_tolerance_after is None
@@ -228,13 +230,17 @@ def remove_stale_peers(
 @app.command()
 def upgrade(
     inventory: Annotated[str, typer.Option("--inventory", "-i", help="Inventory YAML (clusterops lab inventory).")],
-    to: Annotated[str, typer.Option("--to", help="Target Consul version, e.g. 1.14.11.")],
+    to: Annotated[str, typer.Option("--to", help="Target Consul version, e.g. 1.14.11 (or v1.14.11).")],
     plan_only: Annotated[bool, typer.Option("--plan", help="Show the plan and pre-flight (the default).")] = False,
     apply: Annotated[bool, typer.Option("--apply", help="Run the upgrade.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the last unfinished run.")] = False,
     min_failure_tolerance: Annotated[int, typer.Option("--min-failure-tolerance")] = 1,
     max_minor_jump: Annotated[int, typer.Option("--max-minor-jump", help="Widest allowed minor jump.")] = 2,
     allow_downgrade: Annotated[bool, typer.Option("--allow-downgrade")] = False,
+    allow_prerelease: Annotated[
+        bool, typer.Option("--allow-prerelease", help="Accept a pre-release target such as 1.15.0-rc1.")
+    ] = False,
+    break_lock: Annotated[bool, typer.Option("--break-lock", help=BREAK_LOCK_HELP)] = False,
     rollback_on_failure: Annotated[
         bool, typer.Option("--rollback-on-failure", help="Restart a server that did not rejoin on its old version.")
     ] = False,
@@ -261,7 +267,11 @@ def upgrade(
         raise typer.BadParameter("use text or json", param_hint="--format")
     if plan_only and (apply or resume):
         raise typer.BadParameter("--plan cannot be combined with --apply or --resume", param_hint="--plan")
-    plan_options = PlanOptions(min_failure_tolerance, max_minor_jump, allow_downgrade)
+    if break_lock and not (apply or resume):
+        raise typer.BadParameter("--break-lock needs --apply or --resume", param_hint="--break-lock")
+    plan_options = PlanOptions(
+        min_failure_tolerance, max_minor_jump, allow_downgrade, allow_prerelease, snapshot=not no_snapshot
+    )
     if not (apply or resume):
         inv = load_inventory(inventory)
         reader = ClusterReader(inv, inventory_settings(inv))
@@ -287,6 +297,13 @@ def upgrade(
 
     live = fmt == "text" and sys.stdout.isatty()
     view = LiveView() if live else None
+    show = view if view is not None else EventPrinter(fmt)
+
+    def on_event(event: dict[str, object]) -> None:
+        if event["event"] == "lock":  # a take-over, a broken lock or the local-only fallback: always said
+            typer.echo(f"lock: {event['note']}", err=True)
+        show(event)
+
     with view if view is not None else contextlib.nullcontext():
         report = apply_upgrade(
             inventory,
@@ -295,8 +312,9 @@ def upgrade(
             options=options,
             resume=resume,
             state_dir=Path(state_dir) if state_dir else None,
-            on_event=view if view is not None else EventPrinter(fmt),
+            on_event=on_event,
             on_plan=(lambda p: None) if fmt == "json" or live else render_plan,
+            break_lock=break_lock,
         )
     if fmt == "json":
         typer.echo(json.dumps({"event": "report", **report}, default=str))
