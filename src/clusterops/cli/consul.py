@@ -320,3 +320,9 @@ def upgrade(
         typer.echo(json.dumps({"event": "report", **report}, default=str))
     else:
         render_report(report)
+
+
+# Host preflight lives in its own module; registered here so that it is `clusterops consul preflight`.
+from clusterops.cli.preflight import consul_preflight  # noqa: E402 - registration after the group's commands
+
+app.command("preflight")(consul_preflight)

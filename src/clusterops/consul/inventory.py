@@ -22,7 +22,10 @@
         driver: systemd            # a name from drivers:, or an inline mapping
 
 Command templates may use {node}, {host}, {address} and {version} (shell-quoted when
-substituted). The lab writes this file for its servers (`clusterops lab inventory`).
+substituted). For `consul preflight` and `facts collect`, which read the agent process on its host, an
+exec or ssh driver may name the agent's systemd `unit` (its MainPID is the agent) or a `pid` command that
+prints the pid; `consul.gossip_key_file` lets the UDP gossip probes reach an encrypted cluster.
+The lab writes this file for its servers (`clusterops lab inventory`).
 
 The schema is strict: an unknown key (`ca_cert` for `ca_file`) is an error naming its line, and
 values must have their type (`tls_skip_verify: "false"` is a string, not a boolean, and is refused
@@ -42,19 +45,20 @@ from clusterops.settings import normalize_consul_address
 from clusterops.yamlsource import Locator, load_yaml, load_yaml_text
 
 DRIVER_TYPES = ("lab", "ssh", "exec")
-COMMAND_KEYS = ("stop", "switch", "start")
+COMMAND_KEYS = ("stop", "switch", "start", "pid")
 PLACEHOLDERS = ("node", "host", "address", "version")
 SERVER_KEYS = ("name", "address", "host", "driver")
 # connection settings: key -> the type it must have
 CONSUL_KEYS: dict[str, type] = {
     "token_file": str, "ca_file": str, "client_cert": str, "client_key": str, "tls_skip_verify": bool,
+    "gossip_key_file": str,
 }  # fmt: skip
 # driver settings per type (besides `type` and `commands`): key -> accepted types
 DRIVER_KEYS: dict[str, dict[str, tuple[type, ...]]] = {
     "lab": {"lab_dir": (str,)},
-    "exec": {"timeout": (int, float)},
+    "exec": {"timeout": (int, float), "unit": (str,)},
     "ssh": {"timeout": (int, float), "user": (str,), "port": (int,), "identity_file": (str,), "host": (str,),
-            "options": (list,)},
+            "options": (list,), "unit": (str,)},
 }  # fmt: skip
 _TYPE_NAMES = {str: "a string", bool: "true or false (not quoted)", int: "a number", float: "a number", list: "a list"}
 
@@ -143,7 +147,7 @@ def _driver(raw: Any, keys: tuple[str | int, ...], named: dict[str, DriverSpec],
         raise loc.error((*keys, "type"), f"must be one of {', '.join(DRIVER_TYPES)}, not {kind!r}")
     commands = raw.get("commands") or {}
     if not isinstance(commands, dict):
-        raise loc.error((*keys, "commands"), "must be a mapping of stop/switch/start to command templates")
+        raise loc.error((*keys, "commands"), "must be a mapping of stop/switch/start/pid to command templates")
     for key, value in commands.items():
         if key not in COMMAND_KEYS:
             raise loc.error((*keys, "commands", key), f"unknown command {key!r}; use {', '.join(COMMAND_KEYS)}")
