@@ -200,6 +200,8 @@ def load_desired(
     for rel, spec in sorted(secrets_raw.items(), key=lambda kv: str(kv[0])):
         at: tuple[PathPart, ...] = ("secrets", rel)
         name = str(rel).strip("/")
+        if not name or any(seg in ("", ".", "..") for seg in name.split("/")):
+            raise loc.error(at, f"{name!r} is not a secret path (no empty, '.' or '..' segments)")
         if not isinstance(spec, dict) or not isinstance(spec.get("data", {}), dict):
             raise loc.error(at, "expected {data: {...}, metadata: {...}}")
         extra = set(spec) - {"data", "metadata"}

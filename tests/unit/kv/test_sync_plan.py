@@ -104,6 +104,8 @@ def test_load_desired_sources(tmp_path: Path) -> None:
         ("mount: s\nsecrets:\n  a: {data: {k: {weird: 1}}}\n", "a literal or one of"),
         ("mount: s\nsecrets:\n  a: {data: {}, metadata: {bogus: 1}}\n", "metadata takes only"),
         ("mount: s\nextra: 1\n", "unknown top-level"),
+        ("mount: s\nsecrets:\n  a/../b: {data: {k: v}}\n", "not a secret path"),
+        ("mount: s\nsecrets:\n  a//b: {data: {k: v}}\n", "not a secret path"),
         ("mount: [\n", "not valid YAML"),
     ],
 )
