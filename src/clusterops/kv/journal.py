@@ -193,7 +193,8 @@ def undo_entry(client: VaultClient, mount: str, entry: JournalEntry, *, force: b
             if restore:
                 client.write_metadata(ref, restore)
                 actions.append("metadata-restored")
-    elif maybe_ours and entry.prior_settings and _same_settings(meta.settings(), entry.prior_settings):
+    elif entry.status != "conflict" and entry.prior_settings and _same_settings(meta.settings(), entry.prior_settings):
+        # a conflict never reaches the metadata write; otherwise the run may have stopped before recording it
         notes.append("metadata differs from before the run, but the journal holds no metadata write: not touched")
     if any(n.endswith("not restored") or n.endswith("not touched") for n in notes):
         return UndoResult(entry.path, "partly-undone" if actions else "skipped", current, "; ".join(notes))
@@ -237,8 +238,9 @@ def undo_run(client: VaultClient, run: str, folder: Path, *, force: bool = False
         except ClusterOpsError as err:
             result = UndoResult(entry.path, "failed", message=err.message)
         results.append(result)
-        if result.action in UNDONE:
-            journal.mark(entry.path, "undone", note=result.action)
+        if result.action in UNDONE or result.action == "partly-undone":  # never redo what was undone
+            note = f"{result.action}: {result.message}" if result.message else result.action
+            journal.mark(entry.path, "undone", note=note)
     if all(r.action in UNDONE for r in results):
         journal.finish("undone")
     return journal, results
