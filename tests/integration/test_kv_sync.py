@@ -233,10 +233,10 @@ def test_apply_killed_half_way_can_be_undone_or_replanned(
     # Undo the killed run: every path it recorded writing goes back to its old value (history kept);
     # a newer version it did not record is reported, never touched.
     res = run_sub("kv", "undo", journal.stem, "--journal-dir", str(journals), "-f", "json", env=env)
-    assert res.returncode == 1, res.stderr  # something was reported, not undone
+    assert _data(client, f"secret/{theirs}") == {"v": "other-writer"}
     actions = {r["path"]: r for r in json.loads(res.stdout)["results"]}
     assert actions[theirs]["action"] == "unproven" and "not touched" in actions[theirs]["message"]
-    assert _data(client, f"secret/{theirs}") == {"v": "other-writer"}
+    assert res.returncode == 1, res.stderr  # something was reported, not undone
     unproven = {p for p, r in actions.items() if r["action"] == "unproven"}
     assert len(unproven - {theirs}) <= 1  # besides it, at most the write in flight when the run was killed
     for n in names:
@@ -287,9 +287,9 @@ def test_undo_acts_only_in_the_namespace_of_the_run(
         [journal] = list(journals.iterdir())
 
         code, _, err = cli("kv", "undo", journal.stem, "--journal-dir", str(journals), "--force")
-        assert code == 1 and f"wrote in namespace {namespace}, not (root)" in err and "nothing was undone" in err
-        assert client.read_metadata(client.resolve(f"{root}/app")).current_version == 2
         assert _data(client, f"{root}/app") == {"v": "root-new"}  # the root secret is untouched
+        assert client.read_metadata(client.resolve(f"{root}/app")).current_version == 2
+        assert code == 1 and f"wrote in namespace {namespace}, not (root)" in err and "nothing was undone" in err
 
         code, _, err = cli("kv", "--namespace", namespace, "undo", journal.stem, "--journal-dir", str(journals))
         assert code == 0, err
