@@ -377,3 +377,24 @@ def test_metadata_is_written_once_and_undo_leaves_later_changes(
     assert result["action"] == "skipped" and "custom_metadata changed after the run: not restored" in result["message"]
     meta = client.read_metadata(ref)
     assert (meta.max_versions, dict(meta.custom_metadata)) == (4, {"owner": "carol"})
+
+
+def test_metadata_changed_between_the_checks_and_the_write_is_not_overwritten(
+    bao: Bao, root: str, client: VaultClient, tmp_path: Path
+) -> None:
+    """KV v2 has no cas on metadata: the field is re-read right before its write. Another writer changes
+    it after every up-front check (at the journal hook) and the apply must leave it."""
+    rel = root.split("/", 1)[1]
+    ref = client.resolve(f"{root}/app")
+    write_versions(client, f"{root}/app", {"k": "1"})
+    desired = DesiredState("secret", (DesiredSecret(f"{rel}/app", {"k": "2"}, {"custom_metadata": {"owner": "me"}}),))
+    plan = sync.plan(client, desired)
+
+    def intrude(_run: str) -> None:
+        client.write_metadata(ref, {"custom_metadata": {"owner": "intruder"}})
+
+    report = sync.apply_plan(client, desired, plan, journal_dir=tmp_path, workers=1, on_journal=intrude)
+    [result] = report.results
+    assert client.read_metadata(ref).custom_metadata == {"owner": "intruder"}
+    assert result.status == "conflict" and "custom_metadata changed since the plan" in result.message
+    assert result.new_version == 2  # its data write had won and is recorded, so undo can take it back
