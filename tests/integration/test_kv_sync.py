@@ -22,6 +22,7 @@ import yaml
 from clusterops.kv import sync
 from clusterops.kv.client import VaultClient
 from clusterops.kv.desired import DesiredSecret, DesiredState
+from clusterops.kv.journal import Journal
 from clusterops.kv.pool import run_bounded
 from tests.integration.kv_helpers import Bao, Cli, restricted_token, run_sub, subprocess_env, write_versions
 
@@ -76,7 +77,7 @@ def test_plan_apply_undo_and_exit_codes(
     assert _data(client, f"{root}/db") == {"user": "app", "password": "new-pw"}
     assert _data(client, f"{root}/api") == {"token": "file-token"}
     assert client.read_metadata(client.resolve(f"{root}/db")).max_versions == 4
-    [journal] = list(journals.iterdir())
+    [journal] = list(journals.glob("*.json"))
     assert stat.S_IMODE(journal.stat().st_mode) == 0o600
     entries = {e["path"]: e for e in json.loads(journal.read_text())["entries"]}
     assert entries[f"{rel}/db"]["prior_version"] == 1 and entries[f"{rel}/db"]["new_version"] == 2
@@ -196,13 +197,9 @@ def test_apply_killed_half_way_can_be_undone_or_replanned(
     deadline = time.monotonic() + 60
     written = 0
     while time.monotonic() < deadline and proc.poll() is None:
-        files = list(journals.glob("*.json")) if journals.exists() else []
-        if files:
-            try:
-                entries = json.loads(files[0].read_text())["entries"]
-            except (ValueError, OSError):
-                entries = []
-            written = sum(1 for e in entries if e["status"] == "written")
+        logs = list(journals.glob("*.log")) if journals.exists() else []
+        if logs:
+            written = logs[0].read_text().count('"status": "written"')  # one appended line per recorded write
             if written >= 20:
                 proc.send_signal(signal.SIGKILL)
                 break
@@ -210,9 +207,10 @@ def test_apply_killed_half_way_can_be_undone_or_replanned(
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL, "the apply finished before it could be killed"
     [journal] = list(journals.glob("*.json"))
-    doc = json.loads(journal.read_text())  # still readable: written atomically
-    assert doc["status"] == "running"
-    done = {e["path"] for e in doc["entries"] if e["status"] == "written"}
+    loaded = Journal.load(journal.stem, journals)  # still readable: snapshot plus the appended log
+    assert loaded.header["status"] == "running"
+    assert stat.S_IMODE(journal.with_suffix(".log").stat().st_mode) == 0o600
+    done = {p for p, e in loaded.entries.items() if e.status == "written" and e.new_version == 2}
     assert 20 <= len(done) < len(names)
 
     # Re-plan: exactly the paths not yet written drift (the one in flight may have landed).
@@ -284,7 +282,7 @@ def test_undo_acts_only_in_the_namespace_of_the_run(
         code, _, err = cli("kv", "--namespace", namespace, "apply", str(state), "--journal-dir", str(journals))
         assert code == 0, err
         assert _data(inner, f"{root}/app") == {"v": "ns-new"}  # the run wrote v2 in the namespace
-        [journal] = list(journals.iterdir())
+        [journal] = list(journals.glob("*.json"))
 
         code, _, err = cli("kv", "undo", journal.stem, "--journal-dir", str(journals), "--force")
         assert _data(client, f"{root}/app") == {"v": "root-new"}  # the root secret is untouched
@@ -370,13 +368,13 @@ def test_metadata_is_written_once_and_undo_leaves_later_changes(
     assert (meta.max_versions, dict(meta.custom_metadata), meta.current_version) == (4, {"owner": "alice"}, 1)
 
     client.write_metadata(ref, {"custom_metadata": {"owner": "carol"}})  # someone changes it after alice's run
-    [journal] = list((journals / "alice").iterdir())
+    [journal] = list((journals / "alice").glob("*.json"))
     code, out, err = cli("kv", "undo", journal.stem, "--journal-dir", str(journals / "alice"), "-f", "json")
-    assert code == 1, err
+    meta = client.read_metadata(ref)
+    assert (meta.max_versions, dict(meta.custom_metadata)) == (4, {"owner": "carol"})  # carol's change stays
     [result] = json.loads(out)["results"]
     assert result["action"] == "skipped" and "custom_metadata changed after the run: not restored" in result["message"]
-    meta = client.read_metadata(ref)
-    assert (meta.max_versions, dict(meta.custom_metadata)) == (4, {"owner": "carol"})
+    assert code == 1, err
 
 
 def test_metadata_changed_between_the_checks_and_the_write_is_not_overwritten(
