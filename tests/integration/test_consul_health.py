@@ -285,7 +285,8 @@ def _recover_with_peers_json(lab: Lab, survivors: list[str], peers: list[dict[st
 
 
 def test_hung_agent_election_and_lost_quorum_on_three_servers(make_lab: LabFactory) -> None:
-    lab = make_lab(servers=3)
+    # min_quorum = 3: autopilot must not prune the first dead server while two are alive
+    lab = make_lab(servers=3, extra_config="autopilot {\n  min_quorum = 3\n}")
     env = lab_env(lab, server="s1")
 
     # A hung agent (SIGSTOP: the kernel still accepts connections): the gate's --timeout is a deadline.
@@ -345,7 +346,7 @@ def test_hung_agent_election_and_lost_quorum_on_three_servers(make_lab: LabFacto
 
 
 def test_three_of_five_voters_gone_recover_from_the_two_survivors(make_lab: LabFactory) -> None:
-    lab = make_lab(servers=5)
+    lab = make_lab(servers=5, extra_config="autopilot {\n  min_quorum = 5\n}")
     for name in ("s1", "s3", "s5"):
         lab.stop(name, kill=True)
     wait_for_state(lab, lambda s: len(s.alive_voters) == 2 and s.quorum_lost, what="serf to see 3 failed",

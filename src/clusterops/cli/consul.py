@@ -108,7 +108,7 @@ def check(
 ) -> None:
     """CI-friendly health findings with stable rule ids and remedies. Exit 0 healthy, 1 findings, 2 errors."""
     from clusterops.consul.checks import RULES, check_observations
-    from clusterops.consul.state import read_cluster_state_or_none, read_settled_state
+    from clusterops.consul.state import ClusterState, read_cluster_state_or_none, read_settled_state
     from clusterops.consul.status import summarize
     from clusterops.durations import parse_duration
     from clusterops.findings import Report, Severity
@@ -122,7 +122,10 @@ def check(
         raise typer.BadParameter("use info, warning or error", param_hint="--fail-on") from None
     seconds = parse_duration(observe, name="--observe")
     with consul_client(http_addr, token_file, ca_file, client_cert, client_key, tls_skip_verify) as client:
-        states = sample(lambda: read_cluster_state_or_none(client), duration=seconds, interval=0.5) if seconds else []
+        states: list[ClusterState | None] = []
+        if seconds:
+            with client.deadline(seconds):  # a hung agent cannot stretch the observation window
+                states = sample(lambda: read_cluster_state_or_none(client), duration=seconds, interval=0.5)
         # the verdict's snapshot (an error here is the command's error); mid-election it reads again briefly
         state = read_settled_state(client)
     s = summarize(state)
