@@ -68,6 +68,8 @@ class Member:
     is_server: bool
     version: str
     raft_version: int | None = None  # the `raft_vsn` tag of a server: decides the peers.json format
+    node_id: str = ""  # a server's `id` tag: its raft ID
+    raft_port: int | None = None  # a server's `port` tag: its raft (server RPC) port
 
 
 @dataclass(frozen=True)
@@ -309,6 +311,8 @@ def state_from_api(
             is_server=(m.get("Tags") or {}).get("role") == "consul",
             version=_member_version(m.get("Tags") or {}),
             raft_version=_int_or_none((m.get("Tags") or {}).get("raft_vsn")),
+            node_id=str((m.get("Tags") or {}).get("id", "")),
+            raft_port=_int_or_none((m.get("Tags") or {}).get("port")),
         )
         for m in members
     )

@@ -430,3 +430,24 @@ def test_a_check_waits_briefly_for_an_election_but_not_for_a_lost_quorum() -> No
         assert now[0] == 0.0
     finally:
         state_mod.read_cluster_state = orig  # type: ignore[assignment]
+
+
+def test_survivors_not_voting_or_not_in_the_stale_configuration_are_kept() -> None:
+    from dataclasses import replace
+
+    from clusterops.consul.checks import recovery_peers
+    from clusterops.consul.state import Member
+
+    # seen on the lab: a server autopilot had pruned rejoined as a non-voter, then both voters died
+    only_non_voter = cluster(leader="nobody", non_voters=("s1",), dead=("s2", "s3"), stale_read=True)
+    assert recovery_peers(only_non_voter) == [{"id": "id-s1", "address": "10.0.0.1:8300", "non_voter": False}]
+    # a non-voter next to a surviving voter stays a non-voter (autopilot promotes it later)
+    mixed = cluster(leader="nobody", non_voters=("s2",), dead=("s3",), stale_read=True)
+    assert {str(p["id"]): p["non_voter"] for p in recovery_peers(mixed)} == {"id-s1": False, "id-s2": True}  # type: ignore[index]
+    # an alive server this configuration lacks is found by its serf tags
+    lost = cluster(leader="nobody", dead=("s2", "s3"), stale_read=True)
+    s9 = Member("s9", "10.0.0.9", 8301, "alive", True, "1.13.9", 3, node_id="id-s9", raft_port=8300)
+    peers = recovery_peers(replace(lost, members=(*lost.members, s9)))
+    assert {"id": "id-s9", "address": "10.0.0.9:8300", "non_voter": False} in peers
+    finding = next(f for f in check_cluster(replace(lost, members=(*lost.members, s9))) if f.rule_id == "CH019")
+    assert "other alive servers (not voters): s9" in finding.message and "(s1, s9)" in finding.remedy
