@@ -175,16 +175,26 @@ def stale_peers(state: ClusterState) -> list[StalePeer]:
 
 
 def recovery_peers(state: ClusterState) -> list[dict[str, object]] | list[str]:
-    """The peers.json of Consul's outage recovery for the servers that are still alive.
+    """The peers.json of Consul's outage recovery: every server that is still alive.
 
-    Raft protocol 3 (every Consul since 1.0 by default; the `raft_vsn` tag of the servers): a list
-    of {"id", "address", "non_voter"}; raft protocol 2 and older: a list of "ip:port" addresses.
+    The survivors are the alive raft peers plus alive servers missing from this (stale) raft
+    configuration (their raft ID and port from their serf tags). Alive non-voters stay non-voters
+    when some voter survives; when none does they are listed as voters, or no leader could ever
+    be elected. Raft protocol 3 (every Consul since 1.0 by default; the servers' `raft_vsn` tag):
+    a list of {"id", "address", "non_voter"}; raft protocol 2 and older: "ip:port" addresses.
     """
     alive = [p for p in state.raft if state.serf_status(p) == "alive" and p.node != UNKNOWN_NODE]
+    entries = [(p.id, p.address, not p.voter) for p in alive]
+    listed = {p.node for p in state.raft}
+    for m in state.servers:
+        if m.status == "alive" and m.name not in listed and m.node_id and m.raft_port:
+            entries.append((m.node_id, f"{m.addr}:{m.raft_port}", False))
+    if not any(not non_voter for _, _, non_voter in entries):
+        entries = [(i, a, False) for i, a, _ in entries]
     versions = {m.raft_version for m in state.servers if m.status == "alive" and m.raft_version is not None}
     if versions and max(versions) < 3:
-        return [p.address for p in alive]
-    return [{"id": p.id, "address": p.address, "non_voter": not p.voter} for p in alive]
+        return [a for _, a, _ in entries]
+    return [{"id": i, "address": a, "non_voter": nv} for i, a, nv in entries]
 
 
 def outage_document(state: ClusterState) -> dict[str, object] | None:
@@ -202,8 +212,14 @@ def outage_document(state: ClusterState) -> dict[str, object] | None:
     }
 
 
+def _survivors(state: ClusterState) -> list[str]:
+    listed = {p.node for p in state.raft}
+    in_raft = [p.node for p in state.raft if state.serf_status(p) == "alive" and p.node != UNKNOWN_NODE]
+    return sorted(in_raft + [m.name for m in state.servers if m.status == "alive" and m.name not in listed])
+
+
 def _outage_remedy(state: ClusterState) -> str:
-    alive = ", ".join(p.node for p in state.alive_voters) or "none"
+    alive = ", ".join(_survivors(state)) or "none"
     dead = ", ".join(p.node for p in state.dead_voters)
     peers = json.dumps(recovery_peers(state), separators=(",", ":"))
     return (
@@ -223,6 +239,9 @@ def _no_leader_findings(state: ClusterState) -> list[Finding]:
     seen = f"read with ?stale from {state.agent}" if state.stale_read else f"agent {state.agent}"
     counts = (f"{len(alive)} of {len(state.voters)} voters alive ({', '.join(alive) or 'none'}), "
               f"dead: {', '.join(dead) or 'none'}; a leader needs {state.quorum}")  # fmt: skip
+    others = sorted(set(_survivors(state)) - set(alive))
+    if others:
+        counts += f"; other alive servers (not voters): {', '.join(others)}"
     if state.quorum_lost:
         return [Finding.of(QUORUM_LOST, "cluster", f"no leader and quorum lost: {counts} ({seen})",
                            remedy=_outage_remedy(state))]  # fmt: skip
