@@ -329,7 +329,7 @@ def check_cluster(state: ClusterState, *, min_failure_tolerance: int = 1) -> lis
         if m.status == "alive" and m.name not in raft_nodes:
             f.append(Finding.of(NOT_IN_RAFT, m.name, f"{m.name} ({m.addr}) is an alive server but not a raft peer",
                                 remedy=NOT_IN_RAFT.remedy.format(node=m.name)))  # fmt: skip
-    for p in state.raft:
+    for p in state.raft if leader is not None else []:  # without a leader nothing promotes it: CH019 says so
         if not p.voter and state.serf_status(p) == "alive":
             f.append(Finding.of(NON_VOTER, p.node, f"{p.node} is a raft peer but not a voter"))
     if state.peers is not None and state.raft and set(state.peers) != {p.address for p in state.raft}:
