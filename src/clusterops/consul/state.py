@@ -394,9 +394,15 @@ def read_cluster_state(client: ConsulClient) -> ClusterState:
     state = _read_leader_or_stale(client)
     reason = state.filtered_reason()
     if reason and not state.members_filtered and state.members:
-        # a partial list without Consul's header: maybe gossip had not converged; look once more
-        state = _read_leader_or_stale(client)
-        reason = state.filtered_reason()
+        # A partial list without Consul's header. Consul marks a filtered answer for every token but
+        # the anonymous one, so with a token this is gossip that has not converged (a server added
+        # a moment ago): judge it. Anonymous: look once more, after gossip had time to converge.
+        if client.settings.token:
+            reason = ""
+        else:
+            time.sleep(0.5)
+            state = _read_leader_or_stale(client)
+            reason = state.filtered_reason()
     if reason:
         raise AuthError(
             f"{reason}; a check from it would call live servers dead (needs node:read on every server node)",

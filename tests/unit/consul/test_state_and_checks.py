@@ -313,7 +313,11 @@ class FakeConsul:
     address = "http://10.0.0.1:8500"
 
     def __init__(self, *, leader: str, raft_no_leader: bool = False, members: list[Any] | None = None,
-                 filtered: bool = False, members_later: list[Any] | None = None) -> None:  # fmt: skip
+                 filtered: bool = False, members_later: list[Any] | None = None,
+                 token: str | None = "t") -> None:  # fmt: skip
+        from clusterops.settings import ConsulSettings
+
+        self.settings = ConsulSettings(address=self.address, token=token)
         base = cluster()
         self._leader = leader
         self._raft_no_leader = raft_no_leader
@@ -401,12 +405,19 @@ def test_members_filtered_by_acls_are_refused_naming_node_read() -> None:
 
 def test_a_partial_list_without_the_header_is_read_again_before_judging() -> None:
     from clusterops.consul.state import read_cluster_state
+    from clusterops.errors import AuthError
 
     full = FakeConsul(leader="10.0.0.1:8300")._members
-    fake = FakeConsul(leader="10.0.0.1:8300", members=full[:2], members_later=full)
+    # anonymous (no header is ever sent): read again, and judge only a complete list
+    fake = FakeConsul(leader="10.0.0.1:8300", members=full[:2], members_later=full, token=None)
     state = read_cluster_state(fake)  # type: ignore[arg-type]
     assert {m.name for m in state.members} == {"s1", "s2", "s3"}
     assert fake.calls.count("members") == 2
+    with pytest.raises(AuthError, match="lacks raft servers s3"):
+        read_cluster_state(FakeConsul(leader="10.0.0.1:8300", members=full[:2], token=None))  # type: ignore[arg-type]
+    # with a token Consul would have said "filtered": a member gossip has not brought yet is judged
+    fake = FakeConsul(leader="10.0.0.1:8300", members=full[:2])
+    assert read_cluster_state(fake).member("s3") is None  # type: ignore[arg-type]
 
 
 def test_a_check_waits_briefly_for_an_election_but_not_for_a_lost_quorum() -> None:
