@@ -336,8 +336,10 @@ def check_cluster(state: ClusterState, *, min_failure_tolerance: int = 1) -> lis
         msg = (f"/v1/status/peers on {state.agent} lists {', '.join(sorted(state.peers)) or 'nothing'}; the raft "
                f"configuration has {', '.join(sorted(p.address for p in state.raft))}")  # fmt: skip
         f.append(Finding.of(PEERS_DISAGREE, state.agent, msg))
-    # without a leader the autopilot endpoints cannot answer; the outage finding already says so
-    missing = [u for u in state.unavailable if not (state.stale_read and u.startswith("autopilot"))]
+    # without a leader the autopilot endpoints cannot answer; the outage finding already says so.
+    # agent/self (agent:read) only sharpens leader-change counting; a token without it loses nothing else.
+    missing = [u for u in state.unavailable
+               if not (state.stale_read and u.startswith("autopilot")) and not u.startswith("agent/self")]  # fmt: skip
     if missing:
         f.append(Finding.of(PARTIAL_READ, "cluster", f"not read: {', '.join(missing)}"))
     return sorted(f, key=lambda x: -x.severity.rank)

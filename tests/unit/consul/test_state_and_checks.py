@@ -380,6 +380,7 @@ def test_no_leader_reads_the_raft_configuration_stale_and_skips_autopilot() -> N
     assert state.stale_read and state.leader is None and len(state.voters) == 3
     assert "raft?stale" in fake.calls and "raft" not in fake.calls and "autopilot" not in fake.calls
     assert "agent/self (raft term)" in state.unavailable  # optional: agent:read is not required
+    assert "CH016" not in rules_of(state)
 
 
 def test_a_leader_lost_between_two_reads_falls_back_to_the_stale_configuration() -> None:
