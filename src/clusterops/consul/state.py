@@ -415,16 +415,20 @@ def read_cluster_state(client: ConsulClient) -> ClusterState:
 def _read_leader_or_stale(client: ConsulClient) -> ClusterState:
     leader = client.leader()
     state = _read_all(client, leader) if leader else None
-    if state is None:  # no leader, or it was lost between the two reads
-        state = _read_all(client, "")
-    if state is None:  # a stale read does not need a leader; Consul said otherwise
+    if isinstance(state, ClusterState):
+        return state
+    # no leader, or the one this agent names could not be reached (an election; or server RPC
+    # failing, e.g. TLS between servers: Consul's text is kept in `unavailable`)
+    stale = _read_all(client, "", why=state)
+    if not isinstance(stale, ClusterState):  # a stale read does not need a leader; Consul said otherwise
         raise ConnectionFailed(f"Consul at {client.address}: no leader, and the stale raft configuration failed")
-    return state
+    return stale
 
 
-def _read_all(client: ConsulClient, leader: str) -> ClusterState | None:
+def _read_all(client: ConsulClient, leader: str, *, why: str | None = None) -> ClusterState | str:
     """One concurrent read. With `leader` "" the no-leader shape (stale raft configuration, no
-    autopilot). None when a consistent read found no leader after all (the caller reads stale)."""
+    autopilot; `why` the consistent read's failure, if one was tried). Consul's NoLeader text
+    when a consistent read found no leader after all (the caller then reads stale)."""
     from clusterops.consul.client import NoLeader
 
     stale = not leader
@@ -443,7 +447,7 @@ def _read_all(client: ConsulClient, leader: str) -> ClusterState | None:
         futures: dict[str, Future[Any]] = {name: pool.submit(fn) for name, fn in calls.items()}
         results: dict[str, Any] = {}
         unavailable: list[str] = []
-        no_leader = False
+        no_leader = ""
         for name, fut in futures.items():
             try:
                 results[name] = fut.result()
@@ -455,7 +459,7 @@ def _read_all(client: ConsulClient, leader: str) -> ClusterState | None:
                 raise
             except NoLeader:
                 if name == "raft":
-                    no_leader = True
+                    no_leader = str(fut.exception()).splitlines()[0]
                     continue
                 if name not in optional:
                     raise
@@ -467,9 +471,11 @@ def _read_all(client: ConsulClient, leader: str) -> ClusterState | None:
                 unavailable.append(optional[name])
                 results[name] = None
     if no_leader:
-        return None
+        return no_leader
     if stale:
         unavailable += ["autopilot (only a leader serves it)"]
+        if why:
+            unavailable.insert(0, f"the leader's raft configuration ({why})")
     members = results["members"]
     return state_from_api(
         agent=client.address,
