@@ -348,17 +348,23 @@ def check_cluster(state: ClusterState, *, min_failure_tolerance: int = 1) -> lis
 def leader_changes(states: Sequence[ClusterState | None]) -> list[str]:
     """Each new leadership across observations, counted once per new term: "s1 -> s2", or
     "s1 re-elected (term 7)". An observation without a leader (None: unreadable, or no leader) is
-    a gap, not a change: s1 -> none -> s2 is one change. The same leader counts again only when
-    the agent's own raft term rose above any term seen with it (autopilot's last log term lags an
-    election, and an agent that just restarted may report an older term for a moment)."""
+    a gap, not a change: s1 -> none -> s2 is one change; a watch that starts leaderless and sees a
+    leader elected counts that election ("none -> s2"), an unreadable start does not. The same
+    leader counts again only when the agent's own raft term rose above any term seen with it
+    (autopilot's last log term lags an election, and a just-restarted agent may report an older
+    term for a moment)."""
     changes: list[str] = []
     current: RaftPeer | None = None
     top_term = -1
+    leaderless_first = False  # observed without a leader before any leader: the first one is an election
     for state in states:
         leader = state.leader if state is not None else None
         if state is None or leader is None:
+            leaderless_first = leaderless_first or (state is not None and current is None)
             continue
         term = state.raft_term if state.raft_term is not None else -1
+        if current is None and leaderless_first:
+            changes.append(f"none -> {leader.node}")
         if current is not None and leader.id != current.id:
             changes.append(f"{current.node} -> {leader.node}")
         elif current is not None and term > top_term >= 0:

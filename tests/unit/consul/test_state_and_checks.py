@@ -175,6 +175,10 @@ def test_leader_changes_across_observations_are_ch018() -> None:
     s1, s2 = cluster(leader="s1"), cluster(leader="s2")
     # one election is one change, however many leaderless observations lie between
     assert leader_changes([s1, s1, None, cluster(leader="nobody", stale_read=True), s2]) == ["s1 -> s2"]
+    # a watch that starts during an election sees one; an unreadable start is no election
+    leaderless = cluster(leader="nobody", stale_read=True)
+    assert leader_changes([leaderless, leaderless, s2, s2]) == ["none -> s2"]
+    assert leader_changes([None, s2, s2]) == []
     findings = {f.rule_id: f for f in check_observations([s1, None], s2, seconds=5)}
     assert "1 leader change(s) in 5s" in findings["CH018"].message
     assert findings["CH018"].severity.value == "warning"
