@@ -246,7 +246,8 @@ def test_check_observe_reports_a_leader_change(make_lab: LabFactory) -> None:
         [sys.executable, "-m", "clusterops.cli.main", "consul", "check", "--observe", "8s", "-f", "json"],
         env=lab_env(lab, server=follower), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    time.sleep(2)
+    assert proc.stderr is not None
+    assert f"leader now: {leader.node}" in proc.stderr.readline()  # the watch has seen the leader
     lab.stop(leader.node, kill=True)
     wait_for_state(
         lab, lambda s: s.leader is not None and s.leader.node != leader.node, what="new leader", server=follower

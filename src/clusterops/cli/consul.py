@@ -124,8 +124,18 @@ def check(
     with consul_client(http_addr, token_file, ca_file, client_cert, client_key, tls_skip_verify) as client:
         states: list[ClusterState | None] = []
         if seconds:
+
+            def observe_once() -> ClusterState | None:
+                obs = read_cluster_state_or_none(client)
+                if not states_seen:  # one line on stderr when watching starts; stdout stays the report
+                    who = obs.leader.node if obs is not None and obs.leader else "none"
+                    typer.echo(f"check: observing for {observe} (leader now: {who})", err=True)
+                states_seen.append(obs)
+                return obs
+
+            states_seen: list[ClusterState | None] = []
             with client.deadline(seconds):  # a hung agent cannot stretch the observation window
-                states = sample(lambda: read_cluster_state_or_none(client), duration=seconds, interval=0.5)
+                states = sample(observe_once, duration=seconds, interval=0.5)
         # the verdict's snapshot (an error here is the command's error); mid-election it reads again briefly
         state = read_settled_state(client)
     s = summarize(state)
