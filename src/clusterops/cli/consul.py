@@ -16,6 +16,12 @@ Format = Annotated[str, typer.Option("--format", "-f", help="Output format.")]
 BREAK_LOCK_HELP = "Take the cluster lock even if another run holds it (says whose lock it broke)."
 
 
+def _check_format(fmt: str, allowed: tuple[str, ...] | list[str]) -> None:
+    """Formats are checked before any I/O: a typo fails at once, not after a connection or a wait."""
+    if fmt not in allowed:
+        raise typer.BadParameter(f"unknown format {fmt!r}; use {', '.join(allowed)}", param_hint="--format")
+
+
 def _yes_no(value: bool | None) -> str:
     return "-" if value is None else ("yes" if value else "no")
 
@@ -35,13 +41,12 @@ def status(
     from clusterops.consul.status import server_rows, status_document, summarize
     from clusterops.durations import format_duration
 
+    _check_format(fmt, ("table", "json"))
     with consul_client(http_addr, token_file, ca_file, client_cert, client_key, tls_skip_verify) as client:
         state = read_cluster_state(client)
     if fmt == "json":
         typer.echo(json.dumps(status_document(state), indent=2))
         return
-    if fmt != "table":
-        raise typer.BadParameter("use table or json", param_hint="--format")
     from rich.table import Table
 
     from clusterops.report.table import console as make_console
@@ -73,6 +78,16 @@ def status(
         f"healthy {'yes' if s.healthy else 'NO'}",
         highlight=False,
     )
+    outage = status_document(state)["outage"]
+    if outage:
+        alive, dead = ", ".join(outage["alive_voters"]) or "none", ", ".join(outage["dead_voters"]) or "none"
+        what = "QUORUM LOST" if outage["quorum_lost"] else "no leader elected yet"
+        console.print(
+            f"{what}: alive voters {alive}; dead voters {dead}; a leader needs {outage['quorum']} "
+            f"(raft configuration read with ?stale from {state.agent}). "
+            "`clusterops consul check` gives the recovery steps.",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -94,21 +109,36 @@ def check(
 ) -> None:
     """CI-friendly health findings with stable rule ids and remedies. Exit 0 healthy, 1 findings, 2 errors."""
     from clusterops.consul.checks import RULES, check_observations
-    from clusterops.consul.state import read_cluster_state, read_cluster_state_or_none
+    from clusterops.consul.state import ClusterState, read_cluster_state_or_none, read_settled_state
     from clusterops.consul.status import summarize
     from clusterops.durations import parse_duration
     from clusterops.findings import Report, Severity
-    from clusterops.report import render
+    from clusterops.report import FORMATS, render
     from clusterops.wait import sample
 
+    _check_format(fmt, list(FORMATS))
     try:
         threshold = Severity(fail_on)
     except ValueError:
         raise typer.BadParameter("use info, warning or error", param_hint="--fail-on") from None
     seconds = parse_duration(observe, name="--observe")
     with consul_client(http_addr, token_file, ca_file, client_cert, client_key, tls_skip_verify) as client:
-        states = sample(lambda: read_cluster_state_or_none(client), duration=seconds, interval=0.5) if seconds else []
-        state = read_cluster_state(client)  # the verdict's snapshot; an error here is the command's error
+        states: list[ClusterState | None] = []
+        if seconds:
+
+            def observe_once() -> ClusterState | None:
+                obs = read_cluster_state_or_none(client)
+                if not states_seen:  # one line on stderr when watching starts; stdout stays the report
+                    who = obs.leader.node if obs is not None and obs.leader else "none"
+                    typer.echo(f"check: observing for {observe} (leader now: {who})", err=True)
+                states_seen.append(obs)
+                return obs
+
+            states_seen: list[ClusterState | None] = []
+            with client.deadline(seconds):  # a hung agent cannot stretch the observation window
+                states = sample(observe_once, duration=seconds, interval=0.5)
+        # the verdict's snapshot (an error here is the command's error); mid-election it reads again briefly
+        state = read_settled_state(client)
     s = summarize(state)
     findings = check_observations(states, state, min_failure_tolerance=min_failure_tolerance, seconds=seconds)
     report = Report(
@@ -148,6 +178,7 @@ def gate(
     from clusterops.errors import GateTimeout
     from clusterops.wait import Verdict
 
+    _check_format(fmt, ("text", "json"))
     spec = GateSpec(
         min_failure_tolerance=min_failure_tolerance,
         expect_servers=expect_servers,
@@ -193,11 +224,17 @@ def remove_stale_peers(
     tls_skip_verify: SkipVerify = False,
 ) -> None:
     """Force-leave or remove raft peers that are stale and really dead. Dry run unless --apply."""
+    from clusterops.consul.checks import check_cluster
     from clusterops.consul.stale import apply_removals, plan_removals
     from clusterops.consul.state import read_cluster_state
 
     with consul_client(http_addr, token_file, ca_file, client_cert, client_key, tls_skip_verify) as client:
         state = read_cluster_state(client)
+        if state.leader is None:  # removals need a leader; the outage has its own remedy
+            for f in check_cluster(state)[:1]:
+                typer.echo(f"{f.rule_id} {f.message}\n  remedy: {f.remedy}")
+            typer.echo("nothing removed: the cluster has no leader")
+            raise typer.Exit(1)
         plan = plan_removals(state)
         if not plan:
             typer.echo("no stale raft peers")
