@@ -79,6 +79,7 @@ class LabVault:
     addr: str
     version: str
     pid: int | None = None
+    dev_addr: str | None = None  # in a TLS lab: dev mode's own plain-HTTP listener, not advertised
 
 
 @dataclass(frozen=True)
@@ -529,6 +530,7 @@ performance {{
         env["BAO_DEV_ROOT_TOKEN_ID"] = token  # from the environment, never argv
         argv = [str(bao_bin), "server", "-dev", f"-dev-listen-address={host}:{port}"]
         addr = f"http://{host}:{port}"
+        plain_port = port
         if state.tls:
             # dev mode keeps its plain listener (moved to another port); the lab's address is the TLS one
             make_openbao_cert(self.certs, host=host)
@@ -539,7 +541,8 @@ performance {{
             argv = [str(bao_bin), "server", "-dev", f"-dev-listen-address={host}:{plain_port}", f"-config={config}"]
             addr = f"https://{host}:{tls_port}"
         pid = processes.spawn(argv, cwd=vault_dir, log=vault_dir / "bao.log", env=env)
-        vault = LabVault(addr=addr, version=version, pid=pid)
+        dev_addr = f"http://{host}:{plain_port}" if state.tls else None
+        vault = LabVault(addr=addr, version=version, pid=pid, dev_addr=dev_addr)
         self._wait_vault(vault, token)
         return vault
 
