@@ -40,7 +40,16 @@ VERIFY_OFF = "warning: TLS certificate verification is off"
 def tls_lab(lab_root: Path) -> Iterator[Lab]:
     require_binaries(vault=True)
     lab = Lab(lab_root / "tls-acl")
-    lab.up(servers=3, consul_version=CONSUL_A, vault=True, acl=True, tls=True, prefix=free_prefix())
+    no_cleanup = "autopilot {\n  cleanup_dead_servers = false\n}"  # a killed server stays a stale peer
+    lab.up(
+        servers=3,
+        consul_version=CONSUL_A,
+        vault=True,
+        acl=True,
+        tls=True,
+        prefix=free_prefix(),
+        extra_config=no_cleanup,
+    )
     try:
         yield lab
     finally:
