@@ -27,7 +27,7 @@ from clusterops.lab.cluster import Lab
 from clusterops.lab.inventory import lab_env
 from clusterops.lab.processes import listening_sockets
 from clusterops.wait import Verdict, wait_until
-from tests.conftest import CONSUL_A, free_prefix, require_binaries
+from tests.conftest import CONSUL_A, CONSUL_B, free_prefix, require_binaries
 from tests.integration.helpers import run_cli
 
 VERIFY_OFF = "warning: TLS certificate verification is off"
@@ -528,6 +528,40 @@ def test_kv_policy_is_enough_and_each_stanza_is_needed(tls_lab: Lab, command: st
         line = one_error_line(done)
         assert "permission denied" in line and f"on {stanza.path}" in line, line
         assert any(cap in line.split("needs", 1)[1] for cap in stanza.capabilities), line
+
+
+def test_upgrade_on_the_tls_acl_lab_with_exactly_its_policy(tls_lab: Lab, tmp_path: Path) -> None:
+    """The rolling upgrade (lab driver) over HTTPS with client certificates, with a token holding exactly
+    `consul policy upgrade`; minus the acl rule the snapshot is refused, minus operator the pre-flight,
+    each exit 2 naming the permission, before any server is touched."""
+    import yaml
+
+    from clusterops.consul.policy import rules_for
+
+    hcl = cli(tls_lab, "consul", "policy", "upgrade").stdout
+    inventory = yaml.safe_load(cli(tls_lab, "lab", "inventory", "--dir", str(tls_lab.root)).stdout)
+
+    def upgrade_with(rules: str, name: str) -> subprocess.CompletedProcess[str]:
+        inventory["consul"]["token_file"] = str(consul_token_file(tls_lab, tmp_path, rules))
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(inventory))
+        state_dir = str(tmp_path / f"state-{name}")
+        return cli(
+            tls_lab, "consul", "upgrade", "-i", str(path), "--to", CONSUL_B, "--apply", CLUSTEROPS_STATE_DIR=state_dir
+        )
+
+    for index, rule in enumerate(rules_for("upgrade")):
+        if rule.permission == "node:read":
+            continue  # filtered, not refused: see test_consul_filtered_members_name_node_read
+        done = upgrade_with(drop_rule(hcl, index), f"minus-{index}")
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert rule.permission.split(":")[0] in one_error_line(done)
+        assert {s.version for s in tls_lab.state().servers} == {CONSUL_A}
+    done = upgrade_with(hcl, "exact")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    assert {s.version for s in tls_lab.state().servers} == {CONSUL_B}
+    status = cli(tls_lab, "consul", "status", "-f", "json")
+    assert json.loads(status.stdout)["summary"]["healthy"] is True
 
 
 def test_remove_stale_peers_policy_is_enough_and_operator_is_needed(tls_lab: Lab, tmp_path: Path) -> None:
