@@ -227,6 +227,23 @@ def test_consul_and_kv_commands_work_over_tls_with_acls_and_leak_nothing(tls_lab
     assert cli(tls_lab, "kv", "delete", path).returncode == 0
 
 
+def test_a_playbook_checks_gates_and_snapshots_over_tls_with_acls(tls_lab: Lab, tmp_path: Path) -> None:
+    playbook = tmp_path / "pb.yaml"
+    snap = tmp_path / "lab.snap"
+    playbook.write_text(
+        "name: tls-acl\nsteps:\n"
+        "  - id: check\n    consul.check:\n      fail_on: error\n"
+        "  - id: gate\n    consul.gate:\n      expect_servers: 3\n      stable_for: 0s\n      timeout: 60s\n"
+        f"  - id: snapshot\n    consul.snapshot:\n      path: {snap}\n"
+    )
+    report = tmp_path / "report.json"
+    done = cli(tls_lab, "run", str(playbook), "--apply", "--report", str(report), CLUSTEROPS_STATE_DIR=str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert snap.stat().st_size > 0
+    text = report.read_text()
+    assert all(secret not in text for secret in secrets_of(tls_lab))
+
+
 # -- TLS failures: one line, exit 2, naming the address and what failed -------------------------
 
 
