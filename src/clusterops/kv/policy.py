@@ -25,8 +25,11 @@ _V2: dict[str, tuple[tuple[str, tuple[str, ...], str], ...]] = {
     "get": (("data", ("read",), "read a version"),),
     "put": (("data", ("create", "update"), "write a version (create: a new secret, update: a new version)"),),
     "patch": (
-        ("data", ("patch",), "HTTP PATCH of the latest version"),
-        ("data", ("read", "update"), "the read-modify-write fallback (with cas)"),
+        (
+            "data",
+            ("patch",),
+            "HTTP PATCH of the latest version (without it, --method auto falls back to read + update with cas)",
+        ),
     ),
     "delete": (("data", ("delete",), "soft-delete the latest version"),),
     "delete-versions": (("delete", ("update",), "soft-delete given versions"),),
