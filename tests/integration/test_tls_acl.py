@@ -180,6 +180,7 @@ def test_tls_lab_serves_https_only_with_private_keys_and_env_names_every_file(tl
     for key in tls_lab.certs.dir.glob("*key.pem"):
         assert key.stat().st_mode & 0o777 == 0o600, key
     assert tls_lab.management_token_file.stat().st_mode & 0o777 == 0o600
+    assert (tls_lab.root / "vault" / "bao.log").stat().st_mode & 0o777 == 0o600  # dev mode logs the root token
     config = (tls_lab.node_dir("s1") / "config.hcl").read_text()
     for needle in ("verify_incoming", "verify_outgoing", "verify_server_hostname", "https = 8501", "http  = -1"):
         assert needle in config

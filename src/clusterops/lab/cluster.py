@@ -540,7 +540,10 @@ performance {{
             write_private(config, self._vault_listener(host, tls_port, client_certs=state.vault_client_certs))
             argv = [str(bao_bin), "server", "-dev", f"-dev-listen-address={host}:{plain_port}", f"-config={config}"]
             addr = f"https://{host}:{tls_port}"
-        pid = processes.spawn(argv, cwd=vault_dir, log=vault_dir / "bao.log", env=env)
+        log = vault_dir / "bao.log"
+        log.touch(mode=0o600)  # dev mode prints the root token in its log: owner only
+        log.chmod(0o600)
+        pid = processes.spawn(argv, cwd=vault_dir, log=log, env=env)
         dev_addr = f"http://{host}:{plain_port}" if state.tls else None
         vault = LabVault(addr=addr, version=version, pid=pid, dev_addr=dev_addr)
         self._wait_vault(vault, token)
