@@ -11,9 +11,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from clusterops.errors import UsageError
+
+if TYPE_CHECKING:
+    from clusterops.transport import TLSOptions
 
 _TRUE = {"1", "t", "true", "yes", "y", "on"}
 _FALSE = {"0", "f", "false", "no", "n", "off"}
@@ -29,10 +33,26 @@ def _parse_bool(name: str, value: str) -> bool:
 
 
 def _read_token_file(name: str, path: str) -> str:
+    from clusterops.transport import token_file_warning
+
     try:
-        return Path(path).expanduser().read_text(encoding="utf-8").strip()
+        token = Path(path).expanduser().read_text(encoding="utf-8").strip()
     except OSError as err:
         raise UsageError(f"cannot read the token file named by {name} ({path}): {err.strerror}") from err
+    token_file_warning(path, name)
+    return token
+
+
+def consul_token(token_file: str | None, env: Mapping[str, str]) -> str | None:
+    """The token as Consul's own CLI picks it (api.NewClient): a token file, when set and not empty,
+    wins over a token; `--token-file` is the CLI's `-token-file`, above CONSUL_HTTP_TOKEN_FILE."""
+    file_name, file_path = ("--token-file", token_file) if token_file else ("CONSUL_HTTP_TOKEN_FILE", None)
+    file_path = file_path or env.get("CONSUL_HTTP_TOKEN_FILE") or None
+    if file_path:
+        token = _read_token_file(file_name, file_path)
+        if token:
+            return token
+    return env.get("CONSUL_HTTP_TOKEN") or None
 
 
 @dataclass(frozen=True)
@@ -46,6 +66,24 @@ class ConsulSettings:
     client_key: str | None = None
     verify: bool = True
     timeout: float = 10.0
+    ca_path: str | None = None
+    tls_server_name: str | None = None
+
+    @property
+    def tls(self) -> TLSOptions:
+        """The TLS settings, for `clusterops.transport`."""
+        from clusterops.transport import TLSOptions
+
+        return TLSOptions(
+            service="Consul",
+            verify=self.verify,
+            ca_file=self.ca_cert,
+            ca_path=self.ca_path,
+            client_cert=self.client_cert,
+            client_key=self.client_key,
+            server_name=self.tls_server_name,
+            env_prefix="CONSUL",
+        )
 
     @property
     def scheme(self) -> str:
@@ -75,19 +113,15 @@ class ConsulSettings:
         client_key: str | None = None,
         verify: bool | None = None,
         env: Mapping[str, str] | None = None,
+        ca_path: str | None = None,
+        tls_server_name: str | None = None,
     ) -> ConsulSettings:
         """Options first, then CONSUL_HTTP_* variables, then Consul's defaults."""
         env = os.environ if env is None else env
         use_ssl = env.get("CONSUL_HTTP_SSL")
         default_scheme = "https" if use_ssl and _parse_bool("CONSUL_HTTP_SSL", use_ssl) else "http"
         raw_address = address or env.get("CONSUL_HTTP_ADDR") or "127.0.0.1:8500"
-        token: str | None = None
-        if token_file:
-            token = _read_token_file("--token-file", token_file)
-        elif env.get("CONSUL_HTTP_TOKEN"):
-            token = env["CONSUL_HTTP_TOKEN"]
-        elif env.get("CONSUL_HTTP_TOKEN_FILE"):
-            token = _read_token_file("CONSUL_HTTP_TOKEN_FILE", env["CONSUL_HTTP_TOKEN_FILE"])
+        token = consul_token(token_file, env)
         if verify is None:
             raw_verify = env.get("CONSUL_HTTP_SSL_VERIFY")
             verify = _parse_bool("CONSUL_HTTP_SSL_VERIFY", raw_verify) if raw_verify else True
@@ -98,6 +132,8 @@ class ConsulSettings:
             client_cert=client_cert or env.get("CONSUL_CLIENT_CERT") or None,
             client_key=client_key or env.get("CONSUL_CLIENT_KEY") or None,
             verify=verify,
+            ca_path=ca_path or env.get("CONSUL_CAPATH") or None,
+            tls_server_name=tls_server_name or env.get("CONSUL_TLS_SERVER_NAME") or None,
         )
 
 
@@ -145,6 +181,23 @@ class VaultSettings:
     client_key: str | None = None
     verify: bool = True
     timeout: float = 30.0
+    tls_server_name: str | None = None
+
+    @property
+    def tls(self) -> TLSOptions:
+        """The TLS settings, for `clusterops.transport`."""
+        from clusterops.transport import TLSOptions
+
+        return TLSOptions(
+            service="Vault",
+            verify=self.verify,
+            ca_file=self.ca_cert,
+            ca_path=self.ca_path,
+            client_cert=self.client_cert,
+            client_key=self.client_key,
+            server_name=self.tls_server_name,
+            env_prefix="VAULT",
+        )
 
     @property
     def tls_verify(self) -> bool | str:
@@ -210,6 +263,7 @@ class VaultSettings:
             client_cert=client_cert or _first_env(env, "VAULT_CLIENT_CERT", "BAO_CLIENT_CERT"),
             client_key=client_key or _first_env(env, "VAULT_CLIENT_KEY", "BAO_CLIENT_KEY"),
             verify=verify,
+            tls_server_name=_first_env(env, "VAULT_TLS_SERVER_NAME", "BAO_TLS_SERVER_NAME"),
         )
 
 

@@ -359,6 +359,19 @@ def upgrade(
         render_report(report)
 
 
+@app.command()
+def policy(
+    command: Annotated[
+        str | None, typer.Argument(help="status, check, gate, remove-stale-peers, snapshot or upgrade.")
+    ] = None,
+) -> None:
+    """Print the least-privilege Consul ACL policy (HCL) a command needs; every command's without one."""
+    from clusterops.consul import policy as consul_policy
+
+    names = [command] if command else consul_policy.commands()
+    typer.echo("\n".join(consul_policy.render(name) for name in names).rstrip())
+
+
 # Host preflight lives in its own module; registered here so that it is `clusterops consul preflight`.
 from clusterops.cli.preflight import consul_preflight  # noqa: E402 - registration after the group's commands
 

@@ -29,6 +29,7 @@ import tenacity
 
 from clusterops.errors import AuthError, ClusterOpsError, ConnectionFailed, NotFound, UsageError
 from clusterops.settings import ConsulSettings
+from clusterops.transport import mount as mount_tls
 
 T = TypeVar("T")
 
@@ -77,6 +78,7 @@ class ConsulClient:
         # resolved precedence, so set it after construction.
         self._c.token = settings.token
         self._c.http.connections_timeout = settings.timeout
+        mount_tls(self._c.http.session, settings.tls)  # CA/CAPATH, server name, TLS failures in plain words
         self._attempts = attempts
         self._max_backoff = max_backoff
         self.requests_made = 0

@@ -37,6 +37,7 @@ from clusterops.kv.model import (
     WriteResult,
 )
 from clusterops.settings import VaultSettings
+from clusterops.transport import mount as mount_tls
 
 T = TypeVar("T")
 
@@ -63,9 +64,7 @@ class VaultClient:
     def __init__(self, settings: VaultSettings, *, pool_size: int = 32, attempts: int = 3) -> None:
         self.settings = settings
         session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
+        mount_tls(session, settings.tls, pool_connections=4, pool_maxsize=pool_size)
         session.verify = settings.tls_verify
         if settings.cert:
             session.cert = settings.cert
