@@ -502,7 +502,6 @@ def test_consul_policy_is_enough_and_each_rule_is_needed(tls_lab: Lab, tmp_path:
         assert rule.permission in one_error_line(done)
 
 
-@pytest.mark.xfail(reason="filtered members are detected by the up-noleader branch (issue 14)", strict=False)
 @pytest.mark.parametrize("command", ["status", "check"])
 def test_consul_filtered_members_name_node_read(tls_lab: Lab, tmp_path: Path, command: str) -> None:
     from clusterops.consul.policy import rules_for
