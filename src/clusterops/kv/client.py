@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import hvac
 import hvac.exceptions
@@ -26,6 +27,7 @@ import requests.adapters
 import tenacity
 
 from clusterops.errors import AuthError, CasConflict, ConnectionFailed, NotFound, UsageError
+from clusterops.kv import paths
 from clusterops.kv.model import (
     Data,
     MountInfo,
@@ -53,8 +55,8 @@ def _server_says(err: hvac.exceptions.VaultError) -> str:
 
 
 def _api_url(mount: str, kind: str, path: str) -> str:
-    path = path.strip("/")
-    return f"/v1/{mount}/{kind}/{path}" if path else f"/v1/{mount}/{kind}"
+    """Every request path to a mount is built here: segments checked and percent-encoded (`kv.paths`)."""
+    return paths.api_path(mount, kind, path)
 
 
 class VaultClient:
@@ -106,7 +108,7 @@ class VaultClient:
             except hvac.exceptions.Forbidden as err:
                 raise AuthError(
                     f"{self.address} refused {what}: permission denied "
-                    f"(the token needs {capability!r} on {api_path.removeprefix('/v1/')})",
+                    f"(the token needs {capability!r} on {unquote(api_path.removeprefix('/v1/'))})",
                     hint="use a token whose policy grants it (VAULT_TOKEN, ~/.vault-token or --token-file)",
                 ) from err
             except hvac.exceptions.Unauthorized as err:
@@ -199,7 +201,7 @@ class VaultClient:
         try:
             body = self.request(
                 "GET",
-                f"/v1/sys/internal/ui/mounts/{path}",
+                paths.sys_path("sys/internal/ui/mounts", path),
                 what=f"finding the mount of {path}",
                 capability="any capability",
             )
@@ -334,8 +336,7 @@ class VaultClient:
 
     def list_folder(self, ref: SecretRef) -> list[str]:
         """One level below `ref` (folders end in '/'); empty when nothing is there."""
-        kind = "metadata" if ref.kv_version == 2 else ""
-        api = _api_url(ref.mount, kind, ref.path) if kind else f"/v1/{ref.mount}/{ref.path.strip('/')}".rstrip("/")
+        api = _api_url(ref.mount, "metadata" if ref.kv_version == 2 else "", ref.path)
         try:
             out = self.request("LIST", api + "/", what=f"listing {ref}", capability="list")
         except NotFound:
@@ -344,8 +345,7 @@ class VaultClient:
 
     def scan(self, ref: SecretRef) -> list[str] | None:
         """OpenBao's recursive SCAN (2.2+): every leaf below `ref`; None where the server or token cannot."""
-        kind = "metadata" if ref.kv_version == 2 else ""
-        api = _api_url(ref.mount, kind, ref.path) if kind else f"/v1/{ref.mount}/{ref.path.strip('/')}".rstrip("/")
+        api = _api_url(ref.mount, "metadata" if ref.kv_version == 2 else "", ref.path)
         try:
             out = self.request("SCAN", api + "/", what=f"scanning {ref}", capability="scan")
         except NotFound:
@@ -392,16 +392,20 @@ class VaultClient:
     # -- KV v1 --------------------------------------------------------------------------------
 
     def v1_read(self, ref: SecretRef) -> dict[str, Any]:
-        out = self.request("GET", f"/v1/{ref.mount}/{ref.path}", what=f"reading {ref}", capability="read")
+        out = self.request("GET", _api_url(ref.mount, "", ref.path), what=f"reading {ref}", capability="read")
         return dict(((out or {}).get("data")) or {})
 
     def v1_write(self, ref: SecretRef, data: Data) -> None:
         self.request(
-            "POST", f"/v1/{ref.mount}/{ref.path}", what=f"writing {ref}", capability="create or update", json=dict(data)
+            "POST",
+            _api_url(ref.mount, "", ref.path),
+            what=f"writing {ref}",
+            capability="create or update",
+            json=dict(data),
         )
 
     def v1_delete(self, ref: SecretRef) -> None:
-        self.request("DELETE", f"/v1/{ref.mount}/{ref.path}", what=f"deleting {ref}", capability="delete")
+        self.request("DELETE", _api_url(ref.mount, "", ref.path), what=f"deleting {ref}", capability="delete")
 
     # -- tokens -------------------------------------------------------------------------------
 
