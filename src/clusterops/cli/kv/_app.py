@@ -56,7 +56,11 @@ ToAddr = Annotated[
 ]
 ToTokenFile = Annotated[
     str | None,
-    typer.Option("--to-token-file", help="Token file for --to-addr (default: the same token).", show_default=False),
+    typer.Option(
+        "--to-token-file",
+        help="Token file for --to-addr, required there (env: CLUSTEROPS_TO_TOKEN_FILE, CLUSTEROPS_TO_TOKEN).",
+        show_default=False,
+    ),
 ]
 ToNamespace = Annotated[
     str | None, typer.Option("--to-namespace", help="Namespace on the right/destination side.", show_default=False)
