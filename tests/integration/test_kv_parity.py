@@ -198,3 +198,109 @@ def test_auth_error_names_path_and_capability(bao: Bao, root: str) -> None:
             c.write(ref, {"a": "1"})
     assert f"secret/data/{rel}/x" in str(info.value) and "create or update" in str(info.value)
     assert token not in str(info.value)
+
+
+# -- names that are not URL-safe: every operation acts on exactly the secret named -----------------
+
+# (name, the sibling an unencoded request would reach instead: truncated at # or ?, or %41 decoded)
+AWKWARD = (("app#old", "app"), ("db?tmp", "db"), ("%41", "A"), ("50%", "50"), ("a b", "a"), ("café", "caf"))
+
+
+def _snapshot(client: VaultClient, path: str) -> tuple[object, ...]:
+    """Everything about a secret on the server: metadata, and the data of every readable version."""
+    ref = client.resolve(path)
+    meta = client.read_metadata(ref)
+    data = tuple((v.version, client.read_version(ref, v.version).data) for v in meta.versions if v.state == "live")
+    return (meta.current_version, meta.versions, dict(meta.custom_metadata), meta.max_versions, data)
+
+
+def _names(client: VaultClient, folder: str) -> list[str]:
+    """What the server itself lists in a folder (its own names, decoded)."""
+    return client.list_folder(client.resolve(folder))
+
+
+def test_every_operation_acts_on_exactly_the_secret_named(
+    cli: Cli, root: str, client: VaultClient, tmp_path: Path
+) -> None:
+    base = f"{root}/enc"
+    for _, sib in AWKWARD:
+        write_versions_plain(client, f"{base}/{sib}", {"sib": "s1"}, {"sib": "s2"})
+        write_versions_plain(client, f"{base}/{sib}/child", {"sib": "c1"})
+    before = {sib: (_snapshot(client, f"{base}/{sib}"), _snapshot(client, f"{base}/{sib}/child")) for _, sib in AWKWARD}
+
+    for name, _ in AWKWARD:
+        p = f"{base}/{name}"
+        assert cli("kv", "put", p, "a=1")[0] == 0
+        assert cli("kv", "put", p, "a=2", "--cas", "1")[0] == 0
+        code, out, err = cli("kv", "get", p, "-f", "json")
+        assert code == 0, err
+        assert (json.loads(out)["path"], json.loads(out)["version"]) == (p, 2)
+        assert cli("kv", "patch", p, "b=3")[0] == 0
+        assert cli("kv", "rollback", p, "--version", "1")[0] == 0  # v4 = {a: 1}
+        assert cli("kv", "delete", p, "--versions", "1")[0] == 0
+        assert cli("kv", "undelete", p, "--versions", "1")[0] == 0
+        assert cli("kv", "destroy", p, "--versions", "2")[0] == 0
+        assert cli("kv", "delete", p)[0] == 0
+        assert cli("kv", "undelete", p, "--versions", "4")[0] == 0
+        code, out, _ = cli("kv", "subkeys", p, "-f", "json")
+        assert code == 0 and json.loads(out)["subkeys"] == {"a": None}
+        assert cli("kv", "metadata", "put", p, "--custom-metadata", "owner=o")[0] == 0
+        assert cli("kv", "metadata", "patch", p, "--max-versions", "7")[0] == 0
+        code, out, _ = cli("kv", "metadata", "get", p, "-f", "json")
+        meta = json.loads(out)
+        assert (meta["custom_metadata"], meta["max_versions"], meta["current_version"]) == ({"owner": "o"}, 7, 4)
+        assert [v["state"] for v in meta["versions"].values()] == ["live", "destroyed", "live", "live"]
+        code, out, _ = cli("kv", "history", p, "-f", "json")
+        assert code == 0 and json.loads(out)["path"] == p
+        code, out, _ = cli("kv", "diff", p, "--from", "3", "--to", "4", "-f", "json")
+        assert code == 0 and "b" in out
+        assert cli("kv", "put", f"{p}/child", "c=1")[0] == 0  # `name` is a secret and a folder
+        assert {name, f"{name}/"} <= set(json.loads(cli("kv", "list", base, "-f", "json")[1]))
+        assert set(_names(client, base)) >= {name, f"{name}/"}
+
+    code, out, _ = cli("kv", "tree", base, "-f", "json")
+    listed = set(json.loads(out))
+    assert all(f"{base}/{n}" in listed and f"{base}/{n}/child" in listed for n, _ in AWKWARD)
+    code, out, _ = cli("kv", "search", base, "--key", "^c$", "-f", "json")
+    assert {h["path"] for h in json.loads(out)["hits"]} == {f"{base}/{n}/child" for n, _ in AWKWARD}
+
+    # copy, move, export, import of each awkward name (a secret and a folder at once)
+    key = tmp_path / "k"
+    assert cli("kv", "keygen", str(key))[0] == 0
+    for i, (name, _) in enumerate(AWKWARD):
+        p = f"{base}/{name}"
+        code, _, err = cli("kv", "copy", p, f"{root}/copied/{name}", "--all-versions")
+        assert code == 0, err
+        code, _, err = cli("kv", "move", f"{root}/copied/{name}", f"{root}/moved/{name}")
+        assert code == 0, err
+        assert not {name, f"{name}/"} & set(_names(client, f"{root}/copied"))
+        moved = _snapshot(client, f"{root}/moved/{name}")
+        assert moved[0] == 4 and [v.state for v in moved[1]] == ["live", "destroyed", "live", "live"]
+        assert cli("kv", "diff", p, f"{root}/moved/{name}", "--exit-code")[0] == 0
+        exp = tmp_path / f"e{i}.yaml"
+        assert cli("kv", "export", p, "-o", str(exp), "--key-file", str(key))[0] == 0
+        code, _, err = cli("kv", "import", str(exp), f"{root}/imported/{name}", "--key-file", str(key))
+        assert code == 0, err
+        assert _names(client, f"{root}/imported/{name}") == ["child"]
+    assert sorted(_names(client, f"{root}/moved")) == sorted([n for n, _ in AWKWARD] + [f"{n}/" for n, _ in AWKWARD])
+    assert _names(client, f"{root}/copied") == []
+
+    # recursive delete, then metadata delete: only the awkward names go
+    for name, _ in AWKWARD:
+        code, out, err = cli("kv", "delete", f"{base}/{name}", "-r", "--all", "--yes")
+        assert code == 0 and "deleted 2 of 2" in out, err
+    for name, sib in AWKWARD:
+        assert name not in _names(client, base) and f"{name}/" not in _names(client, base)
+        assert sib in _names(client, base)
+    for name, _ in AWKWARD:
+        assert cli("kv", "metadata", "delete", f"{root}/moved/{name}")[0] == 0
+        assert name not in _names(client, f"{root}/moved")
+
+    after = {sib: (_snapshot(client, f"{base}/{sib}"), _snapshot(client, f"{base}/{sib}/child")) for _, sib in AWKWARD}
+    assert after == before  # every sibling untouched, on the server
+
+
+def write_versions_plain(client: VaultClient, path: str, *versions: dict[str, str]) -> None:
+    ref = client.resolve(path)
+    for data in versions:
+        client.write(ref, data)

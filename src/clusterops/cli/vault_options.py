@@ -53,6 +53,7 @@ class VaultOptions:
     client_cert: str | None = None
     client_key: str | None = None
     tls_skip_verify: bool = False
+    output_policy: bool = False
 
 
 def vault_settings(opts: VaultOptions) -> VaultSettings:

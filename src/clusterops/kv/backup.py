@@ -27,6 +27,7 @@ import yaml
 
 from clusterops.atomicfile import write_private
 from clusterops.errors import ConfigError, UsageError
+from clusterops.kv import paths
 from clusterops.kv.client import VaultClient
 from clusterops.kv.model import SecretRef
 from clusterops.kv.pool import DEFAULT_WORKERS, Progress, run_bounded
@@ -167,10 +168,34 @@ def load_export(blob: bytes, *, key: bytes | None, where: str) -> Export:
         records = tuple(SecretRecord.from_dict(r) for r in raw.get("secrets") or [])
     except (KeyError, TypeError, ValueError) as err:
         raise ConfigError(f"has a malformed secret entry ({type(err).__name__})", path=where) from err
+    check_records(records, where)
     return Export(dict(raw.get("source") or {}), records)
 
 
 # -- import ---------------------------------------------------------------------------------
+
+
+def check_records(records: tuple[SecretRecord, ...], where: str) -> None:
+    """Refuse an export with an entry that could land outside DEST or twice on one path; nothing is written.
+
+    Each entry's path is relative to DEST: a '..', '.' or empty segment (also percent-encoded), or two
+    entries for one path, is refused with the entry named.
+    """
+    seen: dict[str, int] = {}
+    for index, rec in enumerate(records, start=1):
+        why = paths.bad_segment(rec.path)
+        if why is not None:
+            raise ConfigError(
+                f"secret entry {index} (path {rec.path!r}) {why}: it would be written outside the destination; "
+                "nothing was imported",
+                path=where,
+            )
+        key = rec.path.strip("/")
+        if key in seen:
+            raise ConfigError(
+                f"secret entries {seen[key]} and {index} both have path {rec.path!r}; nothing was imported", path=where
+            )
+        seen[key] = index
 
 
 @dataclass(frozen=True)
@@ -196,6 +221,7 @@ def import_tree(
 ) -> ImportReport:
     if dst.kv_version != 2:
         raise UsageError(f"import needs a KV v2 mount; {dst.mount}/ is KV v{dst.kv_version}")
+    check_records(doc.records, "the export")
     outcomes = run_bounded(
         list(doc.records),
         lambda rec: replay(client, join(dst, rec.path), rec, overwrite=overwrite),

@@ -78,9 +78,15 @@ def main(
     client_cert: ClientCert = None,
     client_key: ClientKey = None,
     tls_skip_verify: SkipVerify = False,
+    output_policy: Annotated[
+        bool,
+        typer.Option("--output-policy", help="Print the ACL policy the command needs (HCL) instead of running it."),
+    ] = False,
 ) -> None:
     """Vault/OpenBao KV v2 management. Values are never shown unless asked for (--show-values, get --field)."""
-    ctx.obj = VaultOptions(address, token_file, namespace, ca_cert, ca_path, client_cert, client_key, tls_skip_verify)
+    ctx.obj = VaultOptions(
+        address, token_file, namespace, ca_cert, ca_path, client_cert, client_key, tls_skip_verify, output_policy
+    )
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -95,9 +101,35 @@ def _opts(ctx: typer.Context) -> VaultOptions:
 def _client(ctx: typer.Context, *, workers: int = 16) -> Iterator[VaultClient]:
     client = vault_client(_opts(ctx), pool_size=max(8, workers))
     try:
+        if _opts(ctx).output_policy and ctx.command.name != "policy":
+            _print_policy(ctx, client)
+            raise typer.Exit(0)
         yield client
     finally:
         client.close()
+
+
+def _print_policy(ctx: typer.Context, client: VaultClient) -> None:
+    """`--output-policy`: the policy this command would need, from its own arguments; nothing else is done."""
+    from clusterops.kv.policy import rules_for, to_hcl
+
+    p = ctx.params
+    parent = ctx.parent.info_name if ctx.parent is not None else ""
+    command = f"metadata {ctx.command.name}" if parent == "metadata" else str(ctx.command.name)
+    mount = p.get("mount")
+    first = p.get("path") or p.get("src") or p.get("dest") or ""
+    ref = client.resolve(str(first), mount=mount)
+    dst = client.resolve(str(p["dst"]), mount=mount) if p.get("dst") else None
+    rules = rules_for(
+        command,
+        ref,
+        dst=dst,
+        recursive=bool(p.get("recursive")) or (command == "diff" and str(first).endswith("/")),
+        versions=bool(p.get("versions")),
+        all_versions=bool(p.get("all_versions")) and command == "delete",
+        method=str(p.get("method") or "auto"),
+    )
+    typer.echo(to_hcl(rules), nl=False)
 
 
 def _ref(client: VaultClient, path: str, mount: str | None, kv_version: int | None) -> SecretRef:

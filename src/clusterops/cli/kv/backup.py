@@ -11,6 +11,7 @@ import typer
 from clusterops.cli.kv._app import (
     Fmt,
     Force,
+    Mount,
     Quiet,
     Workers,
     _check_fmt,
@@ -57,6 +58,7 @@ def export_(
     plaintext: Annotated[bool, typer.Option("--plaintext", help="Write values unencrypted (explicit opt-in).")] = False,
     out_format: Annotated[str, typer.Option("--format", "-f", help="yaml or json.")] = "yaml",
     latest_only: Annotated[bool, typer.Option("--latest-only", help="Only the current version of each.")] = False,
+    mount: Mount = None,
     workers: Workers = 16,
     quiet: Quiet = False,
 ) -> None:
@@ -76,7 +78,7 @@ def export_(
     if output is None and key is None:
         raise UsageError("a plaintext export goes to a file: give --output")
     with _client(ctx, workers=workers) as client:
-        ref = client.resolve(path)
+        ref = client.resolve(path, mount=mount)
         with _progress("exporting", quiet) as progress:
             doc = export_tree(client, ref, all_versions=not latest_only, workers=workers, progress=progress)
     if output is None:
@@ -107,6 +109,7 @@ def import_(
     dest: Annotated[str, typer.Argument(help="MOUNT/PATH to restore under.")],
     key_file: KeyFile = None,
     force: Force = False,
+    mount: Mount = None,
     workers: Workers = 16,
     quiet: Quiet = False,
     fmt: Fmt = "table",
@@ -125,7 +128,7 @@ def import_(
         raise ConfigError(f"cannot read: {err.strerror}", path=str(file)) from err
     doc = load_export(blob, key=_key(key_file), where=str(file))
     with _client(ctx, workers=workers) as client:
-        ref = client.resolve(dest)
+        ref = client.resolve(dest, mount=mount)
         with _progress("importing", quiet) as progress:
             report = import_tree(client, ref, doc, overwrite=force, workers=workers, progress=progress)
     out: dict[str, Any] = {
