@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
+import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -304,3 +308,59 @@ def write_versions_plain(client: VaultClient, path: str, *versions: dict[str, st
     ref = client.resolve(path)
     for data in versions:
         client.write(ref, data)
+
+
+def test_errors_name_their_cause(cli: Cli, bao: Bao, root: str, second_bao: Bao, tmp_path: Path) -> None:
+    # No token, and a token the server does not know: said so, not "permission denied on the mount".
+    code, _, err = cli("kv", "get", f"{root}/x", token="hvs.not-a-real-token")
+    assert code == 2 and "token is not valid" in err, err
+    assert "hvs.not-a-real-token" not in err
+    # A missing CA file: exit 2 naming it, before any request.
+    code, _, err = cli("kv", "--ca-cert", str(tmp_path / "nope.pem"), "get", f"{root}/x")
+    assert code == 2 and "nope.pem does not exist" in err
+    # https:// to a plain-HTTP server names the cause.
+    code, _, err = cli("kv", "--address", bao.addr.replace("http://", "https://"), "get", f"{root}/x")
+    assert code == 2 and "does not speak TLS" in err, err
+    # An unknown namespace.
+    code, _, err = cli("kv", "--namespace", "no-such-ns", "get", "secret/x")
+    assert code == 2 and "no-such-ns" in err, err
+    # A 200 answer that is not JSON (a web page, a proxy): said so, no traceback.
+    with _html_server() as page:
+        code, _, err = cli("kv", "--address", page, "get", "secret/x")
+    assert code == 2 and "not JSON" in err and "Traceback" not in err, err
+    # rollback --version 0 is a usage error.
+    cli("kv", "put", f"{root}/r", "a=1")
+    assert cli("kv", "rollback", f"{root}/r", "--version", "0")[0] == 2
+    # An export to a path that cannot be written: exit 2 before reading anything.
+    key = tmp_path / "k"
+    cli("kv", "keygen", str(key))
+    code, _, err = cli("kv", "export", root, "-o", "/proc/nope/e.yaml", "--key-file", str(key))
+    assert code == 2 and "/proc/nope/e.yaml" in err, err
+    # A sealed server says it is sealed (last: the module's second server stays sealed).
+    second_bao.hvac().sys.seal()
+    code, _, err = cli("kv", "--address", second_bao.addr, "get", "secret/x", token=second_bao.token)
+    assert code == 2 and "sealed" in err, err
+
+
+@contextlib.contextmanager
+def _html_server() -> Iterator[str]:
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<html>hello</html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -17,6 +17,7 @@ Tokens travel in a header and never appear in a message; neither do secret value
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import unquote
@@ -238,14 +239,15 @@ class VaultClient:
                     ) from err
                 raise
 
-        if not idempotent:
-            try:
-                return once()
-            except _Transient as err:
+        try:
+            return once()  # the common case, without building a retry loop
+        except _Transient as err:
+            if not idempotent or self._attempts <= 1:
                 raise ConnectionFailed(str(err)) from err
+        time.sleep(0.1)  # then the retry loop for the remaining attempts, with its own backoff
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_Transient),
-            stop=tenacity.stop_after_attempt(self._attempts),
+            stop=tenacity.stop_after_attempt(self._attempts - 1),
             wait=tenacity.wait_exponential(multiplier=0.1, max=2.0),
             reraise=True,
         )
