@@ -37,7 +37,7 @@ def test_encrypted_round_trip_preserves_history_and_reports_losses(
     assert "exported 2 secret(s), 4 version(s)" in out and "(encrypted)" in out
     blob = out_file.read_bytes()
     assert stat.S_IMODE(out_file.stat().st_mode) == 0o600
-    assert b"bk-pw" not in blob and b"bk-tok" not in blob and blob.startswith(b"clusterops-kv-export+fernet/1")
+    assert b"bk-pw" not in blob and b"bk-tok" not in blob and blob.startswith(b"clusterops-kv-export+fernet-stream/1")
 
     code, out, err = cli("kv", "import", str(out_file), f"{root}/restored", "--key-file", str(key), "-f", "json")
     assert code == 0, err

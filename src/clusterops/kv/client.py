@@ -326,6 +326,8 @@ class VaultClient:
         except NotFound:
             return MountInfo(mount=first, kv_version=1)
         except AuthError as err:
+            if not self.settings.token or self._token_valid is False:
+                raise  # no token, or one the server does not know: that message says so
             raise AuthError(
                 f"{self.address}: the token may not see the mount of {path}",
                 hint="name the mount with --mount and the engine version with --kv-version",
