@@ -364,3 +364,50 @@ def _html_server() -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_policy_output_is_enough_for_the_command(cli: Cli, bao: Bao, root: str, tmp_path: Path) -> None:
+    """The policy `kv policy` / `--output-policy` prints is all a token needs to run that command."""
+    cli("kv", "put", f"{root}/pol/a", "k=1")
+    cli("kv", "put", f"{root}/pol/a/b", "k=2")
+    rel = root.split("/", 1)[1]
+    for args in (
+        ("get", f"{root}/pol/a"),
+        ("put", f"{root}/pol/new", "k=3"),
+        ("patch", f"{root}/pol/a", "k=4"),
+        ("metadata", "put", f"{root}/pol/a", "--max-versions", "5"),
+        ("export", f"{root}/pol", "-o", str(tmp_path / "e.yaml"), "--plaintext"),
+    ):
+        code, hcl, err = cli("kv", "--output-policy", *args)
+        assert code == 0 and hcl.startswith('path "secret/'), err
+        name = f"p-{rel}-{uuid.uuid4().hex[:6]}"
+        token = restricted_token(bao, name, hcl)
+        code, _, err = cli("kv", *args, token=token)
+        assert code == 0, (args, hcl, err)
+    code, out, _ = cli("kv", "policy", "copy", f"{root}/pol", f"{root}/dst", "-f", "json")
+    assert code == 0 and any(
+        r["path"] == f"{root}/dst/*".replace("secret/", "secret/data/", 1) for r in json.loads(out)["path"]
+    )
+
+
+def test_enable_versioning_upgrades_a_v1_mount(cli: Cli, bao: Bao, client: VaultClient) -> None:
+    mount = f"kv1up-{uuid.uuid4().hex[:8]}"
+    h = bao.hvac()
+    h.sys.enable_secrets_engine(backend_type="kv", path=mount, options={"version": "1"})
+    try:
+        assert cli("kv", "put", f"{mount}/app", "a=1")[0] == 0
+        code, out, err = cli("kv", "enable-versioning", mount, "-f", "json")
+        assert code == 0 and json.loads(out) == {"mount": mount, "kv_version": 2}, err
+
+        def upgraded() -> bool:
+            code, out, _ = cli("kv", "get", f"{mount}/app", "--field", "a")
+            return code == 0 and out == "1"
+
+        from clusterops.wait import Verdict, wait_until
+
+        wait_until(upgraded, lambda ok: Verdict(ok, "not yet"), timeout=30, interval=0.3, what="KV v2 upgrade")
+        assert client.resolve(f"{mount}/app").kv_version == 2
+        code, out, _ = cli("kv", "metadata", "get", f"{mount}/app", "-f", "json")
+        assert code == 0 and json.loads(out)["current_version"] == 1
+    finally:
+        h.sys.disable_secrets_engine(path=mount)

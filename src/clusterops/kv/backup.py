@@ -241,6 +241,10 @@ class PrivateFile:
         self.path = path
         if path.is_dir():
             raise ConfigError("is a folder; give a file name for the export", path=str(path))
+        if path.exists() and not path.is_file():
+            raise ConfigError(
+                "exists and is not a regular file (a device or pipe); refusing to replace it", path=str(path)
+            )
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)

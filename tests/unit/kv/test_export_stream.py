@@ -4,6 +4,7 @@ import io
 import json
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +104,16 @@ def test_run_streaming_keeps_order_and_a_bounded_window() -> None:
     assert [o.item for o in got] == list(range(200))
     assert got[7].error is not None and got[8].result == 16
     assert peak <= 4
+
+
+def test_an_export_never_replaces_a_device_or_a_folder(tmp_path: Path) -> None:
+    for target in (Path("/dev/null"), tmp_path):
+        with pytest.raises(ConfigError):
+            backup.PrivateFile(target).discard()
+    with pytest.raises(ConfigError, match="cannot write"):
+        backup.PrivateFile(Path("/proc/nope/e.yaml"))
+    f = backup.PrivateFile(tmp_path / "sub" / "e.yaml")
+    f.stream.write(b"x")
+    f.commit()
+    assert (tmp_path / "sub" / "e.yaml").read_bytes() == b"x"
+    assert oct((tmp_path / "sub" / "e.yaml").stat().st_mode & 0o777) == "0o600"
