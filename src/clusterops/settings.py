@@ -11,9 +11,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from clusterops.errors import UsageError
+
+if TYPE_CHECKING:
+    from clusterops.transport import TLSOptions
 
 _TRUE = {"1", "t", "true", "yes", "y", "on"}
 _FALSE = {"0", "f", "false", "no", "n", "off"}
@@ -29,6 +33,8 @@ def _parse_bool(name: str, value: str) -> bool:
 
 
 def _read_token_file(name: str, path: str) -> str:
+    from clusterops.transport import token_file_warning
+
     try:
         raw = Path(path).expanduser().read_bytes()
     except OSError as err:
@@ -38,7 +44,9 @@ def _read_token_file(name: str, path: str) -> str:
     except UnicodeDecodeError:
         raise UsageError(f"the token file named by {name} ({path}) is not text; its content is not shown") from None
     # One trailing newline (or CRLF) is what `echo > file` leaves: allowed, as `vault` allows it.
-    return check_token(text.strip(), f"the token file named by {name} ({path})")
+    token = check_token(text.strip(), f"the token file named by {name} ({path})")
+    token_file_warning(path, name)
+    return token
 
 
 def check_token(token: str, source: str) -> str:
@@ -73,6 +81,18 @@ def check_namespace(namespace: str, source: str) -> str:
     return namespace
 
 
+def consul_token(token_file: str | None, env: Mapping[str, str]) -> str | None:
+    """The token as Consul's own CLI picks it (api.NewClient): a token file, when set and not empty,
+    wins over a token; `--token-file` is the CLI's `-token-file`, above CONSUL_HTTP_TOKEN_FILE."""
+    file_name, file_path = ("--token-file", token_file) if token_file else ("CONSUL_HTTP_TOKEN_FILE", None)
+    file_path = file_path or env.get("CONSUL_HTTP_TOKEN_FILE") or None
+    if file_path:
+        token = _read_token_file(file_name, file_path)
+        if token:
+            return token
+    return env.get("CONSUL_HTTP_TOKEN") or None
+
+
 @dataclass(frozen=True)
 class ConsulSettings:
     """Where and how to reach one Consul agent's HTTP API."""
@@ -84,6 +104,24 @@ class ConsulSettings:
     client_key: str | None = None
     verify: bool = True
     timeout: float = 10.0
+    ca_path: str | None = None
+    tls_server_name: str | None = None
+
+    @property
+    def tls(self) -> TLSOptions:
+        """The TLS settings, for `clusterops.transport`."""
+        from clusterops.transport import TLSOptions
+
+        return TLSOptions(
+            service="Consul",
+            verify=self.verify,
+            ca_file=self.ca_cert,
+            ca_path=self.ca_path,
+            client_cert=self.client_cert,
+            client_key=self.client_key,
+            server_name=self.tls_server_name,
+            env_prefix="CONSUL",
+        )
 
     @property
     def scheme(self) -> str:
@@ -113,19 +151,15 @@ class ConsulSettings:
         client_key: str | None = None,
         verify: bool | None = None,
         env: Mapping[str, str] | None = None,
+        ca_path: str | None = None,
+        tls_server_name: str | None = None,
     ) -> ConsulSettings:
         """Options first, then CONSUL_HTTP_* variables, then Consul's defaults."""
         env = os.environ if env is None else env
         use_ssl = env.get("CONSUL_HTTP_SSL")
         default_scheme = "https" if use_ssl and _parse_bool("CONSUL_HTTP_SSL", use_ssl) else "http"
         raw_address = address or env.get("CONSUL_HTTP_ADDR") or "127.0.0.1:8500"
-        token: str | None = None
-        if token_file:
-            token = _read_token_file("--token-file", token_file)
-        elif env.get("CONSUL_HTTP_TOKEN"):
-            token = env["CONSUL_HTTP_TOKEN"]
-        elif env.get("CONSUL_HTTP_TOKEN_FILE"):
-            token = _read_token_file("CONSUL_HTTP_TOKEN_FILE", env["CONSUL_HTTP_TOKEN_FILE"])
+        token = consul_token(token_file, env)
         if verify is None:
             raw_verify = env.get("CONSUL_HTTP_SSL_VERIFY")
             verify = _parse_bool("CONSUL_HTTP_SSL_VERIFY", raw_verify) if raw_verify else True
@@ -136,6 +170,8 @@ class ConsulSettings:
             client_cert=client_cert or env.get("CONSUL_CLIENT_CERT") or None,
             client_key=client_key or env.get("CONSUL_CLIENT_KEY") or None,
             verify=verify,
+            ca_path=ca_path or env.get("CONSUL_CAPATH") or None,
+            tls_server_name=tls_server_name or env.get("CONSUL_TLS_SERVER_NAME") or None,
         )
 
 
@@ -198,6 +234,23 @@ class VaultSettings:
     client_key: str | None = None
     verify: bool = True
     timeout: float = 30.0
+    tls_server_name: str | None = None
+
+    @property
+    def tls(self) -> TLSOptions:
+        """The TLS settings, for `clusterops.transport`."""
+        from clusterops.transport import TLSOptions
+
+        return TLSOptions(
+            service="Vault",
+            verify=self.verify,
+            ca_file=self.ca_cert,
+            ca_path=self.ca_path,
+            client_cert=self.client_cert,
+            client_key=self.client_key,
+            server_name=self.tls_server_name,
+            env_prefix="VAULT",
+        )
 
     @property
     def tls_verify(self) -> bool | str:
@@ -289,6 +342,7 @@ class VaultSettings:
             client_cert=client_cert or _first_env(env, "VAULT_CLIENT_CERT", "BAO_CLIENT_CERT"),
             client_key=client_key or _first_env(env, "VAULT_CLIENT_KEY", "BAO_CLIENT_KEY"),
             verify=verify,
+            tls_server_name=_first_env(env, "VAULT_TLS_SERVER_NAME", "BAO_TLS_SERVER_NAME"),
         )
 
 

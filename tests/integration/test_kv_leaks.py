@@ -97,7 +97,7 @@ def test_no_secret_value_leaks_anywhere(bao: Bao, root: str, tmp_path: Path) -> 
     run("kv", "delete", root, "-r", "--dry-run")
     run("kv", "delete", f"{root}/restored", "-r", "--yes")
     run("kv", "put", f"{p}/field", f"pw=@{inputs / 'a'}", "--field", "version")
-    run("kv", "policy", "copy", p, f"{root}/elsewhere")
+    run("kv", "policy", "get", f"{p}/db")
     run("kv", "--output-policy", "get", f"{p}/db")
     run("kv", "move", p, p, ok=(1,))  # refused: onto itself
     run("kv", "move", p, f"{p}/inner", ok=(1,))  # refused: overlapping

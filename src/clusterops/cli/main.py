@@ -15,6 +15,7 @@ from clusterops import __version__
 from clusterops.cli import consul as consul_cli
 from clusterops.cli import kv as kv_cli
 from clusterops.cli import lab as lab_cli
+from clusterops.cli import preflight as preflight_cli
 from clusterops.cli import run as run_cli
 from clusterops.cli import validate as validate_cli
 from clusterops.errors import ClusterOpsError
@@ -31,6 +32,7 @@ app.add_typer(lab_cli.app, name="lab")
 app.add_typer(consul_cli.app, name="consul")
 app.add_typer(validate_cli.app, name="validate")
 app.add_typer(kv_cli.app, name="kv")
+app.add_typer(preflight_cli.app, name="facts")
 app.command("run")(run_cli.run)
 
 

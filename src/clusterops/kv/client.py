@@ -41,6 +41,7 @@ from clusterops.kv.model import (
     WriteResult,
 )
 from clusterops.settings import VaultSettings
+from clusterops.transport import mount as mount_tls
 
 T = TypeVar("T")
 
@@ -111,9 +112,7 @@ class VaultClient:
         settings.check_files()
         self.settings = settings
         session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
+        mount_tls(session, settings.tls, pool_connections=4, pool_maxsize=pool_size)
         session.verify = settings.tls_verify
         if settings.cert:
             session.cert = settings.cert

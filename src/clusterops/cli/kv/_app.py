@@ -110,26 +110,25 @@ def _client(ctx: typer.Context, *, workers: int = 16) -> Iterator[VaultClient]:
 
 
 def _print_policy(ctx: typer.Context, client: VaultClient) -> None:
-    """`--output-policy`: the policy this command would need, from its own arguments; nothing else is done."""
-    from clusterops.kv.policy import rules_for, to_hcl
+    """`--output-policy`: the policy this command would need (`kv policy`'s), from its own arguments; nothing is done.
+
+    Only the mount is looked up (as `vault kv` does); the commands that `kv policy` does not know
+    (tree commands) are a usage error rather than a guess.
+    """
+    from clusterops.errors import UsageError
+    from clusterops.kv import policy as kv_policy
 
     p = ctx.params
     parent = ctx.parent.info_name if ctx.parent is not None else ""
     command = f"metadata {ctx.command.name}" if parent == "metadata" else str(ctx.command.name)
-    mount = p.get("mount")
-    first = p.get("path") or p.get("src") or p.get("dest") or ""
-    ref = client.resolve(str(first), mount=mount)
-    dst = client.resolve(str(p["dst"]), mount=mount) if p.get("dst") else None
-    rules = rules_for(
-        command,
-        ref,
-        dst=dst,
-        recursive=bool(p.get("recursive")) or (command == "diff" and str(first).endswith("/")),
-        versions=bool(p.get("versions")),
-        all_versions=bool(p.get("all_versions")) and command == "delete",
-        method=str(p.get("method") or "auto"),
-    )
-    typer.echo(to_hcl(rules), nl=False)
+    if command == "delete" and p.get("versions"):
+        command = "delete-versions"
+    if command not in kv_policy.commands() or p.get("recursive"):
+        raise UsageError(
+            f"--output-policy knows the single-secret commands ({', '.join(kv_policy.commands())}), not {command!r}"
+        )
+    ref = client.resolve(str(p.get("path") or ""), mount=p.get("mount"), kv_version=p.get("kv_version"))
+    typer.echo(kv_policy.render(command, [ref.path], mount=ref.mount, kv_version=ref.kv_version), nl=False)
 
 
 def _ref(client: VaultClient, path: str, mount: str | None, kv_version: int | None) -> SecretRef:

@@ -482,30 +482,3 @@ def enable_versioning(
         fmt,
         lambda: typer.echo(f"{name}/: versioning enabled (KV v2); the upgrade runs on the server, reads wait for it"),
     )
-
-
-@app.command("policy")
-def policy(
-    ctx: typer.Context,
-    command: Annotated[str, typer.Argument(help="A kv command: get, put, patch, copy, 'metadata put', ...")],
-    path: Annotated[str, typer.Argument(help="MOUNT/PATH it would act on.")],
-    dst: Annotated[str | None, typer.Argument(help="The destination, for copy and move.")] = None,
-    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="For delete -r / diff of trees.")] = False,
-    versions: Annotated[bool, typer.Option("--versions", help="For delete --versions.")] = False,
-    all_versions: Annotated[bool, typer.Option("--all", help="For delete -r --all.")] = False,
-    method: Annotated[str, typer.Option("--method", help="For patch: auto, patch or rw.")] = "auto",
-    mount: Mount = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="hcl, json or yaml.")] = "hcl",
-) -> None:
-    """The ACL policy a command needs (like `vault kv -output-policy`, which is wrong for KV v2: vault#18559)."""
-    from clusterops.kv.policy import rules_for, to_hcl
-
-    _check_fmt(fmt, ("hcl", "json", "yaml"))
-    with _client(ctx) as client:
-        ref = client.resolve(path, mount=mount)
-        dref = client.resolve(dst, mount=mount) if dst else None
-    rules = rules_for(
-        command, ref, dst=dref, recursive=recursive, versions=versions, all_versions=all_versions, method=method
-    )
-    doc = {"path": [{"path": r.path, "capabilities": list(r.capabilities)} for r in rules]}
-    _emit(doc, fmt, lambda: typer.echo(to_hcl(rules), nl=False))
