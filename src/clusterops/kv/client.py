@@ -157,15 +157,18 @@ class VaultClient:
             try:
                 self._c.adapter.request("GET", "/v1/auth/token/lookup-self")
                 self._token_valid = True
-            except hvac.exceptions.Forbidden:
-                self._token_valid = False
+            except hvac.exceptions.Forbidden as err:
+                # OpenBao/Vault refuse an unknown token with a bare "permission denied", and a known token
+                # whose policy lacks lookup-self (no default policy) with "1 error occurred: ... permission
+                # denied" (checked on OpenBao 2.7.2). Only the bare form is taken as "not valid".
+                self._token_valid = [str(e).strip() for e in (err.errors or [])] != ["permission denied"]
             except (hvac.exceptions.VaultError, requests.exceptions.RequestException):
                 self._token_valid = True  # cannot tell: report the capability
         if not self._token_valid:
             ns = f" in namespace {self.settings.namespace}" if self.settings.namespace else ""
             return AuthError(
-                f"{self.address} refused {what}: the token is not valid{ns} (expired, revoked, mistyped, or from "
-                "another server or namespace; even auth/token/lookup-self is refused)",
+                f"{self.address} refused {what}: permission denied: the token is not valid{ns} (expired, revoked, "
+                "mistyped, or from another server or namespace; even auth/token/lookup-self is refused)",
                 hint="log in again, or check VAULT_TOKEN / --token-file and VAULT_NAMESPACE",
             )
         return AuthError(
