@@ -18,6 +18,8 @@ from typing import Any
 
 from clusterops.findings import Finding
 from clusterops.validate.catalog import RULES
+from clusterops.validate.consul_releases import NEWEST
+from clusterops.validate.consul_startup import startup_problems
 from clusterops.validate.facts import HostFacts
 from clusterops.validate.load import ConsulNode, Loc, Setting
 from clusterops.validate.sockaddr import TemplateError, Unsupported, evaluate, in_rfc, is_template
@@ -249,11 +251,13 @@ def join_target(token: str, default_port: int) -> tuple[str, int] | None:
 
 
 def check_node(
-    node: ConsulNode, host: HostFacts | None, *, servers_in_set: int = 1
+    node: ConsulNode, host: HostFacts | None, *, servers_in_set: int = 1, release: str = NEWEST
 ) -> tuple[list[Finding], ConsulView]:
     ctx = _Ctx(node, host)
     for p in node.problems:
         ctx.add(p.rule, p.message, p.loc)
+    for key, message in startup_problems(node, release):
+        ctx.add("VC028", message, node.loc(key))
     server = bool(node.get("server", False))
 
     # ports (builder: portVal)

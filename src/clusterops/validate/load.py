@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from clusterops.errors import ConfigError
-from clusterops.validate.consul_keys import KEYS, KeyTree
+from clusterops.validate.consul_keys import KeyTree
+from clusterops.validate.consul_releases import NEWEST, Deprecation, deprecations_for, keys_for, why_unknown
 from clusterops.validate.hclparse import Item, Lit, Node, Obj, Seq, SyntaxProblem, parse, plain
 
 
@@ -195,6 +196,9 @@ class _ConsulAcc:
     settings: dict[str, Setting] = field(default_factory=dict)
     lists: dict[str, list[Setting]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    release: str = NEWEST
+    unknown_rule: str = "VC002"
+    deprecated: dict[str, Deprecation] = field(default_factory=dict)
 
 
 def _scalar_ok(kind: str, value: Any) -> Any:
@@ -233,11 +237,15 @@ def _decode_consul(obj: Obj, schema: KeyTree, prefix: str, file: str, acc: _Cons
         key = _resolve_key(item.keys[0], siblings, schema)
         shown = prefix + item.keys[0]
         if key is None:
-            hint = _closest(item.keys[0], [k for k in schema if k != "*"])
-            near = f" (did you mean {prefix}{hint}?)" if hint else ""
-            acc.problems.append(Problem("VC002", f"invalid config key {shown}{near}", loc))
+            why = why_unknown((prefix + item.keys[0]).lower(), acc.release)
+            hint = None if why else _closest(item.keys[0], [k for k in schema if k != "*"])
+            near = f" ({why})" if why else f" (did you mean {prefix}{hint}?)" if hint else ""
+            acc.problems.append(Problem(acc.unknown_rule, f"invalid config key {shown}{near}", loc))
             continue
         full = prefix + key
+        dep = acc.deprecated.get(full)
+        if dep is not None:
+            acc.problems.append(Problem("VC026", dep.message, loc))
         value: Node = item.value
         if len(item.keys) > 1:  # `key "label" { ... }` is `key = { label = { ... } }`
             value = Obj((Item(item.keys[1:], item.value, item.line),), item.line)
@@ -317,8 +325,12 @@ def _decode_consul(obj: Obj, schema: KeyTree, prefix: str, file: str, acc: _Cons
         acc.settings[full] = Setting(decoded, loc)
 
 
-def load_consul(path: str | Path) -> ConsulNode:
-    """One agent's config (a file or a config directory), merged as the agent merges it."""
+def load_consul(path: str | Path, *, release: str = NEWEST, unknown_keys: str = "error") -> ConsulNode:
+    """One agent's config (a file or a config directory), merged as the agent merges it.
+
+    `release` is the Consul release line whose key set decodes the files (`consul_releases`);
+    `unknown_keys="warn"` reports unknown keys as VC027 (a warning) instead of VC002 (an error).
+    """
     files, skipped = config_files(path)
     merged = _ConsulAcc()
     for s in skipped:
@@ -335,8 +347,12 @@ def load_consul(path: str | Path) -> ConsulNode:
         if obj is None:
             continue
         used.append(str(f))
-        acc = _ConsulAcc()
-        _decode_consul(obj, KEYS, "", str(f), acc, json_mode=f.suffix == ".json")
+        acc = _ConsulAcc(
+            release=release,
+            unknown_rule="VC027" if unknown_keys == "warn" else "VC002",
+            deprecated=deprecations_for(release),
+        )
+        _decode_consul(obj, keys_for(release), "", str(f), acc, json_mode=f.suffix == ".json")
         merged.settings.update(acc.settings)
         for k, v in acc.lists.items():
             merged.lists.setdefault(k, []).extend(v)
@@ -392,6 +408,7 @@ class VaultNode:
     ha_storage: Storage | None
     settings: Mapping[str, Setting]
     problems: tuple[Problem, ...] = ()
+    service_registration: Setting | None = None  # its type, where it was declared
 
     def get(self, key: str, default: Any = None) -> Any:
         s = self.settings.get(key)
@@ -517,6 +534,7 @@ def load_vault(path: str | Path, env: Mapping[str, str] | None = None) -> VaultN
     settings: dict[str, Setting] = {}
     problems: list[Problem] = []
     used: list[str] = []
+    service_registration: Setting | None = None
     for f in files:
         obj = read_config(f)
         if obj is None:
@@ -538,6 +556,11 @@ def load_vault(path: str | Path, env: Mapping[str, str] | None = None) -> VaultN
                         storage = _storage(*blocks[-1][:2], file, blocks[-1][2])
                 elif blocks:
                     ha_storage = _storage(*blocks[-1][:2], file, blocks[-1][2])
+            elif key == "service_registration":
+                for lbl, body, ln in _blocks(item):
+                    conf = _flat_obj(body, file)
+                    stype = lbl or (str(conf["type"].value) if "type" in conf else "")
+                    service_registration = Setting(stype.lower(), Loc(file, ln))
             elif len(item.keys) == 1 and not isinstance(item.value, Obj):
                 value = _lit_str(item.value)
                 if key in _VAULT_ADDR_KEYS and value in (None, ""):
@@ -576,4 +599,5 @@ def load_vault(path: str | Path, env: Mapping[str, str] | None = None) -> VaultN
         ha_storage=ha_storage,
         settings=settings,
         problems=tuple(problems),
+        service_registration=service_registration,
     )

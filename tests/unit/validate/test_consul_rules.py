@@ -70,6 +70,13 @@ CASES: dict[str, tuple[dict[str, dict[str, Any]], dict[int, str], dict[str, Any]
     "VC022": ({"s1": {"advertise_addr_ipv4": "::1"}}, {}, {}, "advertise_addr_ipv4 must be an ipv4 address"),
     "VC023": ({"s1": {"bind_addr": "{{ if true }}10.0.0.1{{ end }}"}}, {}, {}, "not supported by the offline"),
     "VC025": ({"s1": {"client_addr": ""}}, {}, {}, "client_addr is empty"),
+    "VC026": (
+        {"s1": {"acl_token": "x"}},
+        {},
+        {},
+        "The 'acl_token' field is deprecated. Use the 'acl.tokens.default' field instead.",
+    ),
+    "VC028": ({}, {1: "auto_encrypt {\n  tls = true\n}"}, {}, "auto_encrypt.tls can only be used on a client."),
     "VX001": ({"s1": {"datacenter": "dc2"}}, {}, {}, "datacenter 'dc2' differs from 'dc1' used by s2, s3"),
     "VX002": ({"s1": {"bootstrap_expect": 5}}, {}, {}, "bootstrap_expect 5 differs from 3"),
     "VX003": ({f"s{i}": {"bootstrap_expect": 5} for i in (1, 2, 3)}, {}, {}, "bootstrap_expect = 5 but 3 servers"),
@@ -155,7 +162,7 @@ def test_repeated_lists_in_one_hcl_file_are_concatenated_and_start_join_appended
 
     p = tmp_path / "s1.hcl"
     p.write_text('retry_join = ["a"]\nretry_join = ["b"]\nstart_join = ["c"]\nBIND_ADDR = "10.0.0.1"\n')
-    node = load_consul(p)
+    node = load_consul(p, release="1.14")  # 1.15 deprecates start_join (VC026)
     assert [s.value for s in node.list("retry_join")] == ["a", "b", "c"]
     assert node.get("bind_addr") == "10.0.0.1" and node.problems == ()
 
