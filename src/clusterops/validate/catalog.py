@@ -202,6 +202,31 @@ CLUSTER_RULES = (
         "retry_join targets that cannot be resolved offline",
         "Host names and cloud auto-join are resolved at run time; they were not checked.",
     ),
+    Rule(
+        "VX013",
+        E,
+        "A federated datacenter joins no other datacenter over the WAN",
+        "List the other datacenters' servers (their advertise_addr_wan) in retry_join_wan.",
+    ),
+    Rule(
+        "VX014",
+        E,
+        "Two servers advertise the same WAN address",
+        "Give every server its own advertise_addr_wan (or serf_wan port).",
+    ),
+    Rule(
+        "VX015",
+        E,
+        "Server advertises loopback while the other servers advertise routable addresses",
+        "Advertise an address the other servers can reach (loopback works only when all servers share a host).",
+    ),
+    Rule(
+        "VX016",
+        E,
+        "retry_join names an IP address no validated server advertises",
+        "With the whole server set given, every retry_join IP should be another server's advertise address; "
+        "fix the address (this server never joins otherwise).",
+    ),
 )
 
 VAULT_RULES = (

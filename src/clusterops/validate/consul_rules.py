@@ -83,6 +83,8 @@ class ConsulView:
     raft_protocol: int
     retry_join: tuple[tuple[Setting, tuple[str, ...] | None], ...]  # entry, its expanded tokens (None: unknown)
     tls: dict[str, Any]
+    advertise_wan: IPAddr | None = None
+    retry_join_wan: tuple[tuple[Setting, tuple[str, ...] | None], ...] = ()
 
 
 class _Ctx:
@@ -498,6 +500,20 @@ def check_node(
                 joins[0][0].loc,
             )
 
+    joins_wan: list[tuple[Setting, tuple[str, ...] | None]] = []
+    for entry in node.list("retry_join_wan"):
+        raw = str(entry.value)
+        if _is_go_discover(raw):
+            joins_wan.append((entry, None))
+        elif is_template(raw):
+            tokens = ctx.expand("retry_join_wan", raw, entry.loc)
+            joins_wan.append((entry, tuple(tokens) if tokens is not None else None))
+        else:
+            problem = _retry_join_problem(raw)
+            if problem:
+                ctx.add("VC012", f"retry_join_wan entry {raw!r}: {problem}", entry.loc)
+            joins_wan.append((entry, (raw,)))
+
     if ctx.needs_facts:
         ctx.add("VC015", "no host facts for this node; skipped: " + "; ".join(dict.fromkeys(ctx.needs_facts)))
 
@@ -536,6 +552,8 @@ def check_node(
         raft_protocol=int(raft) if isinstance(raft, int) else 3,
         retry_join=tuple(joins),
         tls=tls,
+        advertise_wan=advertise_wan if advertise_wan is not None and not _is_any(advertise_wan) else None,
+        retry_join_wan=tuple(joins_wan),
     )
     return ctx.findings, view
 
