@@ -9,9 +9,8 @@ cross-node rules need.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -153,6 +152,40 @@ class _Ctx:
         return (first if not isinstance(first, Unix) else None), True
 
 
+_B64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+
+
+def go_base64_error(s: str) -> int | None:
+    """The offset Go's base64.StdEncoding.DecodeString reports ("illegal base64 data at input byte N"), or None."""
+    n, si = len(s), 0
+    while si < n:
+        j = 0
+        while j < 4:
+            if si == n:
+                return None if j == 0 else si - j
+            c = s[si]
+            si += 1
+            if c in _B64:
+                j += 1
+                continue
+            if c in "\r\n":
+                continue
+            if c != "=" or j < 2:
+                return si - 1
+            if j == 2:  # "xx==": a second '=' must follow
+                while si < n and s[si] in "\r\n":
+                    si += 1
+                if si == n:
+                    return n
+                if s[si] != "=":
+                    return si - 1
+                si += 1
+            while si < n and s[si] in "\r\n":
+                si += 1
+            return si if si < n else None
+    return None
+
+
 def _fmt(a: Addr) -> str:
     return a.path if isinstance(a, Unix) else str(a)
 
@@ -273,7 +306,9 @@ def check_node(
     if bind_addrs is not None:
         raw_bind = node.get("bind_addr", "0.0.0.0")
         if not bind_addrs:
-            ctx.add("VC003", f"bind_addr cannot be empty (bind_addr = {raw_bind!r} gives no address)", bind_loc)
+            ctx.add(
+                "VC003", f"bind_addr cannot be empty (bind_addr = {json.dumps(raw_bind)} gives no address)", bind_loc
+            )
         elif len(bind_addrs) > 1:
             ctx.add(
                 "VC003",
@@ -402,7 +437,7 @@ def check_node(
     elif not _BASIC_NAME.match(dc):
         ctx.add(
             "VC018",
-            f"datacenter can only contain lowercase alphanumeric, - or _ characters. received: {dc!r}",
+            f"datacenter can only contain lowercase alphanumeric, - or _ characters. received: {json.dumps(dc)}",
             node.loc("datacenter"),
         )
     if not node.get("data_dir"):
@@ -438,10 +473,13 @@ def check_node(
         ctx.add("VC011", why, expect_loc)
     encrypt = node.get("encrypt")
     if encrypt:
-        try:
-            base64.b64decode(str(encrypt), validate=True)
-        except (binascii.Error, ValueError) as err:
-            ctx.add("VC019", f"encrypt has invalid key: {err} (value not shown)", node.loc("encrypt"))
+        bad_at = go_base64_error(str(encrypt))
+        if bad_at is not None:
+            ctx.add(
+                "VC019",
+                f"encrypt has invalid key: illegal base64 data at input byte {bad_at} (value not shown)",
+                node.loc("encrypt"),
+            )
 
     # operator warnings
     multi = expect > 1 or servers_in_set > 1

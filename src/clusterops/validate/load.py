@@ -123,10 +123,21 @@ def config_files(path: str | Path) -> tuple[list[Path], list[Path]]:
             raise ConfigError(f"cannot read directory: {err.strerror or err}", path=str(p)) from None
         read: list[Path] = []
         skipped: list[Path] = []
+        subdirs: list[str] = []
         for e in entries:
             if e.is_dir():
+                subdirs.append(e.name)
                 continue
             (read if e.suffix in (".hcl", ".json") else skipped).append(e)
+        if not read:
+            why = f"0 of {len(skipped)} file(s) end in .hcl or .json"
+            if subdirs:
+                shown = ", ".join(subdirs[:5]) + (", ..." if len(subdirs) > 5 else "")
+                why += (
+                    f"; it holds {len(subdirs)} sub-directories ({shown}), which are not read: "
+                    "pass each node's directory"
+                )
+            raise ConfigError(f"no config file read from this directory ({why})", path=str(p))
         return read, skipped
     if p.is_file():
         if p.suffix not in (".hcl", ".json"):
@@ -175,7 +186,7 @@ def _go_type_of(node: Node, json_mode: bool) -> str:
     if isinstance(v, float):
         return "float64"
     if v is None:
-        return "<nil>"
+        return "null"
     return "string"
 
 
@@ -183,6 +194,8 @@ def _go_value(node: Node) -> str:
     v = plain(node)
     if isinstance(v, bool):
         return "true" if v else "false"
+    if v is None:
+        return "null"
     return str(v)
 
 
@@ -308,6 +321,8 @@ def _decode_consul(obj: Obj, schema: KeyTree, prefix: str, file: str, acc: _Cons
             scalar = value.items[0]
         elif isinstance(value, Seq) and not value.items:
             continue
+        if isinstance(scalar, Lit) and scalar.value is None:
+            continue  # JSON null: the key stays unset (Consul accepts it)
         try:
             if not isinstance(scalar, Lit):
                 raise TypeError
@@ -526,7 +541,10 @@ def _storage(label: str | None, body: Obj, file: str, line: int) -> Storage:
 _VAULT_ADDR_KEYS = ("api_addr", "cluster_addr")
 
 
-def load_vault(path: str | Path, env: Mapping[str, str] | None = None) -> VaultNode:
+def load_vault(
+    path: str | Path, env: Mapping[str, str] | None = None, env_source: tuple[str, Mapping[str, int]] | None = None
+) -> VaultNode:
+    """`env_source`: (facts file, line of each variable) so that findings on env values point at the facts."""
     files, _skipped = config_files(path)
     listeners: list[Listener] = []
     storage: Storage | None = None
@@ -576,20 +594,25 @@ def load_vault(path: str | Path, env: Mapping[str, str] | None = None) -> VaultN
                     return prefix + name, v
         return None
 
+    def env_loc(name: str) -> Loc:
+        if env_source is not None:
+            return Loc(env_source[0], env_source[1].get(name))
+        return Loc(used[-1] if used else str(path))  # the process environment (--live): the config file
+
     api = env_value("API_ADDR", "REDIRECT_ADDR", "ADVERTISE_ADDR")
     if api:
-        settings["api_addr"] = Setting(api[1], Loc(f"env {api[0]}"))
+        settings["api_addr"] = Setting(api[1], env_loc(api[0]))
     cluster = env_value("CLUSTER_ADDR")
     if cluster:
-        settings["cluster_addr"] = Setting(cluster[1], Loc(f"env {cluster[0]}"))
+        settings["cluster_addr"] = Setting(cluster[1], env_loc(cluster[0]))
     if storage is not None and storage.type == "raft":
         conf = dict(storage.config)
         node_id = env_value("RAFT_NODE_ID")
         if node_id:
-            conf["node_id"] = Setting(node_id[1], Loc(f"env {node_id[0]}"))
+            conf["node_id"] = Setting(node_id[1], env_loc(node_id[0]))
         raft_path = env_value("RAFT_PATH")
         if raft_path:
-            conf["path"] = Setting(raft_path[1], Loc(f"env {raft_path[0]}"))
+            conf["path"] = Setting(raft_path[1], env_loc(raft_path[0]))
         storage = Storage(storage.type, conf, storage.retry_join, storage.loc)
     return VaultNode(
         source=str(path),

@@ -24,6 +24,19 @@ from clusterops.validate.load import load_consul, load_vault, source_stem
 from clusterops.validate.vault_rules import Target, VaultView, check_vault_cluster, check_vault_node, is_ha
 
 
+def _check_facts_match(facts: Facts | None, names: Sequence[tuple[str, str]]) -> None:
+    """Facts that name no validated node (and no default) would turn every host check into INFO: refuse."""
+    if facts is None or facts.default is not None or not facts.nodes:
+        return
+    known = {n for pair in names for n in pair}
+    if not any(name in known for name in facts.nodes):
+        raise UsageError(
+            f"{facts.source or 'facts'}: no node of the facts ({', '.join(sorted(facts.nodes))}) matches a validated "
+            f"node ({', '.join(sorted({n for n, _ in names}))}); name facts after node_name / raft node_id or the "
+            "config file's stem, or add a 'default' host"
+        )
+
+
 def _host(name: str, source: str, facts: Facts | None, live: HostFacts | None) -> HostFacts | None:
     if live is not None:
         return live
@@ -57,6 +70,7 @@ def validate_consul(
     if unknown_keys not in ("error", "warn"):
         raise UsageError(f"--unknown-keys must be 'error' or 'warn', not {unknown_keys!r}")
     nodes = [load_consul(p, release=release, unknown_keys=unknown_keys) for p in paths]
+    _check_facts_match(facts, [(n.name, source_stem(n.source)) for n in nodes])
     servers = sum(1 for n in nodes if n.get("server", False))
     findings: list[Finding] = []
     views: list[ConsulView] = []
@@ -97,8 +111,11 @@ def validate_vault(
         node = load_vault(path)
         host = _host(node.name, node.source, facts, live)
         if host is not None and host.env:
-            node = load_vault(path, env=host.env)
+            node = load_vault(
+                path, env=host.env, env_source=(host.path, host.env_lines) if host.path is not None else None
+            )
         loaded.append((node, host))
+    _check_facts_match(facts, [(node.name, source_stem(node.source)) for node, _ in loaded])
     ha_nodes = sum(1 for node, _ in loaded if is_ha(node))
     for node, host in loaded:
         found, view = check_vault_node(node, host, nodes_in_set=ha_nodes, target=chosen)

@@ -239,7 +239,14 @@ def check_vault_node(
             ctx.add("VV005", f"api_addr template {raw_api!r} rendered to an empty address", api_setting.loc)
         elif api:
             parts = urlsplit(api)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
+            if parts.scheme in ("http", "https") and not parts.hostname and is_template(raw_api):
+                ctx.add(
+                    "VV005",
+                    f"api_addr template {raw_api!r} rendered to {api!r}: the host is empty (the template matched "
+                    "no address on this host)",
+                    api_setting.loc,
+                )
+            elif parts.scheme not in ("http", "https") or not parts.hostname:
                 ctx.add("VV005", f"api_addr {api!r} is not a URL with a scheme (https://host:port)", api_setting.loc)
             elif multi and _is_any_host(parts.hostname):
                 ctx.add("VV006", f"api_addr {api!r} is ANY but this is a multi-node setup", api_setting.loc)

@@ -133,7 +133,38 @@ def test_env_overrides_config_bao_before_vault(tmp_path: Path) -> None:
     p.write_text(vault_hcl(1, api="https://10.0.0.99:8200"))
     node = load_vault(p, env={"VAULT_API_ADDR": "https://10.0.0.5:8200", "BAO_API_ADDR": "https://10.0.0.1:8200"})
     assert node.get("api_addr") == "https://10.0.0.1:8200"
-    assert str(node.loc("api_addr")) == "env BAO_API_ADDR"
+    assert node.loc("api_addr").file == str(p)  # the process environment: no file of its own
+
+
+def test_a_finding_on_an_env_value_points_at_the_facts_file_and_line(tmp_path: Path) -> None:
+    from clusterops.validate.facts import load_facts
+
+    p = tmp_path / "v1.hcl"
+    p.write_text(vault_hcl(1))
+    facts = tmp_path / "facts.yaml"
+    facts.write_text(
+        "nodes:\n  v1:\n    interfaces:\n      - name: eth0\n        flags: [up]\n"
+        "        addresses: [10.0.0.1/24]\n    env:\n      BAO_API_ADDR: 10.0.0.1:8200\n"
+    )
+    report = validate_vault([str(p)], facts=load_facts(facts))
+    (hit,) = [f for f in report.findings if f.rule_id == "VV005"]
+    assert (hit.file, hit.line) == (str(facts), 8)
+
+
+def test_facts_naming_no_validated_node_are_refused(tmp_path: Path) -> None:
+    from clusterops.errors import UsageError
+
+    p = tmp_path / "v1.hcl"
+    p.write_text(vault_hcl(1))
+    facts = facts_from_dict({"nodes": {"vault-1": host("10.0.0.1/24")}}, "facts.yaml")
+    with pytest.raises(UsageError, match=r"no node of the facts \(vault-1\) matches a validated node \(v1\)"):
+        validate_vault([str(p)], facts=facts)
+
+
+def test_template_rendering_an_empty_host_says_so(run_vault: RunVault) -> None:
+    cfg = vault_hcl(1, api='https://{{ GetInterfaceIP \\"eth9\\" }}:8200')
+    report = run_vault({"v1": cfg, "v2": vault_hcl(2), "v3": vault_hcl(3)})
+    assert any("the host is empty" in f.message for f in report.findings if f.rule_id == "VV005"), report.findings
 
 
 def test_env_from_facts_is_applied_per_node(tmp_path: Path) -> None:
@@ -209,7 +240,7 @@ def test_target_product_and_version_choose_the_storage_types(
         f'storage "{storage}" {{\n  path = "/tmp/x"\n}}\nlistener "tcp" {{\n  address = "127.0.0.1:8200"\n'
         '  tls_disable = true\n}\napi_addr = "http://127.0.0.1:8200"\n'
     )
-    report = validate_vault([str(p)], target=target, version=version, facts=cluster_facts())
+    report = validate_vault([str(p)], target=target, version=version, facts=cluster_facts(names=("n",)))
     got = [(f.rule_id, f.message) for f in report.findings if f.rule_id in ("VV025", "VV026")]
     if expected is None:
         assert got == []
@@ -223,11 +254,11 @@ def test_openbao_refuses_consul_service_registration(tmp_path: Path) -> None:
         'storage "inmem" {}\nservice_registration "consul" {\n  address = "127.0.0.1:8500"\n}\n'
         'listener "tcp" {\n  address = "127.0.0.1:8200"\n  tls_disable = true\n}\n'
     )
-    bao = validate_vault([str(p)], target="openbao", version="2.6.2", facts=cluster_facts())
+    bao = validate_vault([str(p)], target="openbao", version="2.6.2", facts=cluster_facts(names=("n",)))
     assert [(f.rule_id, f.message, f.line) for f in bao.findings] == [
         ("VV025", "unknown service_registration type consul (OpenBao 2.6 no longer has it)", 2)
     ]
-    assert validate_vault([str(p)], target="vault", facts=cluster_facts()).findings == ()
+    assert validate_vault([str(p)], target="vault", facts=cluster_facts(names=("n",))).findings == ()
 
 
 def test_an_unknown_target_is_a_usage_error(tmp_path: Path) -> None:
