@@ -99,6 +99,10 @@ HOSTS = {
     "two": ([("eth0", "10.77.0.2/24"), ("eth1", "172.18.0.2/16")], "10.77.0.1"),
     "public": ([("eth0", "8.8.4.4/24")], "8.8.4.1"),
     "loopback": ([], None),
+    # corpus hosts: a Tailscale node, and the two datacenters of a federation example
+    "tailnet": ([("eth0", "192.168.1.10/24"), ("tailscale0", "100.64.0.2/32")], "192.168.1.1"),
+    "dc1net": ([("eth0", "10.5.0.2/24"), ("eth1", "192.169.7.2/24")], "10.5.0.1"),
+    "dc2net": ([("eth0", "10.6.0.2/24"), ("eth1", "192.169.7.4/24")], "10.6.0.1"),
 }
 
 
@@ -112,7 +116,7 @@ def namespaces() -> Iterator[dict[str, NetNS]]:
     made: dict[str, NetNS] = {}
     try:
         for key, (ifaces, gw) in HOSTS.items():
-            made[key] = make_netns(f"covd{os.getpid() % 100000}{key[:3]}", ifaces, gw)
+            made[key] = make_netns(f"covd{os.getpid() % 100000}{key[:4]}", ifaces, gw)
         time.sleep(0.3)  # let link-local IPv6 addresses settle before facts are read
         yield made
     finally:
@@ -486,3 +490,95 @@ def test_openbao_start_agreement(namespaces: dict[str, NetNS], tmp_path: Path, v
     verdicts = {r[0]: r[2] for r in rows}
     assert verdicts["storage-consul"] and verdicts["service-registration-consul"]
     assert verdicts["storage-file"] is (version >= "2.7")  # removed in 2.7, deprecated before
+
+
+# -- real-world corpus ---------------------------------------------------------------------------
+#
+# tests/data/validate/corpus/manifest.json: configs from public repositories (repo, path, commit; templates
+# rendered by hand, values stated in "rendered"), each with the verdict of the real binaries on its emulated
+# host, recorded by running this test with RECORD_CORPUS=1. The test re-runs the binaries (a changed verdict is
+# a failure: the recording is stale), and asserts our verdict case by case; "disagreement" records the reason for
+# each one we keep. Vault/OpenBao storage paths are pointed at a temp dir (the server creates them; where the data
+# lives is host state, not config).
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "validate" / "corpus"
+
+
+def _corpus() -> list[dict[str, object]]:
+    return list(json.loads((CORPUS / "manifest.json").read_text()))
+
+
+def _consul_case(entry: dict[str, object], root: Path) -> Path:
+    d = root / str(entry["id"])
+    d.mkdir()
+    src = CORPUS / str(entry["file"])
+    (d / src.name).write_text(src.read_text())
+    return d
+
+
+def _vault_case(entry: dict[str, object], root: Path) -> Path:
+    import re
+
+    src = CORPUS / str(entry["file"])
+    data = root / "data" / str(entry["id"])
+    data.mkdir(parents=True)
+    text = re.sub(r'(?m)^(\s*path\s*=\s*)"[^"]*"', lambda m: f'{m.group(1)}"{data}"', src.read_text())
+    out = root / f"{entry['id']}.hcl"
+    out.write_text(text)
+    return out
+
+
+def test_real_world_corpus_agreement(
+    namespaces: dict[str, NetNS], consul_bins: dict[str, Path], tmp_path: Path
+) -> None:
+    require_binaries(vault=True)
+    record = os.environ.get("RECORD_CORPUS") == "1"
+    entries = _corpus()
+    assert len(entries) >= 30
+    rows: list[tuple[str, str, str, bool, bool, str, str]] = []
+    problems: list[str] = []
+    for entry in entries:
+        ns = namespaces[str(entry["host"])]
+        facts = ns.facts()
+        verdicts: dict[str, bool] = {}
+        if entry["product"] == "consul":
+            d = _consul_case(entry, tmp_path)
+            for version, binary in consul_bins.items():
+                proc = ns.run([str(binary), "validate", str(d)])
+                theirs = proc.returncode != 0
+                evidence = (proc.stdout + proc.stderr).strip().replace("\n", " ")
+                ours, why = _ours(validate_consul, [str(d)], facts, consul_version=version)
+                verdicts[f"consul {version}"] = theirs
+                rows.append((str(entry["id"]), "consul", version, ours, theirs, why, evidence))
+        else:
+            config = _vault_case(entry, tmp_path)
+            for version in binaries.OPENBAO_VERSIONS:
+                binary = binaries.openbao_binary(version, install=False)
+                theirs, evidence = _bao_verdict(ns, binary, config, tmp_path / f"{entry['id']}-{version}.log")
+                ours, why = _ours(validate_vault, [str(config)], facts, target="openbao", version=version)
+                verdicts[f"openbao {version}"] = theirs
+                rows.append((str(entry["id"]), "openbao", version, ours, theirs, why, evidence))
+        if record:
+            entry["verdicts"] = {k: "error" if v else "ok" for k, v in verdicts.items()}
+        else:
+            recorded = entry.get("verdicts") or {}
+            stale = {k: v for k, v in verdicts.items() if recorded.get(k) != ("error" if v else "ok")}  # type: ignore[union-attr]
+            if stale:
+                problems.append(f"{entry['id']}: recorded verdicts are stale: {recorded} vs now {verdicts}")
+    if record:
+        (CORPUS / "manifest.json").write_text(json.dumps(entries, indent=1) + "\n")
+    reasons = {str(e["id"]): e.get("disagreement") for e in entries}
+    for product in ("consul", "openbao"):
+        mine = [r for r in rows if r[1] == product]
+        agree = sum(1 for r in mine if r[3] == r[4])
+        print(f"\ncorpus {product}: {agree}/{len(mine)} agree ({100 * agree / max(len(mine), 1):.1f}%)")
+        for cid, _, version, ours, theirs, why, evidence in mine:
+            mark = "==" if ours == theirs else "!="
+            print(
+                f"  {cid:28} {version:8} ours={'error' if ours else 'ok':5} {mark} real={'error' if theirs else 'ok':5}"
+                f"  {evidence[-80:]} | {why[:80]}"
+            )
+    for cid, product, version, ours, theirs, why, evidence in rows:
+        if ours != theirs and not reasons.get(cid):
+            problems.append(f"{cid} {product} {version}: ours={ours} ({why}) real={theirs} ({evidence[-200:]})")
+    assert not problems, "\n".join(problems)
