@@ -103,6 +103,8 @@ HOSTS = {
     "tailnet": ([("eth0", "192.168.1.10/24"), ("tailscale0", "100.64.0.2/32")], "192.168.1.1"),
     "dc1net": ([("eth0", "10.5.0.2/24"), ("eth1", "192.169.7.2/24")], "10.5.0.1"),
     "dc2net": ([("eth0", "10.6.0.2/24"), ("eth1", "192.169.7.4/24")], "10.6.0.1"),
+    "vagrant": ([("enp0s8", "192.168.10.21/24")], "192.168.10.1"),
+    "mac": ([("en0", "10.0.1.4/24")], "10.0.1.1"),
 }
 
 
@@ -534,7 +536,7 @@ def test_real_world_corpus_agreement(
     require_binaries(vault=True)
     record = os.environ.get("RECORD_CORPUS") == "1"
     entries = _corpus()
-    assert len(entries) >= 30
+    assert len(entries) >= 60
     rows: list[tuple[str, str, str, bool, bool, str, str]] = []
     problems: list[str] = []
     for entry in entries:

@@ -52,6 +52,10 @@ ADDED: Final[dict[str, str]] = {
 }
 """Dotted key -> the release line that added it."""
 
+IGNORED_REMOVED: Final = frozenset({"acl_enforce_version_8"})
+"""Removed keys Consul still tolerates with a warning (builder.go, 1.13 and 1.14: "config key %q is deprecated
+and should be removed")."""
+
 REMOVED: Final[dict[str, str]] = {}
 """Dotted key -> the release line that removed it (none in 1.13 .. 1.15)."""
 
@@ -169,6 +173,7 @@ def why_unknown(dotted: str, line: str) -> str | None:
 
 __all__ = [
     "ADDED",
+    "IGNORED_REMOVED",
     "NEWEST",
     "RELEASES",
     "REMOVED",

@@ -27,6 +27,7 @@ Syntax errors raise `ConfigError` with file and line; decoding problems become `
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,14 @@ from typing import Any
 
 from clusterops.errors import ConfigError
 from clusterops.validate.consul_keys import KeyTree
-from clusterops.validate.consul_releases import NEWEST, Deprecation, deprecations_for, keys_for, why_unknown
+from clusterops.validate.consul_releases import (
+    IGNORED_REMOVED,
+    NEWEST,
+    Deprecation,
+    deprecations_for,
+    keys_for,
+    why_unknown,
+)
 from clusterops.validate.hclparse import Item, Lit, Node, Obj, Seq, SyntaxProblem, parse, plain
 
 
@@ -249,6 +257,12 @@ def _decode_consul(obj: Obj, schema: KeyTree, prefix: str, file: str, acc: _Cons
         loc = Loc(file, item.line)
         key = _resolve_key(item.keys[0], siblings, schema)
         shown = prefix + item.keys[0]
+        if key is None and not prefix and item.keys[0] in IGNORED_REMOVED:
+            # builder.go: md.Unused "acl_enforce_version_8" only warns (removed in 1.8, still tolerated)
+            acc.problems.append(
+                Problem("VC026", f"config key {json.dumps(item.keys[0])} is deprecated and should be removed", loc)
+            )
+            continue
         if key is None:
             why = why_unknown((prefix + item.keys[0]).lower(), acc.release)
             hint = None if why else _closest(item.keys[0], [k for k in schema if k != "*"])

@@ -96,3 +96,10 @@ def test_every_startup_check_has_a_doc_a_passing_and_a_failing_case(tmp_path: Pa
         hits = [f for f in report.findings if f.rule_id == "VC028"]
         assert bool(hits) is fails, (check.name, text, [f.message for f in report.findings])
         assert not [f for f in report.findings if f.rule_id in ("VC001", "VC002")], report.findings
+
+
+def test_removed_key_consul_still_tolerates_only_warns(tmp_path: Path) -> None:
+    # builder.go (1.13, 1.14): md.Unused "acl_enforce_version_8" is a warning, not "invalid config key"
+    assert _run(tmp_path, "acl_enforce_version_8 = false") == [
+        ("VC026", Severity.WARNING, 'config key "acl_enforce_version_8" is deprecated and should be removed')
+    ]
