@@ -84,6 +84,10 @@ _DEPRECATED_ALWAYS: dict[str, str] = {
     "verify_incoming_rpc": "tls.internal_rpc.verify_incoming",
     "verify_outgoing": "tls.defaults.verify_outgoing",
     "verify_server_hostname": "tls.internal_rpc.verify_server_hostname",
+    # builder.go warnings of the same wording for the UI keys
+    "ui": "ui_config.enabled",
+    "ui_dir": "ui_config.dir",
+    "ui_content_path": "ui_config.content_path",
 }
 _DEPRECATED_1_15: dict[str, str] = {
     "start_join": "retry_join",
