@@ -18,7 +18,7 @@ from typing import Any
 from clusterops.findings import Finding
 from clusterops.validate.catalog import RULES
 from clusterops.validate.consul_releases import NEWEST
-from clusterops.validate.consul_startup import startup_problems
+from clusterops.validate.consul_startup import go_base64_error, startup_problems
 from clusterops.validate.facts import HostFacts
 from clusterops.validate.load import ConsulNode, Loc, Setting
 from clusterops.validate.sockaddr import TemplateError, Unsupported, evaluate, in_rfc, is_template
@@ -53,7 +53,6 @@ _CONSUL_PRIVATE_V4 = tuple(
 _CONSUL_PRIVATE_V6 = tuple(
     ipaddress.ip_network(n) for n in ("::1/128", "fe80::/10", "fc00::/7", "fec0::/10", "2001:db8::/32")
 )
-_BASIC_NAME = re.compile(r"^[a-z0-9_-]+$")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?$")
 
 
@@ -150,40 +149,6 @@ class _Ctx:
             return None, True
         first = addrs[0] if addrs else None
         return (first if not isinstance(first, Unix) else None), True
-
-
-_B64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
-
-
-def go_base64_error(s: str) -> int | None:
-    """The offset Go's base64.StdEncoding.DecodeString reports ("illegal base64 data at input byte N"), or None."""
-    n, si = len(s), 0
-    while si < n:
-        j = 0
-        while j < 4:
-            if si == n:
-                return None if j == 0 else si - j
-            c = s[si]
-            si += 1
-            if c in _B64:
-                j += 1
-                continue
-            if c in "\r\n":
-                continue
-            if c != "=" or j < 2:
-                return si - 1
-            if j == 2:  # "xx==": a second '=' must follow
-                while si < n and s[si] in "\r\n":
-                    si += 1
-                if si == n:
-                    return n
-                if s[si] != "=":
-                    return si - 1
-                si += 1
-            while si < n and s[si] in "\r\n":
-                si += 1
-            return si if si < n else None
-    return None
 
 
 def _fmt(a: Addr) -> str:
@@ -291,8 +256,8 @@ def check_node(
     ctx = _Ctx(node, host)
     for p in node.problems:
         ctx.add(p.rule, p.message, p.loc)
-    for key, message in startup_problems(node, release):
-        ctx.add("VC028", message, node.loc(key))
+    for rule, key, message in startup_problems(node, release):
+        ctx.add(rule, message, node.loc(key))
     server = bool(node.get("server", False))
 
     # ports (builder: portVal)
@@ -423,63 +388,12 @@ def check_node(
     if advertise_wan is not None and ports["serf_wan"] > 0:
         unique("Serf Advertise WAN", "tcp", advertise_wan, ports["serf_wan"], node.loc("advertise_addr_wan"))
 
-    # validate()
+    # validate(): raft_protocol, datacenter, data_dir, bootstrap, encrypt are checks of consul_startup (above);
+    # here only the values the view and the operator rules need
     raft = node.get("raft_protocol", 3)
-    if raft != 3:
-        ctx.add(
-            "VC017",
-            f"raft_protocol version {raft} is not supported by this version of Consul",
-            node.loc("raft_protocol"),
-        )
     dc = str(node.get("datacenter", "dc1")).lower()
-    if not dc:
-        ctx.add("VC018", "datacenter cannot be empty", node.loc("datacenter"))
-    elif not _BASIC_NAME.match(dc):
-        ctx.add(
-            "VC018",
-            f"datacenter can only contain lowercase alphanumeric, - or _ characters. received: {json.dumps(dc)}",
-            node.loc("datacenter"),
-        )
-    if not node.get("data_dir"):
-        ctx.add("VC021", "data_dir cannot be empty", node.loc("data_dir"))
-    bootstrap = bool(node.get("bootstrap", False))
     expect = int(node.get("bootstrap_expect", 0))
-    expect_loc = node.loc("bootstrap_expect")
-    if expect == 1:  # Consul: "BootstrapExpect is set to 1; this is the same as Bootstrap mode."
-        bootstrap, expect_effective = True, 0
-    else:
-        expect_effective = expect
-    if bootstrap and not server:
-        ctx.add(
-            "VC016",
-            "'bootstrap = true' requires 'server = true'",
-            node.loc("bootstrap") if node.has("bootstrap") else expect_loc,
-        )
-    if expect_effective < 0:
-        ctx.add("VC016", f"bootstrap_expect cannot be {expect}. Must be greater than or equal to zero", expect_loc)
-    if expect_effective > 0 and not server:
-        ctx.add("VC016", "'bootstrap_expect > 0' requires 'server = true'", expect_loc)
-    if expect_effective > 0 and bootstrap:
-        ctx.add("VC010", "'bootstrap_expect > 0' and 'bootstrap = true' are mutually exclusive", expect_loc)
-    if server and (expect in (1, 2) or (expect > 2 and expect % 2 == 0)):
-        why = {
-            1: "BootstrapExpect is set to 1; this is the same as Bootstrap mode.",
-            2: "bootstrap_expect = 2: A cluster with 2 servers will provide no failure tolerance.",
-        }.get(
-            expect,
-            "bootstrap_expect is even number: A cluster with an even number of servers does not achieve "
-            "optimum fault tolerance.",
-        )
-        ctx.add("VC011", why, expect_loc)
     encrypt = node.get("encrypt")
-    if encrypt:
-        bad_at = go_base64_error(str(encrypt))
-        if bad_at is not None:
-            ctx.add(
-                "VC019",
-                f"encrypt has invalid key: illegal base64 data at input byte {bad_at} (value not shown)",
-                node.loc("encrypt"),
-            )
 
     # operator warnings
     multi = expect > 1 or servers_in_set > 1
@@ -596,4 +510,4 @@ def check_node(
     return ctx.findings, view
 
 
-__all__ = ["ConsulView", "check_node", "detect_private_ipv4", "in_rfc", "join_target"]
+__all__ = ["ConsulView", "check_node", "detect_private_ipv4", "go_base64_error", "in_rfc", "join_target"]

@@ -2,8 +2,8 @@
 
 Every check is a small pure function over the merged node, registered in `STARTUP_CHECKS` with the release
 lines it applies to, Consul's own wording, and a passing and a failing example config (a test walks them all).
-They report as rule VC028; the address, port, bootstrap, datacenter, raft_protocol and encrypt checks of the
-builder live in `consul_rules` (VC003 .. VC022).
+Each reports under its own rule id (VC028 unless stated); the address, port, listener and collision checks of
+the builder, which need the resolved addresses and host facts, live in `consul_rules`.
 
 Left out, and why:
 - checks on the host rather than the config: `data_dir %q is not a directory`, `Error getting info on data_dir`,
@@ -20,6 +20,8 @@ Left out, and why:
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,10 +37,121 @@ class StartupCheck:
     passing: str  # HCL examples (added to a minimal server / client config by the tests)
     failing: str
     since: str = "1.13"
+    rule: str = "VC028"
 
 
 def _server(node: ConsulNode) -> bool:
     return bool(node.get("server", False))
+
+
+_B64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+
+
+def go_base64_error(s: str) -> int | None:
+    """The offset Go's base64.StdEncoding.DecodeString reports ("illegal base64 data at input byte N"), or None."""
+    n, si = len(s), 0
+    while si < n:
+        j = 0
+        while j < 4:
+            if si == n:
+                return None if j == 0 else si - j
+            c = s[si]
+            si += 1
+            if c in _B64:
+                j += 1
+                continue
+            if c in "\r\n":
+                continue
+            if c != "=" or j < 2:
+                return si - 1
+            if j == 2:  # "xx==": a second '=' must follow
+                while si < n and s[si] in "\r\n":
+                    si += 1
+                if si == n:
+                    return n
+                if s[si] != "=":
+                    return si - 1
+                si += 1
+            while si < n and s[si] in "\r\n":
+                si += 1
+            return si if si < n else None
+    return None
+
+
+_BASIC_NAME = re.compile(r"^[a-z0-9_-]+$")
+
+
+def _raft_protocol(node: ConsulNode) -> str | None:
+    raft = node.get("raft_protocol", 3)
+    if raft != 3:
+        return f"raft_protocol version {raft} is not supported by this version of Consul"
+    return None
+
+
+def _datacenter(node: ConsulNode) -> str | None:
+    dc = str(node.get("datacenter", "dc1")).lower()
+    if not dc:
+        return "datacenter cannot be empty"
+    if not _BASIC_NAME.match(dc):
+        return f"datacenter can only contain lowercase alphanumeric, - or _ characters. received: {json.dumps(dc)}"
+    return None
+
+
+def _data_dir(node: ConsulNode) -> str | None:
+    return None if node.get("data_dir") else "data_dir cannot be empty"
+
+
+def _expect(node: ConsulNode) -> tuple[bool, int, int]:
+    """(bootstrap, bootstrap_expect as written, as Consul uses it): expect = 1 is bootstrap mode."""
+    bootstrap = bool(node.get("bootstrap", False))
+    expect = int(node.get("bootstrap_expect", 0))
+    if expect == 1:  # "BootstrapExpect is set to 1; this is the same as Bootstrap mode."
+        return True, expect, 0
+    return bootstrap, expect, expect
+
+
+def _bootstrap_needs_server(node: ConsulNode) -> str | None:
+    bootstrap, _, _ = _expect(node)
+    return "'bootstrap = true' requires 'server = true'" if bootstrap and not _server(node) else None
+
+
+def _expect_negative(node: ConsulNode) -> str | None:
+    _, expect, effective = _expect(node)
+    return f"bootstrap_expect cannot be {expect}. Must be greater than or equal to zero" if effective < 0 else None
+
+
+def _expect_needs_server(node: ConsulNode) -> str | None:
+    _, _, effective = _expect(node)
+    return "'bootstrap_expect > 0' requires 'server = true'" if effective > 0 and not _server(node) else None
+
+
+def _expect_and_bootstrap(node: ConsulNode) -> str | None:
+    bootstrap, _, effective = _expect(node)
+    if effective > 0 and bootstrap:
+        return "'bootstrap_expect > 0' and 'bootstrap = true' are mutually exclusive"
+    return None
+
+
+def _expect_tolerance(node: ConsulNode) -> str | None:
+    _, expect, _ = _expect(node)
+    if not _server(node) or not (expect in (1, 2) or (expect > 2 and expect % 2 == 0)):
+        return None
+    if expect == 1:
+        return "BootstrapExpect is set to 1; this is the same as Bootstrap mode."
+    if expect == 2:
+        return "bootstrap_expect = 2: A cluster with 2 servers will provide no failure tolerance."
+    return (
+        "bootstrap_expect is even number: A cluster with an even number of servers does not achieve "
+        "optimum fault tolerance."
+    )
+
+
+def _encrypt(node: ConsulNode) -> str | None:
+    key = node.get("encrypt")
+    bad_at = go_base64_error(str(key)) if key else None
+    if bad_at is None:
+        return None
+    return f"encrypt has invalid key: illegal base64 data at input byte {bad_at} (value not shown)"
 
 
 def _allow_tls(node: ConsulNode) -> str | None:
@@ -151,6 +264,87 @@ def _grpc_tls(node: ConsulNode) -> str | None:
 
 
 STARTUP_CHECKS: tuple[StartupCheck, ...] = (
+    StartupCheck(
+        "raft-protocol",
+        "Consul 1.x speaks Raft protocol 3 only.",
+        "raft_protocol",
+        _raft_protocol,
+        "server = true\nraft_protocol = 3",
+        "server = true\nraft_protocol = 2",
+        rule="VC017",
+    ),
+    StartupCheck(
+        "datacenter-name",
+        "The datacenter name (lowercased) is lowercase alphanumerics, - and _.",
+        "datacenter",
+        _datacenter,
+        'server = true\ndatacenter = "DC-1"',
+        'server = true\ndatacenter = "dc 1"',
+        rule="VC018",
+    ),
+    StartupCheck(
+        "data-dir-empty",
+        "Every agent needs a data_dir.",
+        "data_dir",
+        _data_dir,
+        'server = true\ndata_dir = "/d"',
+        'server = true\ndata_dir = ""',
+        rule="VC021",
+    ),
+    StartupCheck(
+        "bootstrap-needs-server",
+        "bootstrap (or bootstrap_expect = 1) is a server setting.",
+        "bootstrap",
+        _bootstrap_needs_server,
+        "server = true\nbootstrap = true",
+        "server = false\nbootstrap = true",
+        rule="VC016",
+    ),
+    StartupCheck(
+        "bootstrap-expect-negative",
+        "bootstrap_expect counts servers: zero or more.",
+        "bootstrap_expect",
+        _expect_negative,
+        "server = true\nbootstrap_expect = 3",
+        "server = true\nbootstrap_expect = -1",
+        rule="VC016",
+    ),
+    StartupCheck(
+        "bootstrap-expect-needs-server",
+        "bootstrap_expect is a server setting.",
+        "bootstrap_expect",
+        _expect_needs_server,
+        "server = true\nbootstrap_expect = 3",
+        "server = false\nbootstrap_expect = 3",
+        rule="VC016",
+    ),
+    StartupCheck(
+        "bootstrap-and-bootstrap-expect",
+        "bootstrap and bootstrap_expect are two ways to bootstrap; pick one.",
+        "bootstrap_expect",
+        _expect_and_bootstrap,
+        "server = true\nbootstrap_expect = 3",
+        "server = true\nbootstrap_expect = 3\nbootstrap = true",
+        rule="VC010",
+    ),
+    StartupCheck(
+        "bootstrap-expect-tolerance",
+        "A warning of the builder: 1 is bootstrap mode, 2 or an even number adds no failure tolerance.",
+        "bootstrap_expect",
+        _expect_tolerance,
+        "server = true\nbootstrap_expect = 3",
+        "server = true\nbootstrap_expect = 4",
+        rule="VC011",
+    ),
+    StartupCheck(
+        "encrypt-key",
+        "The gossip key is base64 (Go's StdEncoding, padded).",
+        "encrypt",
+        _encrypt,
+        'server = true\nencrypt = "pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s="',
+        'server = true\nencrypt = "not base64!"',
+        rule="VC019",
+    ),
     StartupCheck(
         "allow-tls-on-client",
         "auto_encrypt.allow_tls lets a server sign client certificates; a client agent refuses it.",
@@ -298,16 +492,19 @@ def _order(line: str) -> tuple[int, int]:
     return int(a), int(b)
 
 
-def startup_problems(node: ConsulNode, release: str) -> list[tuple[str, str]]:
-    """(key, Consul's message) for every start-up refusal of `release` this node triggers."""
-    out: list[tuple[str, str]] = []
+def startup_problems(node: ConsulNode, release: str) -> list[tuple[str, str, str]]:
+    """(rule id, key, Consul's message) for every start-up check of `release` this node triggers."""
+    out: list[tuple[str, str, str]] = []
     for c in STARTUP_CHECKS:
         if _order(release) < _order(c.since):
             continue
         message = c.check(node)
         if message is not None:
-            out.append((c.key, message))
+            key = c.key
+            if c.name == "bootstrap-needs-server" and not node.has("bootstrap"):
+                key = "bootstrap_expect"  # bootstrap_expect = 1 on a client: Consul's bootstrap mode
+            out.append((c.rule, key, message))
     return out
 
 
-__all__ = ["STARTUP_CHECKS", "StartupCheck", "startup_problems"]
+__all__ = ["STARTUP_CHECKS", "StartupCheck", "go_base64_error", "startup_problems"]

@@ -86,16 +86,21 @@ def test_every_release_tree_keeps_the_address_keys() -> None:
 
 @pytest.mark.parametrize("check", STARTUP_CHECKS, ids=lambda c: c.name)
 def test_every_startup_check_has_a_doc_a_passing_and_a_failing_case(tmp_path: Path, check: object) -> None:
+    from clusterops.validate.catalog import RULES
     from clusterops.validate.consul_startup import StartupCheck
+    from clusterops.validate.load import load_consul
 
-    assert isinstance(check, StartupCheck) and check.doc
+    assert isinstance(check, StartupCheck) and check.doc and check.rule in RULES
     for text, fails in ((check.passing, False), (check.failing, True)):
         p = tmp_path / "a.hcl"
         p.write_text(f'data_dir = "/d"\nbind_addr = "10.0.0.1"\n{text}\n')
+        node = load_consul(p, release=check.since)
+        message = check.check(node)
+        assert (message is not None) is fails, (check.name, text)
         report = validate_consul([str(p)], consul_version=check.since)
-        hits = [f for f in report.findings if f.rule_id == "VC028"]
-        assert bool(hits) is fails, (check.name, text, [f.message for f in report.findings])
         assert not [f for f in report.findings if f.rule_id in ("VC001", "VC002")], report.findings
+        if message is not None:
+            assert any(f.rule_id == check.rule and f.message == message for f in report.findings), report.findings
 
 
 def test_removed_key_consul_still_tolerates_only_warns(tmp_path: Path) -> None:
