@@ -268,3 +268,32 @@ def test_an_unknown_target_is_a_usage_error(tmp_path: Path) -> None:
     p.write_text('storage "inmem" {}\n')
     with pytest.raises(UsageError, match="--target must be vault or openbao"):
         validate_vault([str(p)], target="nomad")
+
+
+def test_sarif_and_github_name_the_facts_file_for_an_env_finding(tmp_path: Path) -> None:
+    import io
+    import json
+    from urllib.parse import urlsplit
+
+    from clusterops.report import render
+    from clusterops.validate.facts import load_facts
+
+    p = tmp_path / "v1.hcl"
+    p.write_text(vault_hcl(1, cluster=None))
+    facts = tmp_path / "facts.yaml"
+    facts.write_text(
+        "nodes:\n  v1:\n    interfaces:\n      - name: eth0\n        flags: [up]\n"
+        "        addresses: [10.0.0.1/24]\n    env:\n      VAULT_CLUSTER_ADDR: 10.0.0.1:8201\n"
+    )
+    report = validate_vault([str(p)], facts=load_facts(facts))
+    out = io.StringIO()
+    render(report, "sarif", out)
+    uris = [
+        loc["physicalLocation"]["artifactLocation"]["uri"]
+        for r in json.loads(out.getvalue())["runs"][0]["results"]
+        for loc in r.get("locations", [])
+    ]
+    assert str(facts) in uris and all(Path(urlsplit(u).path).exists() for u in uris), uris
+    out = io.StringIO()
+    render(report, "github", out)
+    assert f"file={facts}".replace(":", "%3A") in out.getvalue() or f"file={facts}" in out.getvalue()
