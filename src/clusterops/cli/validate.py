@@ -36,7 +36,14 @@ OutputOpt = Annotated[
 
 
 def _run(
-    kind: str, paths: list[str], facts: Path | None, live: bool, fmt: str, strict: bool, output: Path | None
+    kind: str,
+    paths: list[str],
+    facts: Path | None,
+    live: bool,
+    fmt: str,
+    strict: bool,
+    output: Path | None,
+    **options: str | None,
 ) -> None:
     from clusterops.errors import UsageError
     from clusterops.findings import Severity
@@ -49,7 +56,18 @@ def _run(
         raise UsageError("use either --facts or --live, not both")
     loaded = load_facts(facts) if facts is not None else None
     host = live_host() if live else None
-    report = (validate_consul if kind == "consul" else validate_vault)(paths, facts=loaded, live=host)
+    if kind == "consul":
+        report = validate_consul(
+            paths,
+            facts=loaded,
+            live=host,
+            consul_version=options.get("consul_version"),
+            unknown_keys=options.get("unknown_keys") or "error",
+        )
+    else:
+        report = validate_vault(
+            paths, facts=loaded, live=host, target=options.get("target") or "vault", version=options.get("version")
+        )
     threshold = Severity.WARNING if strict else Severity.ERROR
     _render(report, fmt, output, threshold)
     raise typer.Exit(report.exit_code(threshold))
@@ -82,9 +100,24 @@ def consul(
     fmt: FormatOpt = "table",
     strict: StrictOpt = False,
     output: OutputOpt = None,
+    consul_version: Annotated[
+        str | None,
+        typer.Option(
+            "--consul-version",
+            help="Consul release to validate for (key set and start-up checks), e.g. 1.13.9; default: the newest "
+            "known.",
+            show_default=False,
+        ),
+    ] = None,
+    unknown_keys: Annotated[
+        str,
+        typer.Option(
+            "--unknown-keys", help="error (Consul refuses unknown keys) or warn (for a release newer than we know)."
+        ),
+    ] = "error",
 ) -> None:
     """Validate Consul servers: each NODE is loaded as `consul agent -config-dir/-config-file` loads it."""
-    _run("consul", nodes, facts, live, fmt, strict, output)
+    _run("consul", nodes, facts, live, fmt, strict, output, consul_version=consul_version, unknown_keys=unknown_keys)
 
 
 @app.command()
@@ -95,6 +128,15 @@ def vault(
     fmt: FormatOpt = "table",
     strict: StrictOpt = False,
     output: OutputOpt = None,
+    target: Annotated[
+        str, typer.Option("--target", help="vault or openbao: the product whose start-up rules apply.")
+    ] = "vault",
+    version: Annotated[
+        str | None,
+        typer.Option(
+            "--version", help="Release of the target, e.g. 2.7.2 (default: the newest known).", show_default=False
+        ),
+    ] = None,
 ) -> None:
     """Validate Vault/OpenBao servers: listeners, api_addr, cluster_addr, raft storage."""
-    _run("vault", configs, facts, live, fmt, strict, output)
+    _run("vault", configs, facts, live, fmt, strict, output, target=target, version=version)

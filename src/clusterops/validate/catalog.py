@@ -20,9 +20,10 @@ CONSUL_RULES = (
     ),
     Rule(
         "VC002",
-        W,
-        "Unknown config key",
-        "Rename the key (Consul 1.14 refuses unknown keys: 'invalid config key'); see the closest known key.",
+        E,
+        "Unknown config key: Consul refuses to start ('invalid config key')",
+        "Rename the key (see the closest known key), or pick the Consul release with --consul-version; "
+        "--unknown-keys warn downgrades this when validating for a release newer than we know.",
     ),
     Rule(
         "VC003",
@@ -133,6 +134,24 @@ CONSUL_RULES = (
     ),
     Rule("VC024", INFO, "File skipped: extension must be .hcl or .json", "Rename the file if Consul should read it."),
     Rule(
+        "VC026",
+        W,
+        "Deprecated config key",
+        "Move the value to the replacement key Consul names; the deprecated key may be removed in a later release.",
+    ),
+    Rule(
+        "VC027",
+        W,
+        "Unknown config key (downgraded to a warning by --unknown-keys warn)",
+        "Consul refuses unknown keys; check the key against the release you deploy.",
+    ),
+    Rule(
+        "VC028",
+        E,
+        "Consul refuses this setting at start-up (config builder check)",
+        "Change the setting as Consul's message says (see clusterops.validate.consul_startup for the checks).",
+    ),
+    Rule(
         "VC025",
         W,
         "client_addr is empty, client services will not be listening for connections",
@@ -183,6 +202,31 @@ CLUSTER_RULES = (
         "retry_join targets that cannot be resolved offline",
         "Host names and cloud auto-join are resolved at run time; they were not checked.",
     ),
+    Rule(
+        "VX013",
+        E,
+        "A federated datacenter joins no other datacenter over the WAN",
+        "List the other datacenters' servers (their advertise_addr_wan) in retry_join_wan.",
+    ),
+    Rule(
+        "VX014",
+        E,
+        "Two servers advertise the same WAN address",
+        "Give every server its own advertise_addr_wan (or serf_wan port).",
+    ),
+    Rule(
+        "VX015",
+        E,
+        "Server advertises loopback while the other servers advertise routable addresses",
+        "Advertise an address the other servers can reach (loopback works only when all servers share a host).",
+    ),
+    Rule(
+        "VX016",
+        E,
+        "retry_join names an IP address no validated server advertises",
+        "With the whole server set given, every retry_join IP should be another server's advertise address; "
+        "fix the address (this server never joins otherwise).",
+    ),
 )
 
 VAULT_RULES = (
@@ -194,8 +238,9 @@ VAULT_RULES = (
     Rule(
         "VV006",
         E,
-        "api_addr is loopback or ANY in a multi-node setup",
-        "Other nodes redirect clients there; use this node's routable address.",
+        "api_addr is ANY, or loopback while other nodes use routable addresses",
+        "Other nodes redirect clients there; use this node's routable address (loopback works only when every "
+        "node shares the host).",
     ),
     Rule(
         "VV007",
@@ -275,9 +320,22 @@ VAULT_RULES = (
     Rule(
         "VV024",
         W,
-        "cluster_addr is loopback or ANY in a multi-node setup",
-        "Standbys forward requests there; use this node's routable address (a loopback one only works when all "
-        "nodes share the host).",
+        "cluster_addr is ANY, or loopback while other nodes use routable addresses",
+        "Standbys forward requests there; use this node's routable address (loopback works only when every "
+        "node shares the host).",
+    ),
+    Rule(
+        "VV025",
+        E,
+        "Storage or service_registration type the target does not have",
+        "OpenBao removed consul, etcd, s3, ... storage (and file in 2.7) and consul service registration; "
+        "use raft (integrated storage) or postgresql, or validate with --target vault.",
+    ),
+    Rule(
+        "VV026",
+        W,
+        "Deprecated storage type on the target",
+        "Migrate with `bao operator migrate` to raft before upgrading to OpenBao 2.7.",
     ),
 )
 

@@ -9,15 +9,16 @@ cross-node rules need.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from clusterops.findings import Finding
 from clusterops.validate.catalog import RULES
+from clusterops.validate.consul_releases import NEWEST
+from clusterops.validate.consul_startup import go_base64_error, startup_problems
 from clusterops.validate.facts import HostFacts
 from clusterops.validate.load import ConsulNode, Loc, Setting
 from clusterops.validate.sockaddr import TemplateError, Unsupported, evaluate, in_rfc, is_template
@@ -52,7 +53,6 @@ _CONSUL_PRIVATE_V4 = tuple(
 _CONSUL_PRIVATE_V6 = tuple(
     ipaddress.ip_network(n) for n in ("::1/128", "fe80::/10", "fc00::/7", "fec0::/10", "2001:db8::/32")
 )
-_BASIC_NAME = re.compile(r"^[a-z0-9_-]+$")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?$")
 
 
@@ -81,6 +81,8 @@ class ConsulView:
     raft_protocol: int
     retry_join: tuple[tuple[Setting, tuple[str, ...] | None], ...]  # entry, its expanded tokens (None: unknown)
     tls: dict[str, Any]
+    advertise_wan: IPAddr | None = None
+    retry_join_wan: tuple[tuple[Setting, tuple[str, ...] | None], ...] = ()
 
 
 class _Ctx:
@@ -249,11 +251,13 @@ def join_target(token: str, default_port: int) -> tuple[str, int] | None:
 
 
 def check_node(
-    node: ConsulNode, host: HostFacts | None, *, servers_in_set: int = 1
+    node: ConsulNode, host: HostFacts | None, *, servers_in_set: int = 1, release: str = NEWEST
 ) -> tuple[list[Finding], ConsulView]:
     ctx = _Ctx(node, host)
     for p in node.problems:
         ctx.add(p.rule, p.message, p.loc)
+    for rule, key, message in startup_problems(node, release):
+        ctx.add(rule, message, node.loc(key))
     server = bool(node.get("server", False))
 
     # ports (builder: portVal)
@@ -267,7 +271,9 @@ def check_node(
     if bind_addrs is not None:
         raw_bind = node.get("bind_addr", "0.0.0.0")
         if not bind_addrs:
-            ctx.add("VC003", f"bind_addr cannot be empty (bind_addr = {raw_bind!r} gives no address)", bind_loc)
+            ctx.add(
+                "VC003", f"bind_addr cannot be empty (bind_addr = {json.dumps(raw_bind)} gives no address)", bind_loc
+            )
         elif len(bind_addrs) > 1:
             ctx.add(
                 "VC003",
@@ -382,60 +388,12 @@ def check_node(
     if advertise_wan is not None and ports["serf_wan"] > 0:
         unique("Serf Advertise WAN", "tcp", advertise_wan, ports["serf_wan"], node.loc("advertise_addr_wan"))
 
-    # validate()
+    # validate(): raft_protocol, datacenter, data_dir, bootstrap, encrypt are checks of consul_startup (above);
+    # here only the values the view and the operator rules need
     raft = node.get("raft_protocol", 3)
-    if raft != 3:
-        ctx.add(
-            "VC017",
-            f"raft_protocol version {raft} is not supported by this version of Consul",
-            node.loc("raft_protocol"),
-        )
     dc = str(node.get("datacenter", "dc1")).lower()
-    if not dc:
-        ctx.add("VC018", "datacenter cannot be empty", node.loc("datacenter"))
-    elif not _BASIC_NAME.match(dc):
-        ctx.add(
-            "VC018",
-            f"datacenter can only contain lowercase alphanumeric, - or _ characters. received: {dc!r}",
-            node.loc("datacenter"),
-        )
-    if not node.get("data_dir"):
-        ctx.add("VC021", "data_dir cannot be empty", node.loc("data_dir"))
-    bootstrap = bool(node.get("bootstrap", False))
     expect = int(node.get("bootstrap_expect", 0))
-    expect_loc = node.loc("bootstrap_expect")
-    if expect == 1:  # Consul: "BootstrapExpect is set to 1; this is the same as Bootstrap mode."
-        bootstrap, expect_effective = True, 0
-    else:
-        expect_effective = expect
-    if bootstrap and not server:
-        ctx.add(
-            "VC016",
-            "'bootstrap = true' requires 'server = true'",
-            node.loc("bootstrap") if node.has("bootstrap") else expect_loc,
-        )
-    if expect_effective < 0:
-        ctx.add("VC016", f"bootstrap_expect cannot be {expect}. Must be greater than or equal to zero", expect_loc)
-    if expect_effective > 0 and not server:
-        ctx.add("VC016", "'bootstrap_expect > 0' requires 'server = true'", expect_loc)
-    if expect_effective > 0 and bootstrap:
-        ctx.add("VC010", "'bootstrap_expect > 0' and 'bootstrap = true' are mutually exclusive", expect_loc)
-    if server and (expect in (1, 2) or (expect > 2 and expect % 2 == 0)):
-        why = {
-            1: "BootstrapExpect is set to 1; this is the same as Bootstrap mode.",
-            2: "bootstrap_expect = 2: A cluster with 2 servers will provide no failure tolerance.",
-        }.get(
-            expect,
-            "bootstrap_expect is even number: A cluster with an even number of servers does not achieve "
-            "optimum fault tolerance.",
-        )
-        ctx.add("VC011", why, expect_loc)
     encrypt = node.get("encrypt")
-    if encrypt:
-        try:
-            base64.b64decode(str(encrypt), validate=True)
-        except (binascii.Error, ValueError) as err:
-            ctx.add("VC019", f"encrypt has invalid key: {err} (value not shown)", node.loc("encrypt"))
 
     # operator warnings
     multi = expect > 1 or servers_in_set > 1
@@ -494,6 +452,20 @@ def check_node(
                 joins[0][0].loc,
             )
 
+    joins_wan: list[tuple[Setting, tuple[str, ...] | None]] = []
+    for entry in node.list("retry_join_wan"):
+        raw = str(entry.value)
+        if _is_go_discover(raw):
+            joins_wan.append((entry, None))
+        elif is_template(raw):
+            tokens = ctx.expand("retry_join_wan", raw, entry.loc)
+            joins_wan.append((entry, tuple(tokens) if tokens is not None else None))
+        else:
+            problem = _retry_join_problem(raw)
+            if problem:
+                ctx.add("VC012", f"retry_join_wan entry {raw!r}: {problem}", entry.loc)
+            joins_wan.append((entry, (raw,)))
+
     if ctx.needs_facts:
         ctx.add("VC015", "no host facts for this node; skipped: " + "; ".join(dict.fromkeys(ctx.needs_facts)))
 
@@ -532,8 +504,10 @@ def check_node(
         raft_protocol=int(raft) if isinstance(raft, int) else 3,
         retry_join=tuple(joins),
         tls=tls,
+        advertise_wan=advertise_wan if advertise_wan is not None and not _is_any(advertise_wan) else None,
+        retry_join_wan=tuple(joins_wan),
     )
     return ctx.findings, view
 
 
-__all__ = ["ConsulView", "check_node", "detect_private_ipv4", "in_rfc", "join_target"]
+__all__ = ["ConsulView", "check_node", "detect_private_ipv4", "go_base64_error", "in_rfc", "join_target"]

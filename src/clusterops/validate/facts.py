@@ -64,6 +64,8 @@ class HostFacts:
     default_interface: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     source: str = ""
+    path: str | None = None  # the facts file, when the facts came from one
+    env_lines: Mapping[str, int] = field(default_factory=dict)  # env variable -> its line in that file
 
     def all_addresses(self) -> list[tuple[IPIface, Interface]]:
         return [(a, i) for i in self.interfaces for a in i.addresses]
@@ -196,4 +198,43 @@ def load_facts(path: str | Path) -> Facts:
         line = mark.line + 1 if mark is not None else None
         problem = getattr(err, "problem", None) or str(err)
         raise ConfigError(f"invalid YAML: {problem}", path=str(p), line=line) from None
-    return facts_from_dict(data, str(p))
+    facts = facts_from_dict(data, str(p))
+    return _with_env_lines(facts, text, str(p))
+
+
+def _with_env_lines(facts: Facts, text: str, path: str) -> Facts:
+    """Record the file and the line of each env variable, so findings on env values point at the facts file."""
+    import dataclasses
+
+    import yaml
+
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return facts
+    lines: dict[tuple[str, str], int] = {}  # (node or "", variable) -> line
+
+    def mapping(node: object) -> dict[str, yaml.Node]:
+        if not isinstance(node, yaml.MappingNode):
+            return {}
+        return {str(k.value): v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+
+    top = mapping(root)
+    hosts = [(name, h) for name, h in mapping(top.get("nodes")).items()]
+    if "default" in top:
+        hosts.append(("", top["default"]))
+    for name, h in hosts:
+        env = mapping(h).get("env")
+        if isinstance(env, yaml.MappingNode):
+            for k, _v in env.value:
+                lines[(name, str(k.value))] = k.start_mark.line + 1
+
+    def add(name: str, host: HostFacts) -> HostFacts:
+        own = {var: line for (n, var), line in lines.items() if n == name}
+        return dataclasses.replace(host, path=path, env_lines=own)
+
+    return Facts(
+        nodes={k: add(k, v) for k, v in facts.nodes.items()},
+        default=add("", facts.default) if facts.default is not None else None,
+        source=facts.source,
+    )

@@ -27,13 +27,22 @@ Syntax errors raise `ConfigError` with file and line; decoding problems become `
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from clusterops.errors import ConfigError
-from clusterops.validate.consul_keys import KEYS, KeyTree
+from clusterops.validate.consul_keys import KeyTree
+from clusterops.validate.consul_releases import (
+    IGNORED_REMOVED,
+    NEWEST,
+    Deprecation,
+    deprecations_for,
+    keys_for,
+    why_unknown,
+)
 from clusterops.validate.hclparse import Item, Lit, Node, Obj, Seq, SyntaxProblem, parse, plain
 
 
@@ -122,10 +131,21 @@ def config_files(path: str | Path) -> tuple[list[Path], list[Path]]:
             raise ConfigError(f"cannot read directory: {err.strerror or err}", path=str(p)) from None
         read: list[Path] = []
         skipped: list[Path] = []
+        subdirs: list[str] = []
         for e in entries:
             if e.is_dir():
+                subdirs.append(e.name)
                 continue
             (read if e.suffix in (".hcl", ".json") else skipped).append(e)
+        if not read:
+            why = f"0 of {len(skipped)} file(s) end in .hcl or .json"
+            if subdirs:
+                shown = ", ".join(subdirs[:5]) + (", ..." if len(subdirs) > 5 else "")
+                why += (
+                    f"; it holds {len(subdirs)} sub-directories ({shown}), which are not read: "
+                    "pass each node's directory"
+                )
+            raise ConfigError(f"no config file read from this directory ({why})", path=str(p))
         return read, skipped
     if p.is_file():
         if p.suffix not in (".hcl", ".json"):
@@ -174,7 +194,7 @@ def _go_type_of(node: Node, json_mode: bool) -> str:
     if isinstance(v, float):
         return "float64"
     if v is None:
-        return "<nil>"
+        return "null"
     return "string"
 
 
@@ -182,6 +202,8 @@ def _go_value(node: Node) -> str:
     v = plain(node)
     if isinstance(v, bool):
         return "true" if v else "false"
+    if v is None:
+        return "null"
     return str(v)
 
 
@@ -195,6 +217,9 @@ class _ConsulAcc:
     settings: dict[str, Setting] = field(default_factory=dict)
     lists: dict[str, list[Setting]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    release: str = NEWEST
+    unknown_rule: str = "VC002"
+    deprecated: dict[str, Deprecation] = field(default_factory=dict)
 
 
 def _scalar_ok(kind: str, value: Any) -> Any:
@@ -232,12 +257,22 @@ def _decode_consul(obj: Obj, schema: KeyTree, prefix: str, file: str, acc: _Cons
         loc = Loc(file, item.line)
         key = _resolve_key(item.keys[0], siblings, schema)
         shown = prefix + item.keys[0]
+        if key is None and not prefix and item.keys[0] in IGNORED_REMOVED:
+            # builder.go: md.Unused "acl_enforce_version_8" only warns (removed in 1.8, still tolerated)
+            acc.problems.append(
+                Problem("VC026", f"config key {json.dumps(item.keys[0])} is deprecated and should be removed", loc)
+            )
+            continue
         if key is None:
-            hint = _closest(item.keys[0], [k for k in schema if k != "*"])
-            near = f" (did you mean {prefix}{hint}?)" if hint else ""
-            acc.problems.append(Problem("VC002", f"invalid config key {shown}{near}", loc))
+            why = why_unknown((prefix + item.keys[0]).lower(), acc.release)
+            hint = None if why else _closest(item.keys[0], [k for k in schema if k != "*"])
+            near = f" ({why})" if why else f" (did you mean {prefix}{hint}?)" if hint else ""
+            acc.problems.append(Problem(acc.unknown_rule, f"invalid config key {shown}{near}", loc))
             continue
         full = prefix + key
+        dep = acc.deprecated.get(full)
+        if dep is not None:
+            acc.problems.append(Problem("VC026", dep.message, loc))
         value: Node = item.value
         if len(item.keys) > 1:  # `key "label" { ... }` is `key = { label = { ... } }`
             value = Obj((Item(item.keys[1:], item.value, item.line),), item.line)
@@ -300,6 +335,8 @@ def _decode_consul(obj: Obj, schema: KeyTree, prefix: str, file: str, acc: _Cons
             scalar = value.items[0]
         elif isinstance(value, Seq) and not value.items:
             continue
+        if isinstance(scalar, Lit) and scalar.value is None:
+            continue  # JSON null: the key stays unset (Consul accepts it)
         try:
             if not isinstance(scalar, Lit):
                 raise TypeError
@@ -317,8 +354,12 @@ def _decode_consul(obj: Obj, schema: KeyTree, prefix: str, file: str, acc: _Cons
         acc.settings[full] = Setting(decoded, loc)
 
 
-def load_consul(path: str | Path) -> ConsulNode:
-    """One agent's config (a file or a config directory), merged as the agent merges it."""
+def load_consul(path: str | Path, *, release: str = NEWEST, unknown_keys: str = "error") -> ConsulNode:
+    """One agent's config (a file or a config directory), merged as the agent merges it.
+
+    `release` is the Consul release line whose key set decodes the files (`consul_releases`);
+    `unknown_keys="warn"` reports unknown keys as VC027 (a warning) instead of VC002 (an error).
+    """
     files, skipped = config_files(path)
     merged = _ConsulAcc()
     for s in skipped:
@@ -335,8 +376,12 @@ def load_consul(path: str | Path) -> ConsulNode:
         if obj is None:
             continue
         used.append(str(f))
-        acc = _ConsulAcc()
-        _decode_consul(obj, KEYS, "", str(f), acc, json_mode=f.suffix == ".json")
+        acc = _ConsulAcc(
+            release=release,
+            unknown_rule="VC027" if unknown_keys == "warn" else "VC002",
+            deprecated=deprecations_for(release),
+        )
+        _decode_consul(obj, keys_for(release), "", str(f), acc, json_mode=f.suffix == ".json")
         merged.settings.update(acc.settings)
         for k, v in acc.lists.items():
             merged.lists.setdefault(k, []).extend(v)
@@ -392,6 +437,7 @@ class VaultNode:
     ha_storage: Storage | None
     settings: Mapping[str, Setting]
     problems: tuple[Problem, ...] = ()
+    service_registration: Setting | None = None  # its type, where it was declared
 
     def get(self, key: str, default: Any = None) -> Any:
         s = self.settings.get(key)
@@ -509,7 +555,10 @@ def _storage(label: str | None, body: Obj, file: str, line: int) -> Storage:
 _VAULT_ADDR_KEYS = ("api_addr", "cluster_addr")
 
 
-def load_vault(path: str | Path, env: Mapping[str, str] | None = None) -> VaultNode:
+def load_vault(
+    path: str | Path, env: Mapping[str, str] | None = None, env_source: tuple[str, Mapping[str, int]] | None = None
+) -> VaultNode:
+    """`env_source`: (facts file, line of each variable) so that findings on env values point at the facts."""
     files, _skipped = config_files(path)
     listeners: list[Listener] = []
     storage: Storage | None = None
@@ -517,6 +566,7 @@ def load_vault(path: str | Path, env: Mapping[str, str] | None = None) -> VaultN
     settings: dict[str, Setting] = {}
     problems: list[Problem] = []
     used: list[str] = []
+    service_registration: Setting | None = None
     for f in files:
         obj = read_config(f)
         if obj is None:
@@ -538,6 +588,11 @@ def load_vault(path: str | Path, env: Mapping[str, str] | None = None) -> VaultN
                         storage = _storage(*blocks[-1][:2], file, blocks[-1][2])
                 elif blocks:
                     ha_storage = _storage(*blocks[-1][:2], file, blocks[-1][2])
+            elif key == "service_registration":
+                for lbl, body, ln in _blocks(item):
+                    conf = _flat_obj(body, file)
+                    stype = lbl or (str(conf["type"].value) if "type" in conf else "")
+                    service_registration = Setting(stype.lower(), Loc(file, ln))
             elif len(item.keys) == 1 and not isinstance(item.value, Obj):
                 value = _lit_str(item.value)
                 if key in _VAULT_ADDR_KEYS and value in (None, ""):
@@ -553,20 +608,25 @@ def load_vault(path: str | Path, env: Mapping[str, str] | None = None) -> VaultN
                     return prefix + name, v
         return None
 
+    def env_loc(name: str) -> Loc:
+        if env_source is not None:
+            return Loc(env_source[0], env_source[1].get(name))
+        return Loc(used[-1] if used else str(path))  # the process environment (--live): the config file
+
     api = env_value("API_ADDR", "REDIRECT_ADDR", "ADVERTISE_ADDR")
     if api:
-        settings["api_addr"] = Setting(api[1], Loc(f"env {api[0]}"))
+        settings["api_addr"] = Setting(api[1], env_loc(api[0]))
     cluster = env_value("CLUSTER_ADDR")
     if cluster:
-        settings["cluster_addr"] = Setting(cluster[1], Loc(f"env {cluster[0]}"))
+        settings["cluster_addr"] = Setting(cluster[1], env_loc(cluster[0]))
     if storage is not None and storage.type == "raft":
         conf = dict(storage.config)
         node_id = env_value("RAFT_NODE_ID")
         if node_id:
-            conf["node_id"] = Setting(node_id[1], Loc(f"env {node_id[0]}"))
+            conf["node_id"] = Setting(node_id[1], env_loc(node_id[0]))
         raft_path = env_value("RAFT_PATH")
         if raft_path:
-            conf["path"] = Setting(raft_path[1], Loc(f"env {raft_path[0]}"))
+            conf["path"] = Setting(raft_path[1], env_loc(raft_path[0]))
         storage = Storage(storage.type, conf, storage.retry_join, storage.loc)
     return VaultNode(
         source=str(path),
@@ -576,4 +636,5 @@ def load_vault(path: str | Path, env: Mapping[str, str] | None = None) -> VaultN
         ha_storage=ha_storage,
         settings=settings,
         problems=tuple(problems),
+        service_registration=service_registration,
     )

@@ -23,6 +23,66 @@ SUPPORTED_LISTENERS = ("tcp", "unix")
 HA_STORAGE = ("raft", "consul", "etcd", "zookeeper", "dynamodb", "spanner")
 
 
+# Storage / service_registration types OpenBao refuses ("unknown storage type %s"), checked on the real
+# `bao server` 2.6.2 and 2.7.2 (tests/integration/test_validate_differential.py). HashiCorp Vault accepts them.
+OPENBAO_REMOVED_STORAGE = {
+    "consul": "2.0",
+    "etcd": "2.0",
+    "zookeeper": "2.0",
+    "dynamodb": "2.0",
+    "mysql": "2.0",
+    "s3": "2.0",
+    "gcs": "2.0",
+    "file": "2.7",
+}
+OPENBAO_REMOVED_SERVICE_REGISTRATION = {"consul": "2.0"}
+OPENBAO_NEWEST = "2.7"
+VAULT_NEWEST = "1.20"
+
+
+@dataclass(frozen=True)
+class Target:
+    """The product and release whose start-up rules apply."""
+
+    product: str = "vault"  # vault | openbao
+    version: tuple[int, int] = (1, 20)
+
+    @classmethod
+    def parse(cls, product: str, version: str | None) -> Target:
+        product = product.lower()
+        if product not in ("vault", "openbao"):
+            raise ValueError(f"--target must be vault or openbao, not {product!r}")
+        text = (version or (OPENBAO_NEWEST if product == "openbao" else VAULT_NEWEST)).strip().lstrip("v")
+        parts = text.split(".")
+        if len(parts) < 2 or not all(p.isdigit() for p in parts[:2]):
+            raise ValueError(f"not a {product} version: {version!r} (e.g. 2.7.2)")
+        return cls(product, (int(parts[0]), int(parts[1])))
+
+    def removed(self, table: dict[str, str], kind: str) -> bool:
+        since = table.get(kind)
+        if self.product != "openbao" or since is None:
+            return False
+        a, b = since.split(".")
+        return self.version >= (int(a), int(b))
+
+    @property
+    def label(self) -> str:
+        return f"{'OpenBao' if self.product == 'openbao' else 'Vault'} {self.version[0]}.{self.version[1]}"
+
+
+def is_ha(node: VaultNode) -> bool:
+    """HA storage: only then does the server use (and, for raft, require) api_addr and cluster_addr."""
+    storage = node.storage
+    if storage is None:
+        return False
+    ha_enabled = storage.config.get("ha_enabled")
+    return (
+        storage.type in HA_STORAGE
+        or node.ha_storage is not None
+        or (ha_enabled is not None and str(ha_enabled.value).lower() == "true")
+    )
+
+
 @dataclass(frozen=True)
 class VaultView:
     node: VaultNode
@@ -31,6 +91,8 @@ class VaultView:
     cluster_addr: str | None
     cluster_addr_loc: Loc
     node_id: str | None
+    ha: bool = False
+    hosts: tuple[tuple[str, str, Loc], ...] = ()  # (key, host, where): addresses other nodes use
 
 
 class _Ctx:
@@ -102,24 +164,32 @@ def _url_port(scheme: str, port: int | None) -> int:
 
 
 def check_vault_node(
-    node: VaultNode, host: HostFacts | None, *, nodes_in_set: int = 1
+    node: VaultNode, host: HostFacts | None, *, nodes_in_set: int = 1, target: Target | None = None
 ) -> tuple[list[Finding], VaultView]:
+    """`nodes_in_set`: the HA nodes validated together (non-HA nodes never form a cluster)."""
+    target = target or Target()
     ctx = _Ctx(node, host)
     for p in node.problems:
         ctx.add(p.rule, p.message, p.loc)
     storage = node.storage
     raft = storage is not None and storage.type == "raft"
-    multi = nodes_in_set > 1 or (raft and storage is not None and bool(storage.retry_join))
-    ha = False
-    if storage is not None:
-        ha_enabled = storage.config.get("ha_enabled")
-        ha = (
-            storage.type in HA_STORAGE
-            or node.ha_storage is not None
-            or (ha_enabled is not None and str(ha_enabled.value).lower() == "true")
-        )
+    ha = is_ha(node)
+    multi = ha and (nodes_in_set > 1 or (raft and storage is not None and bool(storage.retry_join)))
+    hosts: list[tuple[str, str, Loc]] = []
     if storage is None:
         ctx.add("VV014", "A storage backend must be specified")
+    elif target.removed(OPENBAO_REMOVED_STORAGE, storage.type):
+        ctx.add("VV025", f"unknown storage type {storage.type} ({target.label} no longer has it)", storage.loc)
+    elif target.product == "openbao" and storage.type == "file":
+        ctx.add(
+            "VV026",
+            "storage.file: the file physical backend is deprecated; use bao operator migrate to move to a "
+            "supported storage backend by v2.7.0",
+            storage.loc,
+        )
+    sr = node.service_registration
+    if sr is not None and target.removed(OPENBAO_REMOVED_SERVICE_REGISTRATION, str(sr.value)):
+        ctx.add("VV025", f"unknown service_registration type {sr.value} ({target.label} no longer has it)", sr.loc)
 
     cluster_ports: set[int] = set()
     seen: dict[tuple[str, int], int] = {}
@@ -163,14 +233,26 @@ def check_vault_node(
     api_setting = node.settings.get("api_addr")
     api: str | None = None
     if api_setting is not None and str(api_setting.value):
-        api = ctx.single("api_addr", str(api_setting.value), api_setting.loc, "VV005")
-        if api:
+        raw_api = str(api_setting.value)
+        api = ctx.single("api_addr", raw_api, api_setting.loc, "VV005")
+        if api == "" and is_template(raw_api):
+            ctx.add("VV005", f"api_addr template {raw_api!r} rendered to an empty address", api_setting.loc)
+        elif api:
             parts = urlsplit(api)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
+            if parts.scheme in ("http", "https") and not parts.hostname and is_template(raw_api):
+                ctx.add(
+                    "VV005",
+                    f"api_addr template {raw_api!r} rendered to {api!r}: the host is empty (the template matched "
+                    "no address on this host)",
+                    api_setting.loc,
+                )
+            elif parts.scheme not in ("http", "https") or not parts.hostname:
                 ctx.add("VV005", f"api_addr {api!r} is not a URL with a scheme (https://host:port)", api_setting.loc)
-            elif multi and _loopback_or_any(parts.hostname):
-                ctx.add("VV006", f"api_addr {api!r} is loopback or ANY but this is a multi-node setup", api_setting.loc)
-    elif multi or ha:
+            elif multi and _is_any_host(parts.hostname):
+                ctx.add("VV006", f"api_addr {api!r} is ANY but this is a multi-node setup", api_setting.loc)
+            elif multi:
+                hosts.append(("api_addr", parts.hostname, api_setting.loc))
+    elif ha:
         why = "other nodes cannot redirect clients to this one" if multi else "HA storage needs it"
         ctx.add(
             "VV004",
@@ -222,8 +304,11 @@ def check_vault_node(
                     f"({', '.join(str(p) for p in sorted(cluster_ports))})",
                     cluster_loc,
                 )
-            if multi and _loopback_or_any(parts.hostname) and cl_setting is not None:
-                ctx.add("VV024", f"cluster_addr {cluster!r} is loopback or ANY in a multi-node setup", cluster_loc)
+            if multi and cl_setting is not None:
+                if _is_any_host(parts.hostname):
+                    ctx.add("VV024", f"cluster_addr {cluster!r} is ANY in a multi-node setup", cluster_loc)
+                else:
+                    hosts.append(("cluster_addr", parts.hostname, cluster_loc))
     if api and cl_setting is not None and api == str(cl_setting.value):
         ctx.add("VV016", f"Address {api!r} used for both API and cluster addresses", cluster_loc)
     tcp = [lst for lst in node.listeners if lst.type == "tcp"]
@@ -249,13 +334,47 @@ def check_vault_node(
                 parts = urlsplit(rj.leader_api_addr)
                 if parts.scheme not in ("http", "https") or not parts.hostname:
                     ctx.add("VV017", f"leader_api_addr {rj.leader_api_addr!r} is not an http(s):// URL", rj.loc)
+                elif multi:
+                    hosts.append(("retry_join leader_api_addr", parts.hostname, rj.loc))
             if not rj.leader_api_addr and not rj.auto_join:
                 ctx.add("VV017", "retry_join needs leader_api_addr or auto_join", rj.loc)
 
     if ctx.skipped:
         ctx.add("VV021", "no host facts (or unsupported template) for: " + "; ".join(dict.fromkeys(ctx.skipped)))
-    view = VaultView(node, node.name, api, cluster, cluster_loc, node.node_id)
+    if multi and nodes_in_set <= 1:
+        ctx.findings += _mixed_loopback([(node.name, hosts)])
+    view = VaultView(node, node.name, api, cluster, cluster_loc, node.node_id, ha, tuple(hosts))
     return ctx.findings, view
+
+
+def _is_any_host(host: str) -> bool:
+    ip = _ip(host)
+    return ip is not None and ip.is_unspecified
+
+
+def _mixed_loopback(nodes: Sequence[tuple[str, Sequence[tuple[str, str, Loc]]]]) -> list[Finding]:
+    """A cluster on one host (every address loopback, distinct ports) works; loopback mixed with routable
+    addresses cannot: the nodes on other hosts cannot reach a loopback address."""
+    routable = [(n, k, h) for n, hs in nodes for k, h, _ in hs if not _loopback_or_any(h)]
+    if not routable:
+        return []
+    out: list[Finding] = []
+    example = f"{routable[0][1]} {routable[0][2]} ({routable[0][0]})"
+    for name, hs in nodes:
+        for key, h, loc in hs:
+            if _loopback_or_any(h):
+                rule = "VV024" if key == "cluster_addr" else "VV006"
+                out.append(
+                    Finding.of(
+                        RULES[rule],
+                        name,
+                        f"{key} host {h} is loopback while the set also uses routable addresses (e.g. {example}): "
+                        "nodes on other hosts cannot reach it",
+                        file=loc.file,
+                        line=loc.line,
+                    )
+                )
+    return out
 
 
 def _norm(url: str) -> str:
@@ -263,9 +382,10 @@ def _norm(url: str) -> str:
 
 
 def check_vault_cluster(views: Sequence[VaultView]) -> list[Finding]:
+    views = [v for v in views if v.ha]  # non-HA nodes given together do not form a cluster
     if len(views) < 2:
         return []
-    out: list[Finding] = []
+    out: list[Finding] = _mixed_loopback([(v.name, v.hosts) for v in views])
     seen: dict[str, VaultView] = {}
     for v in views:
         if v.cluster_addr:

@@ -55,8 +55,10 @@ def host(*addrs: str, name: str = "eth0", extra: list[dict[str, Any]] | None = N
     }
 
 
-def cluster_facts(n: int = 3, **hosts: dict[str, Any]) -> Facts:
-    nodes = {f"s{i}": host(f"10.0.0.{i}/24") for i in range(1, n + 1)}
+def cluster_facts(n: int = 3, *, names: tuple[str, ...] = (), **hosts: dict[str, Any]) -> Facts:
+    """Facts for s1..sn and v1..vn (10.0.0.i), plus `names` on 10.0.0.1."""
+    nodes = {name: host("10.0.0.1/24") for name in names}
+    nodes.update({f"s{i}": host(f"10.0.0.{i}/24") for i in range(1, n + 1)})
     nodes.update({f"v{i}": host(f"10.0.0.{i}/24") for i in range(1, n + 1)})
     nodes.update(hosts)
     return facts_from_dict({"nodes": nodes}, "facts.yaml")
@@ -121,7 +123,8 @@ def run_vault(tmp_path: Path) -> RunVault:
             p = tmp_path / f"{name}.hcl"
             p.write_text(text)
             paths.append(str(p))
-        return validate_vault(paths, facts=None if no_facts else (facts or cluster_facts(len(configs))))
+        chosen = facts or cluster_facts(len(configs), names=tuple(configs))
+        return validate_vault(paths, facts=None if no_facts else chosen)
 
     return run
 

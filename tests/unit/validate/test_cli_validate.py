@@ -40,8 +40,11 @@ def files(tmp_path: Path) -> dict[str, Path]:
 def test_exit_codes(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     facts = ["--facts", str(files["facts"])]
     assert run(["validate", "consul", str(files["good"]), *facts]) == 0
-    assert run(["validate", "consul", str(files["warn"]), *facts]) == 0
-    assert run(["validate", "consul", str(files["warn"]), *facts, "--strict"]) == 1
+    assert run(["validate", "consul", str(files["warn"]), *facts]) == 1  # an unknown key: Consul refuses to start
+    assert run(["validate", "consul", str(files["warn"]), *facts, "--unknown-keys", "warn"]) == 0
+    assert run(["validate", "consul", str(files["warn"]), *facts, "--unknown-keys", "warn", "--strict"]) == 1
+    assert run(["validate", "consul", str(files["good"]), *facts, "--consul-version", "0.9"]) == 2
+    assert run(["validate", "consul", str(files["good"]), *facts, "--unknown-keys", "maybe"]) == 2
     assert run(["validate", "consul", str(files["bad"]), *facts]) == 1
     capsys.readouterr()
     assert run(["validate", "consul", str(files["broken"])]) == 2

@@ -70,6 +70,13 @@ CASES: dict[str, tuple[dict[str, dict[str, Any]], dict[int, str], dict[str, Any]
     "VC022": ({"s1": {"advertise_addr_ipv4": "::1"}}, {}, {}, "advertise_addr_ipv4 must be an ipv4 address"),
     "VC023": ({"s1": {"bind_addr": "{{ if true }}10.0.0.1{{ end }}"}}, {}, {}, "not supported by the offline"),
     "VC025": ({"s1": {"client_addr": ""}}, {}, {}, "client_addr is empty"),
+    "VC026": (
+        {"s1": {"acl_token": "x"}},
+        {},
+        {},
+        "The 'acl_token' field is deprecated. Use the 'acl.tokens.default' field instead.",
+    ),
+    "VC028": ({}, {1: "auto_encrypt {\n  tls = true\n}"}, {}, "auto_encrypt.tls can only be used on a client."),
     "VX001": ({"s1": {"datacenter": "dc2"}}, {}, {}, "datacenter 'dc2' differs from 'dc1' used by s2, s3"),
     "VX002": ({"s1": {"bootstrap_expect": 5}}, {}, {}, "bootstrap_expect 5 differs from 3"),
     "VX003": ({f"s{i}": {"bootstrap_expect": 5} for i in (1, 2, 3)}, {}, {}, "bootstrap_expect = 5 but 3 servers"),
@@ -86,6 +93,18 @@ CASES: dict[str, tuple[dict[str, dict[str, Any]], dict[int, str], dict[str, Any]
     ),
     "VX010": ({}, {1: "tls {\n  defaults {\n    verify_incoming = true\n  }\n}"}, {}, "verify_incoming True differs"),
     "VX012": ({"s1": {"retry_join": ["provider=aws tag_key=role tag_value=consul"]}}, {}, {}, "provider=aws"),
+    "VX015": (
+        {"s1": {"bind_addr": "127.0.0.1", "retry_join": ["10.0.0.2", "10.0.0.3"]}},
+        {},
+        {"s1": host("127.0.0.2/8")},
+        "s1 advertises the loopback address 127.0.0.1 while s2 (10.0.0.2), s3 (10.0.0.3) advertise routable",
+    ),
+    "VX016": (
+        {"s1": {"retry_join": ["10.0.0.2", "10.0.0.33"]}},
+        {},
+        {},
+        "retry_join 10.0.0.33: no server of the 3 given (all of them, by bootstrap_expect = 3) advertises",
+    ),
 }
 
 
@@ -155,7 +174,7 @@ def test_repeated_lists_in_one_hcl_file_are_concatenated_and_start_join_appended
 
     p = tmp_path / "s1.hcl"
     p.write_text('retry_join = ["a"]\nretry_join = ["b"]\nstart_join = ["c"]\nBIND_ADDR = "10.0.0.1"\n')
-    node = load_consul(p)
+    node = load_consul(p, release="1.14")  # 1.15 deprecates start_join (VC026)
     assert [s.value for s in node.list("retry_join")] == ["a", "b", "c"]
     assert node.get("bind_addr") == "10.0.0.1" and node.problems == ()
 
@@ -188,3 +207,37 @@ def test_unsigned_integer_keys_take_numbers(tmp_path: Path, block: str) -> None:
     (tmp_path / "a.hcl").write_text(f'server = true\nbind_addr = "10.0.0.1"\n{block}\n')
     report = validate_consul([str(tmp_path / "a.hcl")])
     assert not [f for f in report.findings if f.rule_id == "VC001"], report.findings
+
+
+def _dc(i: int, dc: str, wan: list[str], **over: Any) -> dict[str, Any]:
+    base = consul_server(i, 3, datacenter=dc, node_name=f"{dc}-s{i}", retry_join_wan=wan, **over)
+    base["bind_addr"] = f"10.{1 if dc == 'dc1' else 2}.0.{i}"
+    base["retry_join"] = [f"10.{1 if dc == 'dc1' else 2}.0.{j}" for j in (1, 2, 3) if j != i]
+    return base
+
+
+def _federation(tmp_path: Path, dc2_wan: list[str], dc1_wan: str = "10.2.0.1", **over: Any) -> set[str]:
+    paths, nodes = [], {}
+    for dc in ("dc1", "dc2"):
+        for i in (1, 2, 3):
+            wan = [dc1_wan] if dc == "dc1" else dc2_wan
+            p = tmp_path / f"{dc}-s{i}.hcl"
+            p.write_text(consul_hcl(_dc(i, dc, wan, **(over if (dc, i) == ("dc2", 1) else {}))))
+            paths.append(str(p))
+            nodes[f"{dc}-s{i}"] = host(f"10.{1 if dc == 'dc1' else 2}.0.{i}/24")
+    report = validate_consul(paths, facts=facts_from_dict({"nodes": nodes}, "f"))
+    return {f.rule_id for f in report.findings}
+
+
+def test_federated_datacenters_are_checked_per_datacenter_and_over_the_wan(tmp_path: Path) -> None:
+    assert _federation(tmp_path, ["10.1.0.1"]) == set()  # two healthy datacenters, joined over the WAN
+    # each datacenter names only its own servers over the WAN: the federation never forms
+    (tmp_path / "x").mkdir()
+    assert _federation(tmp_path / "x", ["10.2.0.2"], dc1_wan="10.1.0.2") == {"VX013"}
+    (tmp_path / "y").mkdir()
+    assert "VX014" in _federation(tmp_path / "y", ["10.1.0.1"], advertise_addr_wan="10.1.0.1")
+
+
+def test_different_datacenter_without_wan_joins_is_still_a_mistake(run_consul: RunConsul) -> None:
+    report = run_consul(cluster(s1={"datacenter": "dc2"}))
+    assert "VX001" in rule_ids(report)

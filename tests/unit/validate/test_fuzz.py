@@ -19,7 +19,7 @@ from clusterops.findings import Report
 from clusterops.validate.facts import facts_from_dict
 from clusterops.validate.run import validate_consul, validate_vault
 from clusterops.validate.sockaddr import TemplateError, Unsupported, evaluate
-from tests.unit.validate.conftest import cluster_facts, consul_hcl, consul_server, host, vault_hcl
+from tests.unit.validate.conftest import consul_hcl, consul_server, host, vault_hcl
 
 CONSUL_HCL = consul_hcl(
     consul_server(1, client_addr='{{ GetPrivateInterfaces | join "address" " " }}'),
@@ -45,7 +45,7 @@ SEEDS = [
     ("vault", "v1.hcl", VAULT_HCL),
     ("vault", "v1.json", VAULT_JSON),
 ]
-FACTS = cluster_facts()
+FACTS = facts_from_dict({"default": host("10.0.0.1/24")}, "facts.yaml")  # any node name: fuzzed files
 
 
 def _validate(kind: str, path: Path) -> Report:

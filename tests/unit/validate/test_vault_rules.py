@@ -43,7 +43,7 @@ CASES: dict[str, tuple[dict[str, str], str]] = {
     ),
     "VV004": ({"v1": vault_hcl(1, api=None)}, "missing API address, please set in configuration"),
     "VV005": ({"v1": vault_hcl(1, api="10.0.0.1:8200")}, "is not a URL with a scheme"),
-    "VV006": ({"v1": vault_hcl(1, api="https://127.0.0.1:8200")}, "loopback or ANY but this is a multi-node setup"),
+    "VV006": ({"v1": vault_hcl(1, api="https://127.0.0.1:8200")}, "is loopback while the set also uses routable"),
     "VV007": ({"v1": vault_hcl(1, cluster="10.0.0.1:8201")}, "invalid URI for request"),
     "VV008": (
         {"v1": vault_hcl(1, cluster="https://10.0.0.1:443")},
@@ -97,7 +97,7 @@ CASES: dict[str, tuple[dict[str, str], str]] = {
     "VV021": ({"v1": vault_hcl(1, api="https://{{ GetPrivateIP }}:8200")}, "api_addr template"),
     "VV022": ({"v1": vault_hcl(1, extra='storage "inmem" {}')}, 'only one "storage" block is permitted'),
     "VV023": ({"v1": vault_hcl(1, cluster="http://10.0.0.1:8201")}, "Vault always uses https there"),
-    "VV024": ({"v1": vault_hcl(1, cluster="https://127.0.0.1:8201")}, "loopback or ANY in a multi-node setup"),
+    "VV024": ({"v1": vault_hcl(1, cluster="https://127.0.0.1:8201")}, "is loopback while the set also uses routable"),
 }
 
 
@@ -133,7 +133,38 @@ def test_env_overrides_config_bao_before_vault(tmp_path: Path) -> None:
     p.write_text(vault_hcl(1, api="https://10.0.0.99:8200"))
     node = load_vault(p, env={"VAULT_API_ADDR": "https://10.0.0.5:8200", "BAO_API_ADDR": "https://10.0.0.1:8200"})
     assert node.get("api_addr") == "https://10.0.0.1:8200"
-    assert str(node.loc("api_addr")) == "env BAO_API_ADDR"
+    assert node.loc("api_addr").file == str(p)  # the process environment: no file of its own
+
+
+def test_a_finding_on_an_env_value_points_at_the_facts_file_and_line(tmp_path: Path) -> None:
+    from clusterops.validate.facts import load_facts
+
+    p = tmp_path / "v1.hcl"
+    p.write_text(vault_hcl(1))
+    facts = tmp_path / "facts.yaml"
+    facts.write_text(
+        "nodes:\n  v1:\n    interfaces:\n      - name: eth0\n        flags: [up]\n"
+        "        addresses: [10.0.0.1/24]\n    env:\n      BAO_API_ADDR: 10.0.0.1:8200\n"
+    )
+    report = validate_vault([str(p)], facts=load_facts(facts))
+    (hit,) = [f for f in report.findings if f.rule_id == "VV005"]
+    assert (hit.file, hit.line) == (str(facts), 8)
+
+
+def test_facts_naming_no_validated_node_are_refused(tmp_path: Path) -> None:
+    from clusterops.errors import UsageError
+
+    p = tmp_path / "v1.hcl"
+    p.write_text(vault_hcl(1))
+    facts = facts_from_dict({"nodes": {"vault-1": host("10.0.0.1/24")}}, "facts.yaml")
+    with pytest.raises(UsageError, match=r"no node of the facts \(vault-1\) matches a validated node \(v1\)"):
+        validate_vault([str(p)], facts=facts)
+
+
+def test_template_rendering_an_empty_host_says_so(run_vault: RunVault) -> None:
+    cfg = vault_hcl(1, api='https://{{ GetInterfaceIP \\"eth9\\" }}:8200')
+    report = run_vault({"v1": cfg, "v2": vault_hcl(2), "v3": vault_hcl(3)})
+    assert any("the host is empty" in f.message for f in report.findings if f.rule_id == "VV005"), report.findings
 
 
 def test_env_from_facts_is_applied_per_node(tmp_path: Path) -> None:
@@ -155,3 +186,114 @@ def test_templates_need_facts_and_use_them(run_vault: RunVault) -> None:
     cfg = vault_hcl(1, api="https://{{ GetPrivateIP }}:8200", cluster="https://{{ GetPrivateIP }}:8201")
     report = run_vault({"v1": cfg, "v2": vault_hcl(2), "v3": vault_hcl(3)}, cluster_facts())
     assert report.findings == ()
+
+
+def _loopback_node(i: int) -> str:
+    joins = "\n".join(
+        f'  retry_join {{\n    leader_api_addr = "http://127.0.0.1:{8200 + 10 * j}"\n  }}' for j in (1, 2, 3) if j != i
+    )
+    port = 8200 + 10 * i
+    return (
+        f'storage "raft" {{\n  path = "/tmp/raft-{i}"\n  node_id = "n{i}"\n{joins}\n}}\n'
+        f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  cluster_address = "127.0.0.1:{port + 1}"\n'
+        f'  tls_disable = true\n}}\napi_addr = "http://127.0.0.1:{port}"\n'
+        f'cluster_addr = "https://127.0.0.1:{port + 1}"\n'
+    )
+
+
+def test_same_host_raft_cluster_on_loopback_with_distinct_ports_is_fine(run_vault: RunVault) -> None:
+    report = run_vault({f"n{i}": _loopback_node(i) for i in (1, 2, 3)})
+    assert report.findings == (), [f.message for f in report.findings]
+
+
+def test_loopback_mixed_with_routable_addresses_is_an_error(run_vault: RunVault) -> None:
+    mixed = _loopback_node(1).replace("http://127.0.0.1:8220", "http://10.0.0.2:8200")
+    report = run_vault({"n1": mixed})
+    assert [f.rule_id for f in report.findings if "loopback while" in f.message] == ["VV006", "VV024", "VV006"]
+    assert report.exit_code() == 1
+
+
+def test_non_ha_configs_given_together_do_not_form_a_cluster(run_vault: RunVault) -> None:
+    text = (
+        'storage "{kind}" {{\n  path = "/tmp/x"\n}}\n'
+        'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n}}\n'
+    )
+    report = run_vault({"a": text.format(kind="inmem", port=8200), "b": text.format(kind="file", port=8300)})
+    assert report.findings == (), [f.message for f in report.findings]
+
+
+@pytest.mark.parametrize(
+    ("storage", "target", "version", "expected"),
+    [
+        ("file", "openbao", "2.7.2", ("VV025", "unknown storage type file")),
+        ("file", "openbao", "2.6.2", ("VV026", "the file physical backend is deprecated")),
+        ("consul", "openbao", "2.6.2", ("VV025", "unknown storage type consul")),
+        ("file", "vault", None, None),
+        ("consul", "vault", "1.15", None),
+    ],
+)
+def test_target_product_and_version_choose_the_storage_types(
+    tmp_path: Path, storage: str, target: str, version: str | None, expected: tuple[str, str] | None
+) -> None:
+    p = tmp_path / "n.hcl"
+    p.write_text(
+        f'storage "{storage}" {{\n  path = "/tmp/x"\n}}\nlistener "tcp" {{\n  address = "127.0.0.1:8200"\n'
+        '  tls_disable = true\n}\napi_addr = "http://127.0.0.1:8200"\n'
+    )
+    report = validate_vault([str(p)], target=target, version=version, facts=cluster_facts(names=("n",)))
+    got = [(f.rule_id, f.message) for f in report.findings if f.rule_id in ("VV025", "VV026")]
+    if expected is None:
+        assert got == []
+    else:
+        assert len(got) == 1 and got[0][0] == expected[0] and expected[1] in got[0][1]
+
+
+def test_openbao_refuses_consul_service_registration(tmp_path: Path) -> None:
+    p = tmp_path / "n.hcl"
+    p.write_text(
+        'storage "inmem" {}\nservice_registration "consul" {\n  address = "127.0.0.1:8500"\n}\n'
+        'listener "tcp" {\n  address = "127.0.0.1:8200"\n  tls_disable = true\n}\n'
+    )
+    bao = validate_vault([str(p)], target="openbao", version="2.6.2", facts=cluster_facts(names=("n",)))
+    assert [(f.rule_id, f.message, f.line) for f in bao.findings] == [
+        ("VV025", "unknown service_registration type consul (OpenBao 2.6 no longer has it)", 2)
+    ]
+    assert validate_vault([str(p)], target="vault", facts=cluster_facts(names=("n",))).findings == ()
+
+
+def test_an_unknown_target_is_a_usage_error(tmp_path: Path) -> None:
+    from clusterops.errors import UsageError
+
+    p = tmp_path / "n.hcl"
+    p.write_text('storage "inmem" {}\n')
+    with pytest.raises(UsageError, match="--target must be vault or openbao"):
+        validate_vault([str(p)], target="nomad")
+
+
+def test_sarif_and_github_name_the_facts_file_for_an_env_finding(tmp_path: Path) -> None:
+    import io
+    import json
+    from urllib.parse import urlsplit
+
+    from clusterops.report import render
+    from clusterops.validate.facts import load_facts
+
+    p = tmp_path / "v1.hcl"
+    p.write_text(vault_hcl(1, cluster=None))
+    facts = tmp_path / "facts.yaml"
+    facts.write_text(
+        "nodes:\n  v1:\n    interfaces:\n      - name: eth0\n        flags: [up]\n"
+        "        addresses: [10.0.0.1/24]\n    env:\n      VAULT_CLUSTER_ADDR: 10.0.0.1:8201\n"
+    )
+    report = validate_vault([str(p)], facts=load_facts(facts))
+    out = io.StringIO()
+    render(report, "sarif", out)
+    uris = [
+        loc["physicalLocation"]["artifactLocation"]["uri"]
+        for r in json.loads(out.getvalue())["runs"][0]["results"]
+        for loc in r.get("locations", [])
+    ]
+    assert str(facts) in uris and all(Path(urlsplit(u).path).exists() for u in uris), uris
+    out = io.StringIO()
+    render(report, "github", out)
+    assert f"file={facts}".replace(":", "%3A") in out.getvalue() or f"file={facts}" in out.getvalue()

@@ -1,0 +1,3 @@
+ui = true
+server = true
+bootstrap_expect = 3
