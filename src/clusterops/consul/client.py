@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import consul
@@ -40,6 +41,14 @@ class ConsulClient:
 
     def __init__(self, settings: ConsulSettings, *, attempts: int = 3, max_backoff: float = 2.0) -> None:
         self.settings = settings
+        if settings.scheme == "https":  # requests would raise a bare OSError at the first request
+            for what, value in (
+                ("CA file (--ca-file, CONSUL_CACERT)", settings.ca_cert if settings.verify else None),
+                ("client certificate (--client-cert, CONSUL_CLIENT_CERT)", settings.client_cert),
+                ("client key (--client-key, CONSUL_CLIENT_KEY)", settings.client_key),
+            ):
+                if value and not Path(value).exists():
+                    raise UsageError(f"the {what} {value} does not exist")
         verify: bool | str = settings.ca_cert if (settings.verify and settings.ca_cert) else settings.verify
         cert = (settings.client_cert, settings.client_key) if settings.client_cert else None
         self._c = consul.Consul(

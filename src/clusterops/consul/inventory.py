@@ -74,6 +74,8 @@ def _driver(raw: Any, keys: tuple[str | int, ...], named: dict[str, DriverSpec],
     if isinstance(raw, str):
         if raw in named:
             return named[raw]
+        if raw == "lab":  # the lab driver cannot work without its lab_dir: refuse here, before any plan
+            raise loc.error(keys, "the lab driver needs `lab_dir`: use {type: lab, lab_dir: DIR}")
         if raw in DRIVER_TYPES:
             return DriverSpec(type=raw)
         known = ", ".join(sorted(named)) or "none"
@@ -149,6 +151,10 @@ def parse_inventory(data: Any, loc: Locator) -> Inventory:
         raise loc.error(
             ("consul", "token"), "tokens do not belong in an inventory; use token_file or CONSUL_HTTP_TOKEN"
         )
+    for key, value in consul.items():  # typed here so a wrong type fails at load, not deep in a request
+        want = bool if key == "tls_skip_verify" else str
+        if not isinstance(value, want):
+            raise loc.error(("consul", str(key)), f"must be a {'boolean' if want is bool else 'string'}")
     return Inventory(path=loc.path, cluster=str(data.get("cluster") or ""), servers=tuple(servers), consul=consul)
 
 
