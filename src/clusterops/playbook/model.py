@@ -10,9 +10,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from clusterops.errors import ConfigError
-from clusterops.playbook.template import placeholders
-from clusterops.yamlsource import dotted, load_yaml
+from clusterops.durations import parse_duration
+from clusterops.errors import ConfigError, UsageError
+from clusterops.playbook.template import PLACEHOLDER, lookup, placeholders
+from clusterops.yamlsource import Locator, dotted, load_yaml
 
 ACTIONS = (
     "consul.check", "consul.gate", "consul.snapshot", "consul.upgrade", "validate.consul", "validate.vault",
@@ -126,6 +127,8 @@ def load_playbook(path: str | Path, extra_vars: dict[str, str] | None = None) ->
         for name in placeholders(data["inventory"]):
             if name not in variables:
                 problems.append(f"{path}:{loc.line(['inventory'])}: inventory: undefined variable {{{{ {name} }}}}")
+    if not problems:
+        problems += _check_substituted(data, variables, validator, path, loc)
     if problems:
         raise PlaybookInvalid(f"{len(problems)} error(s); nothing was run:\n  " + "\n  ".join(problems))
     return Playbook(
@@ -141,6 +144,67 @@ def load_playbook(path: str | Path, extra_vars: dict[str, str] | None = None) ->
     )
 
 
+DURATIONS = {
+    "consul.gate": ("stable_for", "timeout", "interval"),
+    "consul.upgrade": ("gate_timeout", "stable_window"),
+}
+
+
+def _check_substituted(
+    data: dict[str, Any], variables: dict[str, Any], validator: Any, path: Path, loc: Locator
+) -> list[str]:
+    """Validate the steps again with the user's variables (vars: and --var) substituted, and parse
+    their durations, so a bad value fails here with its line instead of halfway through a run.
+    Built-in variables (run_id, steps.X.status, ...) are known only while running: left as they are."""
+    problems: list[str] = []
+    rendered = [partial_render(raw, variables) for raw in data["steps"]]
+    for err in validator.iter_errors({**data, "steps": rendered}):
+        where = list(err.absolute_path)
+        if where[:1] != ["steps"]:
+            continue
+        problems.append(f"{path}:{loc.line(where)}: {dotted(where)}: {_short(err)} (after substituting variables)")
+    if problems:
+        return problems
+    for i, raw in enumerate(rendered):
+        action = next(a for a in ACTIONS if a in raw)
+        fields: list[tuple[list[str | int], Any]] = [(["steps", i, "timeout"], raw.get("timeout"))]
+        if isinstance(raw[action], dict):
+            fields += [(["steps", i, action, k], raw[action].get(k)) for k in DURATIONS.get(action, ())]
+        for where, value in fields:
+            if value is None or placeholders(value):
+                continue
+            try:
+                seconds = parse_duration(str(value), name=dotted(where))
+            except UsageError as err:
+                problems.append(f"{path}:{loc.line(where)}: {err.message}")
+                continue
+            if not 0 <= seconds < 10 * 365 * 86400:
+                problems.append(f"{path}:{loc.line(where)}: {dotted(where)}: {value!r} is not a usable duration")
+    return problems
+
+
+def partial_render(value: Any, variables: dict[str, Any]) -> Any:
+    """`render` for the placeholders whose root is a user variable; the others stay as written."""
+    if isinstance(value, str):
+        known = [n for n in placeholders(value) if n.split(".", 1)[0] in variables]
+        if not known:
+            return value
+        whole = PLACEHOLDER.fullmatch(value.strip())
+        if whole and whole.group(1) in known:
+            return lookup(whole.group(1), variables)
+        return PLACEHOLDER.sub(
+            lambda m: str(lookup(m.group(1), variables)) if m.group(1) in known else m.group(0), value
+        )
+    if isinstance(value, list):
+        return [partial_render(v, variables) for v in value]
+    if isinstance(value, dict):
+        return {k: partial_render(v, variables) for k, v in value.items()}
+    return value
+
+
 def _short(err: Any) -> str:
     message = str(err.message)
+    described = err.schema.get("description") if isinstance(err.schema, dict) else None
+    if err.validator in ("anyOf", "oneOf") and described:
+        message = f"{err.instance!r} is not valid: expected {described[0].lower()}{described[1:].rstrip('.')}"
     return message if len(message) < 200 else message[:197] + "..."

@@ -46,6 +46,12 @@ class UpgradeOptions:
     snapshot: bool = True
 
 
+class UpgradeStopped(ClusterOpsError):
+    """The caller asked the run to stop (`should_stop`); it stopped between two servers."""
+
+    exit_code = 1
+
+
 Event = dict[str, Any]
 
 
@@ -128,6 +134,9 @@ class Upgrader:
     on_event: Callable[[Event], None] = lambda e: None
     driver_factory: Callable[[InventoryServer], NodeDriver] = driver_for
     tracker: Tracker = field(default_factory=Tracker)
+    # Asked before each server is touched (a safe point: every earlier server is done and gated);
+    # True stops the run there, journaled and resumable. A playbook step's deadline uses it.
+    should_stop: Callable[[], bool] = lambda: False
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -196,6 +205,11 @@ class Upgrader:
                         self.journal.mark(step.server, "skipped", reason=f"already on {step.to_version}")
                     self.emit("skip", server=step.server, reason="done" if status == "done" else "already on target")
                     continue
+                if self.should_stop():
+                    raise UpgradeStopped(
+                        f"stopped at a safe point before {step.server}: asked to stop (a deadline passed); "
+                        "every server before it is done and gated; continue with --resume"
+                    )
                 self.run_step(step, baseline)
         except ClusterOpsError as err:
             self.journal.finish("failed", error=str(err), leader_changes=self.tracker.changes)

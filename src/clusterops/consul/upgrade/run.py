@@ -61,9 +61,11 @@ def apply_upgrade(
     on_event: Callable[[Event], None] = lambda e: None,
     on_plan: Callable[[Plan], None] = lambda p: None,
     driver_factory: Callable[..., NodeDriver] = driver_for,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> dict[str, Any]:
     """Plan (refusing unsafe plans), then run every step; with `resume`, continue the last
-    unfinished run for this inventory and target: finish its half-done server, then re-plan."""
+    unfinished run for this inventory and target: finish its half-done server, then re-plan.
+    `should_stop` is asked before each server is touched; True stops the run there (UpgradeStopped)."""
     state_dir = state_dir or default_state_dir()
     inventory = load_inventory(inventory_path)
     reader = ClusterReader(inventory, inventory_settings(inventory))
@@ -73,7 +75,7 @@ def apply_upgrade(
         if resume and journal is None:
             raise UsageError(f"no unfinished upgrade to {target} for {inventory.path} in {state_dir / JOURNAL_KIND}")
         if journal is not None:
-            upgrader = Upgrader(inventory, reader, options, journal, on_event, driver_factory)
+            upgrader = Upgrader(inventory, reader, options, journal, on_event, driver_factory, should_stop=should_stop)
             upgrader.emit("resume", journal=str(journal.path))
             journal.set(status="running")
             half_done = [s for s in journal.steps() if s["status"] not in ("pending", "done", "skipped")]
@@ -105,7 +107,7 @@ def apply_upgrade(
         journal = Journal.create(
             state_dir, kind=JOURNAL_KIND, key=key, params=params, steps=[s.server for s in plan.steps]
         )
-        upgrader = Upgrader(inventory, reader, options, journal, on_event, driver_factory)
+        upgrader = Upgrader(inventory, reader, options, journal, on_event, driver_factory, should_stop=should_stop)
         upgrader.emit("journal", path=str(journal.path))
         return upgrader.run(plan, state_dir)
     finally:
