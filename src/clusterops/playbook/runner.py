@@ -98,6 +98,18 @@ class Runner:
                     self.state_dir, kind=JOURNAL_KIND, key=key, params=params, steps=[s.id for s in pb.steps]
                 )
             else:
+                known = {s["id"] for s in self.journal.steps()}
+                wanted = {s.id for s in pb.steps}
+                if known != wanted:
+                    change = "; ".join(
+                        f"{what}: {', '.join(sorted(ids))}"
+                        for what, ids in (("added", wanted - known), ("removed", known - wanted))
+                        if ids
+                    )
+                    raise UsageError(
+                        f"{pb.path}: its steps changed since run {self.journal.run_id} ({change}); "
+                        "a resumed run needs the same steps, so start a new one with --apply"
+                    )
                 self.journal.set(status="running")
         run_id = self.journal.run_id if self.journal else "plan-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         self.ctx = RunContext(
