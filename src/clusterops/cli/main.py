@@ -9,18 +9,23 @@ Command modules import their heavy libraries inside the commands, so `--help` st
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
+import typer.main
 
 from clusterops import __version__
 from clusterops.cli import consul as consul_cli
 from clusterops.cli import kv as kv_cli
 from clusterops.cli import lab as lab_cli
 from clusterops.cli import run as run_cli
+from clusterops.cli import snapshot as snapshot_cli
 from clusterops.cli import validate as validate_cli
 from clusterops.errors import ClusterOpsError
 
@@ -33,6 +38,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(lab_cli.app, name="lab")
+consul_cli.app.add_typer(snapshot_cli.app, name="snapshot")  # `consul snapshot restore-test`
 app.add_typer(consul_cli.app, name="consul")
 app.add_typer(validate_cli.app, name="validate")
 app.add_typer(kv_cli.app, name="kv")
@@ -85,6 +91,12 @@ def _unexpected(err: Exception) -> int:
     return 2
 
 
+@functools.cache
+def _command() -> Callable[..., Any]:
+    """The click command behind `app`, built once (typer rebuilds it on every call otherwise)."""
+    return typer.main.get_command(app)
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and map every outcome to an exit code; never show a traceback for a user error.
 
@@ -95,8 +107,11 @@ def run(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     _debug["on"] = "--debug" in args[:1] or os.environ.get("CLUSTEROPS_DEBUG", "") not in ("", "0")
     try:
-        app(args=args, prog_name="clusterops")
+        _command()(args=args, prog_name="clusterops")
     except SystemExit as done:
+        cause = getattr(done.__context__, "__cause__", None)
+        if isinstance(cause, EOFError):  # typer turns a stray EOFError into "Aborted!" and exit 1
+            return _unexpected(cause)
         code = done.code
         return code if isinstance(code, int) else (0 if code is None else 2)
     except ClusterOpsError as err:

@@ -211,6 +211,28 @@ class ConsulClient:
 
         return self._call(f"kv get {key}", "key:read", read)
 
+    def restore_snapshot(self, data: bytes) -> None:
+        """PUT /v1/snapshot: replace the servers' state with a saved snapshot (disaster recovery)."""
+        self._call("snapshot restore", PERM_MANAGEMENT, lambda: self._c.snapshot.restore(data))
+
+    def kv_keys(self, prefix: str = "") -> list[str]:
+        """Every KV key under `prefix` (names only, never values)."""
+
+        def read() -> list[str]:
+            _index, keys = self._c.kv.get(prefix, keys=True)
+            return [str(k) for k in keys or []]
+
+        return self._call("kv list", "key:list", read)
+
+    def catalog_services(self) -> tuple[int, dict[str, list[str]]]:
+        """(the catalog's raft index, service name -> tags)."""
+
+        def read() -> tuple[int, dict[str, list[str]]]:
+            index, services = self._c.catalog.services()
+            return int(index or 0), {str(k): [str(t) for t in v or []] for k, v in (services or {}).items()}
+
+        return self._call("catalog services", "service:read", read)
+
 
 def _first_line(text: str) -> str:
     text = text.strip()

@@ -16,7 +16,7 @@ from typing import Any
 
 from clusterops.consul.checks import stale_peers
 from clusterops.consul.inventory import Inventory, InventoryServer
-from clusterops.consul.snapshot import save_snapshot
+from clusterops.consul.snapshot import SnapshotInfo, save_snapshot
 from clusterops.consul.state import ClusterState
 from clusterops.consul.upgrade.drivers import NodeDriver, driver_for
 from clusterops.consul.upgrade.plan import Plan, Step, parse_version
@@ -137,6 +137,9 @@ class Upgrader:
     # Asked before each server is touched (a safe point: every earlier server is done and gated);
     # True stops the run there, journaled and resumable. A playbook step's deadline uses it.
     should_stop: Callable[[], bool] = lambda: False
+    # Called with the pre-upgrade snapshot once it is saved, before any server is touched; raising
+    # stops the run there (`upgrade --restore-test` restores it into a throwaway server first).
+    after_snapshot: Callable[[SnapshotInfo], None] = lambda info: None
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -191,6 +194,7 @@ class Upgrader:
         info = save_snapshot(self.reader.client(leader), path)
         self.journal.set(snapshot=info.__dict__)
         self.emit("snapshot", path=info.path, bytes=info.bytes, index=info.index, term=info.term)
+        self.after_snapshot(info)
 
     def run(self, plan: Plan, state_dir: Path) -> dict[str, Any]:
         started = time.time()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from clusterops.consul.inventory import Inventory, load_inventory
+from clusterops.consul.snapshot import SnapshotInfo
 from clusterops.consul.upgrade.drivers import NodeDriver, driver_for
 from clusterops.consul.upgrade.execute import JOURNAL_KIND, Event, UpgradeOptions, Upgrader
 from clusterops.consul.upgrade.plan import Plan, plan_upgrade
@@ -62,10 +63,12 @@ def apply_upgrade(
     on_plan: Callable[[Plan], None] = lambda p: None,
     driver_factory: Callable[..., NodeDriver] = driver_for,
     should_stop: Callable[[], bool] = lambda: False,
+    after_snapshot: Callable[[SnapshotInfo], None] = lambda info: None,
 ) -> dict[str, Any]:
     """Plan (refusing unsafe plans), then run every step; with `resume`, continue the last
     unfinished run for this inventory and target: finish its half-done server, then re-plan.
-    `should_stop` is asked before each server is touched; True stops the run there (UpgradeStopped)."""
+    `should_stop` is asked before each server is touched; True stops the run there (UpgradeStopped).
+    `after_snapshot` gets the pre-upgrade snapshot before any server is touched; raising stops the run."""
     state_dir = state_dir or default_state_dir()
     inventory = load_inventory(inventory_path)
     reader = ClusterReader(inventory, inventory_settings(inventory))
@@ -75,7 +78,10 @@ def apply_upgrade(
         if resume and journal is None:
             raise UsageError(f"no unfinished upgrade to {target} for {inventory.path} in {state_dir / JOURNAL_KIND}")
         if journal is not None:
-            upgrader = Upgrader(inventory, reader, options, journal, on_event, driver_factory, should_stop=should_stop)
+            upgrader = Upgrader(
+                inventory, reader, options, journal, on_event, driver_factory, should_stop=should_stop,
+                after_snapshot=after_snapshot,
+            )  # fmt: skip
             upgrader.emit("resume", journal=str(journal.path))
             journal.set(status="running")
             half_done = [s for s in journal.steps() if s["status"] not in ("pending", "done", "skipped")]
@@ -107,7 +113,10 @@ def apply_upgrade(
         journal = Journal.create(
             state_dir, kind=JOURNAL_KIND, key=key, params=params, steps=[s.server for s in plan.steps]
         )
-        upgrader = Upgrader(inventory, reader, options, journal, on_event, driver_factory, should_stop=should_stop)
+        upgrader = Upgrader(
+                inventory, reader, options, journal, on_event, driver_factory, should_stop=should_stop,
+                after_snapshot=after_snapshot,
+            )  # fmt: skip
         upgrader.emit("journal", path=str(journal.path))
         return upgrader.run(plan, state_dir)
     finally:
