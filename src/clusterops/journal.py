@@ -80,6 +80,8 @@ class Journal:
             ) from None
         except ValueError as err:  # e.g. a number too long to convert
             raise ConfigError(f"not valid JSON ({err})", path=str(path)) from None
+        except RecursionError:
+            raise ConfigError("nested too deeply to be a journal", path=str(path)) from None
         problem = journal_problem(doc)
         if problem is not None:
             keys, message = problem
@@ -141,7 +143,7 @@ class Journal:
         now = time.time()
         for step in self.doc["steps"]:
             if step["id"] == step_id:
-                if step["started"] is None and status != "pending":
+                if step.get("started") is None and status != "pending":
                     step["started"] = now
                 if status in FINAL or status == "skipped":
                     step["finished"] = now

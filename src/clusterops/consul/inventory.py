@@ -155,6 +155,8 @@ def parse_inventory(data: Any, loc: Locator) -> Inventory:
         want = bool if key == "tls_skip_verify" else str
         if not isinstance(value, want):
             raise loc.error(("consul", str(key)), f"must be a {'boolean' if want is bool else 'string'}")
+    if consul.get("token_file") and not Path(consul["token_file"]).expanduser().is_file():
+        raise loc.error(("consul", "token_file"), f"{consul['token_file']} is not a readable file")
     return Inventory(path=loc.path, cluster=str(data.get("cluster") or ""), servers=tuple(servers), consul=consul)
 
 

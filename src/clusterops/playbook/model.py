@@ -82,7 +82,7 @@ def load_playbook(path: str | Path, extra_vars: dict[str, str] | None = None) ->
         where = list(err.absolute_path)
         schema_path = "/".join(str(p) for p in err.absolute_schema_path)
         line = loc.line(where)
-        problems.append(f"{path}:{line}: {dotted(where) or '(top)'}: {_short(err)} [schema: {schema_path}]")
+        problems.append(f"{at(path, line)}: {dotted(where) or '(top)'}: {_short(err)} [schema: {schema_path}]")
     if problems:
         raise PlaybookInvalid(
             f"{len(problems)} error(s); nothing was run:\n  " + "\n  ".join(problems), path=None, line=None
@@ -94,7 +94,7 @@ def load_playbook(path: str | Path, extra_vars: dict[str, str] | None = None) ->
         line = loc.line(["steps", i])
         if len(present) != 1:
             found = ", ".join(present) or "none"
-            problems.append(f"{path}:{line}: steps[{i}] ({raw['id']}): needs exactly one action, found {found}")
+            problems.append(f"{at(path, line)}: steps[{i}] ({raw['id']}): needs exactly one action, found {found}")
             continue
         on_failure = raw.get("on_failure", "abort")
         handlers: tuple[str, ...] = ()
@@ -111,22 +111,22 @@ def load_playbook(path: str | Path, extra_vars: dict[str, str] | None = None) ->
     ids = [s.id for s in steps]
     for s in steps:
         if ids.count(s.id) > 1:
-            problems.append(f"{path}:{s.line}: step id {s.id!r} is used more than once")
+            problems.append(f"{at(path, s.line)}: step id {s.id!r} is used more than once")
         for h in s.handlers:
             if h not in ids:
-                problems.append(f"{path}:{s.line}: {s.id}: on_failure runs unknown step {h!r}")
+                problems.append(f"{at(path, s.line)}: {s.id}: on_failure runs unknown step {h!r}")
             elif not next(x for x in steps if x.id == h).handler:
-                problems.append(f"{path}:{s.line}: {s.id}: on_failure step {h!r} must be marked `handler: true`")
+                problems.append(f"{at(path, s.line)}: {s.id}: on_failure step {h!r} must be marked `handler: true`")
     variables = {**(data.get("vars") or {}), **(extra_vars or {})}
     for i, raw in enumerate(data["steps"]):
         for name in sorted(placeholders(raw)):
             root = name.split(".", 1)[0]
             if root not in variables and root not in BUILTINS:
-                problems.append(f"{path}:{loc.line(['steps', i])}: {raw['id']}: undefined variable {{{{ {name} }}}}")
+                problems.append(f"{at(path, loc.line(['steps', i]))}: {raw['id']}: undefined variable {{{{ {name} }}}}")
     if data.get("inventory"):
         for name in placeholders(data["inventory"]):
             if name not in variables:
-                problems.append(f"{path}:{loc.line(['inventory'])}: inventory: undefined variable {{{{ {name} }}}}")
+                problems.append(f"{at(path, loc.line(['inventory']))}: inventory: undefined variable {{{{ {name} }}}}")
     if not problems:
         problems += _check_substituted(data, variables, validator, path, loc)
     if problems:
@@ -162,7 +162,7 @@ def _check_substituted(
         where = list(err.absolute_path)
         if where[:1] != ["steps"]:
             continue
-        problems.append(f"{path}:{loc.line(where)}: {dotted(where)}: {_short(err)} (after substituting variables)")
+        problems.append(f"{at(path, loc.line(where))}: {dotted(where)}: {_short(err)} (after substituting variables)")
     if problems:
         return problems
     for i, raw in enumerate(rendered):
@@ -176,10 +176,10 @@ def _check_substituted(
             try:
                 seconds = parse_duration(str(value), name=dotted(where))
             except UsageError as err:
-                problems.append(f"{path}:{loc.line(where)}: {err.message}")
+                problems.append(f"{at(path, loc.line(where))}: {err.message}")
                 continue
             if not 0 <= seconds < 10 * 365 * 86400:
-                problems.append(f"{path}:{loc.line(where)}: {dotted(where)}: {value!r} is not a usable duration")
+                problems.append(f"{at(path, loc.line(where))}: {dotted(where)}: {value!r} is not a usable duration")
     return problems
 
 
@@ -200,6 +200,11 @@ def partial_render(value: Any, variables: dict[str, Any]) -> Any:
     if isinstance(value, dict):
         return {k: partial_render(v, variables) for k, v in value.items()}
     return value
+
+
+def at(path: Path, line: int | None) -> str:
+    """`file:line`, or just `file` when the line is unknown (an empty document)."""
+    return f"{path}:{line}" if line else str(path)
 
 
 def _short(err: Any) -> str:

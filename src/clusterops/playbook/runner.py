@@ -21,7 +21,7 @@ from clusterops.durations import parse_duration
 from clusterops.errors import ClusterOpsError, UsageError
 from clusterops.journal import Journal, default_state_dir
 from clusterops.playbook.actions import ACTIONS, DEADLINE_AWARE, Outcome, RunContext
-from clusterops.playbook.model import Playbook, StepSpec
+from clusterops.playbook.model import Playbook, StepSpec, at
 from clusterops.playbook.template import evaluate, render, shell_command
 
 JOURNAL_KIND = "playbook"
@@ -102,12 +102,13 @@ class Runner:
                 wanted = {s.id for s in pb.steps}
                 if known != wanted:
                     change = "; ".join(
-                        f"{what}: {', '.join(sorted(ids))}"
+                        f"{what}: {', '.join(sorted(ids))[:200]}"
                         for what, ids in (("added", wanted - known), ("removed", known - wanted))
                         if ids
                     )
                     raise UsageError(
-                        f"{pb.path}: its steps changed since run {self.journal.run_id} ({change}); "
+                        f"{pb.path}: its steps changed since run {self.journal.run_id} ({change}; journal "
+                        f"{self.journal.path}); "
                         "a resumed run needs the same steps, so start a new one with --apply"
                     )
                 self.journal.set(status="running")
@@ -137,16 +138,21 @@ class Runner:
                 self.log(f"= {step.id}: {result.summary}")
                 return result
         variables = self.variables()
-        if step.when is not None and not evaluate(step.when, variables):
-            result = StepResult(step.id, step.action, "skipped", f"when: {step.when} is false", handler=step.handler)
-            self._record(step, result)
-            return result
-        args = shell_command(step.args, variables) if step.action == "exec" else render(step.args, variables)
-        timeout = (
-            parse_duration(str(render(step.timeout, variables)), name=f"{step.id}.timeout")
-            if step.timeout is not None
-            else None
-        )
+        try:
+            if step.when is not None and not evaluate(step.when, variables):
+                result = StepResult(
+                    step.id, step.action, "skipped", f"when: {step.when} is false", handler=step.handler
+                )
+                self._record(step, result)
+                return result
+            args = shell_command(step.args, variables) if step.action == "exec" else render(step.args, variables)
+            timeout = (
+                parse_duration(str(render(step.timeout, variables)), name="timeout")
+                if step.timeout is not None
+                else None
+            )
+        except UsageError as err:  # a value known only now (steps.X.status, run_id): name where it is
+            raise UsageError(f"{at(self.pb.path, step.line)}: {step.id}: {err.message}") from None
         verb = "running" if self.apply else "planning"
         self.log(f"> {step.id} ({step.action}): {verb}")
         if self.journal is not None:
