@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,10 +67,14 @@ def load_yaml_text(text: str, path: str) -> tuple[Any, Locator]:
         line = mark.line + 1 if mark else None
         problem = err.problem or str(err)
         raise ConfigError(f"not valid YAML: {problem}", path=path, line=line) from None
+    except yaml.reader.ReaderError as err:  # a character YAML does not allow: no mark, a position
+        line = text.count("\n", 0, err.position) + 1
+        char = err.character if isinstance(err.character, int) else ord(str(err.character)[:1] or "\0")
+        raise ConfigError(f"not valid YAML: character #x{char:04x} is not allowed", path=path, line=line) from None
     except yaml.YAMLError as err:
         raise ConfigError(f"not valid YAML: {err}", path=path) from None
     except RecursionError:
-        raise ConfigError(f"nested more deeply than {sys.getrecursionlimit() // 4} levels", path=path) from None
+        raise ConfigError("nested too deeply to read", path=path) from None
     if node is not None:
         expansion = _expansion_problem(node)
         if expansion is not None:
