@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup system-deps binaries demo lint test unit integration bench clean
+.PHONY: setup system-deps docker-deps binaries demo lint test unit integration bench clean
 
 setup: $(VENV)/.installed
 
@@ -19,6 +19,11 @@ $(VENV)/.installed: pyproject.toml
 # (network namespaces for the address-validation differential tests). Installed only when missing.
 system-deps:
 	bash scripts/system-deps.sh
+
+# The compose tests' Docker engine: Debian's docker.io and busybox-static, and Docker Compose v2 built from the Go
+# module proxy into the cache (about 7 minutes once). The tests start a private dockerd and always stop it.
+docker-deps:
+	bash scripts/docker-deps.sh >/dev/null
 
 # Build Consul A and B from the Go module proxy and install two OpenBao releases (cached outside
 # the repo in ~/.cache/clusterops; a warm cache makes this a no-op).
@@ -36,10 +41,10 @@ lint: setup
 unit: setup
 	$(BIN)/pytest tests/unit
 
-integration: system-deps binaries
+integration: system-deps docker-deps binaries
 	$(BIN)/pytest tests/integration
 
-test: system-deps binaries lint
+test: system-deps docker-deps binaries lint
 	$(BIN)/pytest
 
 bench: binaries

@@ -18,7 +18,8 @@ from clusterops.errors import BinaryUnavailable
 from clusterops.lab import binaries
 from clusterops.lab.cluster import Lab
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# Any non-empty CI other than a "false" spelling means CI (GitHub sets "true", others "1" or a name).
+IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no", "off")
 CONSUL_A, CONSUL_B = binaries.CONSUL_FROM, binaries.CONSUL_TO
 
 _used_prefixes: set[str] = set()

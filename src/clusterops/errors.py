@@ -13,6 +13,7 @@ place (`clusterops.cli.main`) and prints its message without a traceback.
     +-- CasConflict                 a check-and-set write lost a race; nothing was written (exit 1)
     +-- GateTimeout                 a gate did not hold before its deadline (exit 1)
     +-- UnsafePlan                  a pre-flight check refused the plan (exit 1)
+    |   +-- LockHeld                another run holds the cluster or local lock (consul.lock)
     +-- BinaryUnavailable           a Consul or OpenBao binary cannot be found or built (exit 2)
     +-- LabError                    the local lab could not do what was asked (exit 2)
 

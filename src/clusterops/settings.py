@@ -11,9 +11,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from clusterops.errors import UsageError
+
+if TYPE_CHECKING:
+    from clusterops.transport import TLSOptions
 
 _TRUE = {"1", "t", "true", "yes", "y", "on"}
 _FALSE = {"0", "f", "false", "no", "n", "off"}
@@ -29,10 +33,64 @@ def _parse_bool(name: str, value: str) -> bool:
 
 
 def _read_token_file(name: str, path: str) -> str:
+    from clusterops.transport import token_file_warning
+
     try:
-        return Path(path).expanduser().read_text(encoding="utf-8").strip()
+        raw = Path(path).expanduser().read_bytes()
     except OSError as err:
         raise UsageError(f"cannot read the token file named by {name} ({path}): {err.strerror}") from err
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"the token file named by {name} ({path}) is not text; its content is not shown") from None
+    # One trailing newline (or CRLF) is what `echo > file` leaves: allowed, as `vault` allows it.
+    token = check_token(text.strip(), f"the token file named by {name} ({path})")
+    token_file_warning(path, name)
+    return token
+
+
+def check_token(token: str, source: str) -> str:
+    """`token` when it can travel in an HTTP header; else a UsageError naming `source`, never the content.
+
+    Vault and OpenBao tokens are printable ASCII without spaces; a newline, a space or any other control
+    or non-ASCII character means the wrong file or a broken variable (and would reach the header layer,
+    whose error message quotes the value).
+    """
+    for ch in token:
+        if not 33 <= ord(ch) <= 126:
+            what = {"\n": "a line break", "\r": "a carriage return", " ": "a space", "\t": "a tab"}.get(
+                ch, "a control character" if ord(ch) < 32 or ord(ch) == 127 else "a non-ASCII character"
+            )
+            raise UsageError(
+                f"{source} holds {what} inside the token; refusing to send it (its content is not shown)",
+                hint="a token file holds the token alone, on one line",
+            )
+    return token
+
+
+def check_namespace(namespace: str, source: str) -> str:
+    """A namespace path (`team-a`, `team-a/child/`) that can travel in a header; else a UsageError naming `source`."""
+    for ch in namespace:
+        if not 33 <= ord(ch) <= 126:
+            raise UsageError(
+                f"the namespace from {source} holds a space, control or non-ASCII character: {namespace!r}"
+            )
+    inner = namespace.strip("/")
+    if any(seg in ("", ".", "..") for seg in inner.split("/")) and inner:
+        raise UsageError(f"the namespace from {source} has an empty, '.' or '..' segment: {namespace!r}")
+    return namespace
+
+
+def consul_token(token_file: str | None, env: Mapping[str, str]) -> str | None:
+    """The token as Consul's own CLI picks it (api.NewClient): a token file, when set and not empty,
+    wins over a token; `--token-file` is the CLI's `-token-file`, above CONSUL_HTTP_TOKEN_FILE."""
+    file_name, file_path = ("--token-file", token_file) if token_file else ("CONSUL_HTTP_TOKEN_FILE", None)
+    file_path = file_path or env.get("CONSUL_HTTP_TOKEN_FILE") or None
+    if file_path:
+        token = _read_token_file(file_name, file_path)
+        if token:
+            return token
+    return env.get("CONSUL_HTTP_TOKEN") or None
 
 
 @dataclass(frozen=True)
@@ -46,6 +104,24 @@ class ConsulSettings:
     client_key: str | None = None
     verify: bool = True
     timeout: float = 10.0
+    ca_path: str | None = None
+    tls_server_name: str | None = None
+
+    @property
+    def tls(self) -> TLSOptions:
+        """The TLS settings, for `clusterops.transport`."""
+        from clusterops.transport import TLSOptions
+
+        return TLSOptions(
+            service="Consul",
+            verify=self.verify,
+            ca_file=self.ca_cert,
+            ca_path=self.ca_path,
+            client_cert=self.client_cert,
+            client_key=self.client_key,
+            server_name=self.tls_server_name,
+            env_prefix="CONSUL",
+        )
 
     @property
     def scheme(self) -> str:
@@ -75,19 +151,15 @@ class ConsulSettings:
         client_key: str | None = None,
         verify: bool | None = None,
         env: Mapping[str, str] | None = None,
+        ca_path: str | None = None,
+        tls_server_name: str | None = None,
     ) -> ConsulSettings:
         """Options first, then CONSUL_HTTP_* variables, then Consul's defaults."""
         env = os.environ if env is None else env
         use_ssl = env.get("CONSUL_HTTP_SSL")
         default_scheme = "https" if use_ssl and _parse_bool("CONSUL_HTTP_SSL", use_ssl) else "http"
         raw_address = address or env.get("CONSUL_HTTP_ADDR") or "127.0.0.1:8500"
-        token: str | None = None
-        if token_file:
-            token = _read_token_file("--token-file", token_file)
-        elif env.get("CONSUL_HTTP_TOKEN"):
-            token = env["CONSUL_HTTP_TOKEN"]
-        elif env.get("CONSUL_HTTP_TOKEN_FILE"):
-            token = _read_token_file("CONSUL_HTTP_TOKEN_FILE", env["CONSUL_HTTP_TOKEN_FILE"])
+        token = consul_token(token_file, env)
         if verify is None:
             raw_verify = env.get("CONSUL_HTTP_SSL_VERIFY")
             verify = _parse_bool("CONSUL_HTTP_SSL_VERIFY", raw_verify) if raw_verify else True
@@ -98,6 +170,8 @@ class ConsulSettings:
             client_cert=client_cert or env.get("CONSUL_CLIENT_CERT") or None,
             client_key=client_key or env.get("CONSUL_CLIENT_KEY") or None,
             verify=verify,
+            ca_path=ca_path or env.get("CONSUL_CAPATH") or None,
+            tls_server_name=tls_server_name or env.get("CONSUL_TLS_SERVER_NAME") or None,
         )
 
 
@@ -130,6 +204,21 @@ def _first_env(env: Mapping[str, str], *names: str) -> str | None:
     return None
 
 
+def _first_name(env: Mapping[str, str], *names: str) -> str | None:
+    """The first of `names` set (non-empty) in `env`."""
+    for name in names:
+        if env.get(name):
+            return name
+    return None
+
+
+def _namespace(option: str | None, env: Mapping[str, str]) -> str | None:
+    if option:
+        return check_namespace(option, "--namespace")
+    var = _first_name(env, "VAULT_NAMESPACE", "BAO_NAMESPACE")
+    return check_namespace(env[var], var) if var else None
+
+
 @dataclass(frozen=True)
 class VaultSettings:
     """Where and how to reach one Vault or OpenBao server, resolved like `vault` / `bao` do.
@@ -148,6 +237,23 @@ class VaultSettings:
     client_key: str | None = None
     verify: bool = True
     timeout: float = 30.0
+    tls_server_name: str | None = None
+
+    @property
+    def tls(self) -> TLSOptions:
+        """The TLS settings, for `clusterops.transport`."""
+        from clusterops.transport import TLSOptions
+
+        return TLSOptions(
+            service="Vault",
+            verify=self.verify,
+            ca_file=self.ca_cert,
+            ca_path=self.ca_path,
+            client_cert=self.client_cert,
+            client_key=self.client_key,
+            server_name=self.tls_server_name,
+            env_prefix="VAULT",
+        )
 
     @property
     def tls_verify(self) -> bool | str:
@@ -162,13 +268,38 @@ class VaultSettings:
             return (self.client_cert, self.client_key)
         return None
 
-    def with_address(self, address: str, *, token: str | None = None, namespace: str | None = None) -> VaultSettings:
-        """The same TLS settings aimed at another server (e.g. production next to staging)."""
+    def check_files(self) -> None:
+        """The TLS files named exist and can be read: a UsageError naming the file before any request."""
+        for label, value, folder in (
+            ("the CA file (--ca-cert, VAULT_CACERT)", self.ca_cert, False),
+            ("the CA folder (--ca-path, VAULT_CAPATH)", self.ca_path, True),
+            ("the client certificate (--client-cert, VAULT_CLIENT_CERT)", self.client_cert, False),
+            ("the client key (--client-key, VAULT_CLIENT_KEY)", self.client_key, False),
+        ):
+            if not value:
+                continue
+            p = Path(value).expanduser()
+            if folder:
+                ok, why = p.is_dir(), "is not a folder"
+            else:
+                ok, why = p.is_file() and os.access(p, os.R_OK), "is not a readable file"
+            if not ok:
+                why = "does not exist" if not p.exists() else why
+                raise UsageError(f"{label} {value} {why}")
+        if bool(self.client_cert) != bool(self.client_key):
+            raise UsageError("a client certificate needs its key, and a key its certificate (VAULT_CLIENT_CERT/KEY)")
+
+    def with_address(self, address: str, *, token: str | None, namespace: str | None = None) -> VaultSettings:
+        """The same TLS settings aimed at another server (e.g. production next to staging).
+
+        The other server gets its own token (never this one's: a staging token is not sent to
+        production) and its own namespace when given.
+        """
         return replace(
             self,
             address=normalize_vault_address(address),
-            token=token if token is not None else self.token,
-            namespace=namespace if namespace is not None else self.namespace,
+            token=check_token(token, "the destination token") if token else None,
+            namespace=check_namespace(namespace, "--to-namespace") if namespace is not None else self.namespace,
         )
 
     @classmethod
@@ -194,7 +325,8 @@ class VaultSettings:
         if token_file:
             token = _read_token_file("--token-file", token_file)
         else:
-            token = _first_env(env, "VAULT_TOKEN", "BAO_TOKEN")
+            token_var = _first_name(env, "VAULT_TOKEN", "BAO_TOKEN")
+            token = check_token(env[token_var].strip(), token_var) if token_var else None
             if not token:
                 for name in (".vault-token", ".bao-token"):
                     helper = home / name
@@ -207,12 +339,13 @@ class VaultSettings:
         return cls(
             address=normalize_vault_address(raw_address),
             token=token or None,
-            namespace=namespace or _first_env(env, "VAULT_NAMESPACE", "BAO_NAMESPACE"),
+            namespace=_namespace(namespace, env),
             ca_cert=ca_cert or _first_env(env, "VAULT_CACERT", "BAO_CACERT"),
             ca_path=ca_path or _first_env(env, "VAULT_CAPATH", "BAO_CAPATH"),
             client_cert=client_cert or _first_env(env, "VAULT_CLIENT_CERT", "BAO_CLIENT_CERT"),
             client_key=client_key or _first_env(env, "VAULT_CLIENT_KEY", "BAO_CLIENT_KEY"),
             verify=verify,
+            tls_server_name=_first_env(env, "VAULT_TLS_SERVER_NAME", "BAO_TLS_SERVER_NAME"),
         )
 
 

@@ -96,6 +96,9 @@ def wait_until(
         detail = f"last failed: {window.last_failure}"
         if window.held is not None:
             detail = f"held for only {window.held:.1f}s of the required {stable_for:g}s; {detail}"
+        elapsed = clock() - start
+        if elapsed > timeout + max(1.0, interval):  # say so rather than pretend the deadline held
+            detail += f"; returned only after {elapsed:.1f}s: an observation overran the deadline"
         raise GateTimeout(f"{what}: timed out after {timeout:g}s; {detail}") from err
     return WaitResult(observation=obs, polls=window.polls, elapsed=clock() - start)
 

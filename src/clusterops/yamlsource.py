@@ -57,11 +57,12 @@ def _walk(node: yaml.Node, keys: tuple[PathPart, ...], lines: dict[tuple[PathPar
             _walk(item, (*keys, i), lines)
 
 
-def load_yaml_text(text: str, path: str) -> tuple[Any, Locator]:
+def load_yaml_text(text: str, path: str, *, loader: type[Any] = yaml.SafeLoader) -> tuple[Any, Locator]:
+    """`loader` lets a caller change how scalars are typed (e.g. the KV desired state keeps them strings)."""
     locator = Locator(path)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=loader)
+        data = yaml.load(text, Loader=loader)  # a SafeLoader (sub)class
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else None

@@ -9,8 +9,8 @@
 - differential: the real `consul validate` 1.14.11 accepts each server's config dir and the real `bao server` 2.7.2
   starts with vault-1's config and environment, each inside a network namespace that has the container's addresses
   (the templates resolve against the host they run on, so never on the CI runner itself);
-- not `docker compose config`: no machine here has the compose plugin (Docker's own apt repository is out of
-  reach), and a test that skips in CI is not a test; the checks above stand in for it.
+- the same file on a real Docker engine (up, clusterops on it, a rolling upgrade, down) is
+  tests/integration/test_compose_engine.py.
 """
 
 from __future__ import annotations
@@ -96,12 +96,12 @@ def test_services_volumes_and_healthchecks() -> None:
         assert named and named <= declared_volumes, f"{name}: data on a declared named volume"
         assert list(svc["networks"]) == ["lab"]
     for name in CONSUL_SERVICES:
-        assert services[name]["image"] == f"hashicorp/consul:{binaries.CONSUL_TO}"
+        assert services[name]["image"] == f"hashicorp/consul:${{CONSUL_VERSION:-{binaries.CONSUL_TO}}}"
         assert "/v1/status/leader" in services[name]["healthcheck"]["test"][1]
         # the image's entrypoint chowns /consul/config: our read-only config must be mounted elsewhere
         assert services[name]["volumes"][0]["target"] != "/consul/config"
         assert f"-config-dir={services[name]['volumes'][0]['target']}" in services[name]["command"]
-    assert services[VAULT_SERVICE]["image"] == f"openbao/openbao:{binaries.DEFAULT_OPENBAO}"
+    assert services[VAULT_SERVICE]["image"] == f"openbao/openbao:${{OPENBAO_VERSION:-{binaries.DEFAULT_OPENBAO}}}"
     assert "/v1/sys/health" in services[VAULT_SERVICE]["healthcheck"]["test"][1]
 
 

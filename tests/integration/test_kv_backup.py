@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from clusterops.kv.client import VaultClient
+from clusterops.kv.tree import walk
 from tests.integration.kv_helpers import Cli, write_versions
 
 
@@ -36,7 +37,7 @@ def test_encrypted_round_trip_preserves_history_and_reports_losses(
     assert "exported 2 secret(s), 4 version(s)" in out and "(encrypted)" in out
     blob = out_file.read_bytes()
     assert stat.S_IMODE(out_file.stat().st_mode) == 0o600
-    assert b"bk-pw" not in blob and b"bk-tok" not in blob and blob.startswith(b"clusterops-kv-export+fernet/1")
+    assert b"bk-pw" not in blob and b"bk-tok" not in blob and blob.startswith(b"clusterops-kv-export+fernet-stream/1")
 
     code, out, err = cli("kv", "import", str(out_file), f"{root}/restored", "--key-file", str(key), "-f", "json")
     assert code == 0, err
@@ -87,3 +88,29 @@ def test_plaintext_needs_opt_in_and_wrong_key_is_refused(
     assert code == 2 and "cannot be decrypted" in err
     code, _, err = cli("kv", "import", str(enc), f"{root}/bad")
     assert code == 2 and "encrypted" in err
+
+
+def test_import_refuses_entries_outside_the_destination(
+    cli: Cli, root: str, client: VaultClient, tmp_path: Path
+) -> None:
+    write_versions(client, f"{root}/victim/prod-db", {"pass": "keep-me"})
+    write_versions(client, f"{root}/src/ok", {"a": "1"})
+    plain = tmp_path / "e.json"
+    assert cli("kv", "export", f"{root}/src", "-o", str(plain), "--plaintext", "-f", "json")[0] == 0
+    doc = json.loads(plain.read_text())
+    good = doc["secrets"][0]
+    before = client.read_metadata(client.resolve(f"{root}/victim/prod-db"))
+    for bad in ("../victim/prod-db", "x/../../victim/prod-db", "./ok", "a//b", "%2e%2e/victim/prod-db", ".."):
+        evil = dict(good, path=bad)
+        f = tmp_path / "evil.json"
+        f.write_text(json.dumps({**doc, "secrets": [good, evil]}))
+        code, out, err = cli("kv", "import", str(f), f"{root}/dest/inner")
+        assert code == 2, (bad, out, err)
+        assert str(f) in err and "secret entry 2" in err and repr(bad) in err and "nothing was imported" in err
+        assert walk(client, client.resolve(f"{root}/dest")) == []  # not even the good entry
+    assert client.read_metadata(client.resolve(f"{root}/victim/prod-db")) == before
+    # Two entries for one path are refused too.
+    f = tmp_path / "dup.json"
+    f.write_text(json.dumps({**doc, "secrets": [good, good]}))
+    code, _, err = cli("kv", "import", str(f), f"{root}/dest")
+    assert code == 2 and "both have path" in err

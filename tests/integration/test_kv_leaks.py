@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
 from pathlib import Path
 
 import yaml
 
-from tests.integration.kv_helpers import Bao, run_sub, subprocess_env
+from clusterops.kv.client import VaultClient
+from tests.integration.kv_helpers import Bao, Cli, run_sub, subprocess_env
 
 SECRETS = ("LEAKCANARY-alpha-7f3e", "LEAKCANARY-beta-91cd", "LEAKCANARY-gamma-55aa", "LEAKCANARY-delta-0b0b")
 
@@ -93,6 +96,12 @@ def test_no_secret_value_leaks_anywhere(bao: Bao, root: str, tmp_path: Path) -> 
     run("kv", "destroy", f"{p}/db", "--versions", "2")
     run("kv", "delete", root, "-r", "--dry-run")
     run("kv", "delete", f"{root}/restored", "-r", "--yes")
+    run("kv", "put", f"{p}/field", f"pw=@{inputs / 'a'}", "--field", "version")
+    run("kv", "policy", "get", f"{p}/db")
+    run("kv", "--output-policy", "get", f"{p}/db")
+    run("kv", "move", p, p, ok=(1,))  # refused: onto itself
+    run("kv", "move", p, f"{p}/inner", ok=(1,))  # refused: overlapping
+    run("kv", "metadata", "put", f"{p}/db", "--max-versions", "12", "-f", "json")
     run("kv", "get", f"{p}/nope", ok=(2,))
 
     for args, code, out, err in transcript:
@@ -107,3 +116,77 @@ def test_no_secret_value_leaks_anywhere(bao: Bao, root: str, tmp_path: Path) -> 
             assert s.encode() not in blob, f"{s} in {f}"
     assert bao.token not in "".join(o + e for _, _, o, e in transcript)
     assert run_sub("kv", "get", f"{p}/db", "--field", "user", env=env).stdout == "app"  # the opt-in still works
+
+
+TOKEN_CANARY = "hvs.TOKENCANARY-5e1f"
+
+
+def test_broken_tokens_and_namespaces_are_named_never_shown(bao: Bao, root: str, tmp_path: Path) -> None:
+    """A token with a line break (a second line pasted in, a CRLF file) is refused naming where it came from."""
+    broken = tmp_path / "token"
+    broken.write_text(f"{TOKEN_CANARY}\n{TOKEN_CANARY}-line2\n")
+    base = subprocess_env(bao)
+    cases = [
+        (["--token-file", str(broken)], {}, str(broken)),
+        ([], {"VAULT_TOKEN": f"{TOKEN_CANARY}\nx"}, "VAULT_TOKEN"),
+        ([], {"VAULT_TOKEN": "", "BAO_TOKEN": f"x {TOKEN_CANARY}"}, "BAO_TOKEN"),
+        ([], {"VAULT_NAMESPACE": "team\nx"}, "VAULT_NAMESPACE"),
+    ]
+    for i, (opts, env, named) in enumerate(cases):
+        commands = (["get", f"{root}/x"], ["put", f"{root}/x", "a=1"], ["tree", root]) if i == 0 else (["get", root],)
+        for cmd in commands:
+            res = run_sub("kv", *opts, *cmd, env={**base, **env})
+            assert res.returncode == 2, (opts, env, res.stderr)
+            assert named in res.stderr and "Traceback" not in res.stderr
+            assert TOKEN_CANARY not in res.stdout + res.stderr
+    # The destination's token for --to-addr, from a file or the environment, is checked the same way.
+    for extra, env, named in (
+        (["--to-token-file", str(broken)], {}, str(broken)),
+        ([], {"CLUSTEROPS_TO_TOKEN": f"{TOKEN_CANARY}\r\nx"}, "CLUSTEROPS_TO_TOKEN"),
+    ):
+        res = run_sub("kv", "diff", f"{root}/x", "--to-addr", bao.addr, *extra, env={**base, **env})
+        assert res.returncode == 2 and named in res.stderr and TOKEN_CANARY not in res.stdout + res.stderr
+
+
+def test_to_addr_never_receives_the_source_token(cli: Cli, root: str, client: VaultClient) -> None:
+    """Without a destination token, nothing at all is sent to the other server (a listener records it)."""
+    client.write(client.resolve(f"{root}/x"), {"a": "1"})
+    received: list[bytes] = []
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    received.append(conn.recv(65536))
+                    conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    other = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        for args in (
+            ("diff", f"{root}/x", "--to-addr", other),
+            ("copy", f"{root}/x", f"{root}/y", "--to-addr", other),
+            ("move", f"{root}/x", f"{root}/y", "--to-addr", other),
+        ):
+            code, out, err = cli("kv", *args)
+            assert code == 2 and "needs that server's own token" in err, (args, out, err)
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+    assert not any(cli.bao.token.encode() in r for r in received)
+    assert received == []
+    assert client.read_version(client.resolve(f"{root}/x")).data == {"a": "1"}

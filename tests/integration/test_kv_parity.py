@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
+import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,9 +36,9 @@ def test_put_get_formats_and_field(cli: Cli, root: str, tmp_path: Path) -> None:
     assert code == 0 and doc["version"] == 1 and set(doc["data"]) == {"user", "pass"}
     assert SECRET not in out and doc["data"]["pass"].startswith("hmac:")
     code, out, _ = cli("kv", "get", f"{root}/db", "--version", "1", "--field", "pass")
-    assert (code, out) == (0, SECRET)
+    assert (code, out) == (0, SECRET + "\n")  # k=@file keeps the bytes, as bao kv put does
     code, out, _ = cli("kv", "get", f"{root}/db", "--version", "1", "--show-values", "-f", "yaml")
-    assert yaml.safe_load(out)["data"]["pass"] == SECRET
+    assert yaml.safe_load(out)["data"]["pass"] == SECRET + "\n"
     code, out, _ = cli("kv", "get", f"{root}/json", "--field", "b")
     assert json.loads(out) == [1, 2]
     code, out, _ = cli("kv", "get", f"{root}/db")
@@ -198,3 +202,210 @@ def test_auth_error_names_path_and_capability(bao: Bao, root: str) -> None:
             c.write(ref, {"a": "1"})
     assert f"secret/data/{rel}/x" in str(info.value) and "create or update" in str(info.value)
     assert token not in str(info.value)
+
+
+# -- names that are not URL-safe: every operation acts on exactly the secret named -----------------
+
+# (name, the sibling an unencoded request would reach instead: truncated at # or ?, or %41 decoded)
+AWKWARD = (("app#old", "app"), ("db?tmp", "db"), ("%41", "A"), ("50%", "50"), ("a b", "a"), ("café", "caf"))
+
+
+def _snapshot(client: VaultClient, path: str) -> tuple[object, ...]:
+    """Everything about a secret on the server: metadata, and the data of every readable version."""
+    ref = client.resolve(path)
+    meta = client.read_metadata(ref)
+    data = tuple((v.version, client.read_version(ref, v.version).data) for v in meta.versions if v.state == "live")
+    return (meta.current_version, meta.versions, dict(meta.custom_metadata), meta.max_versions, data)
+
+
+def _names(client: VaultClient, folder: str) -> list[str]:
+    """What the server itself lists in a folder (its own names, decoded)."""
+    return client.list_folder(client.resolve(folder))
+
+
+def test_every_operation_acts_on_exactly_the_secret_named(
+    cli: Cli, root: str, client: VaultClient, tmp_path: Path
+) -> None:
+    base = f"{root}/enc"
+    for _, sib in AWKWARD:
+        write_versions_plain(client, f"{base}/{sib}", {"sib": "s1"}, {"sib": "s2"})
+        write_versions_plain(client, f"{base}/{sib}/child", {"sib": "c1"})
+    before = {sib: (_snapshot(client, f"{base}/{sib}"), _snapshot(client, f"{base}/{sib}/child")) for _, sib in AWKWARD}
+
+    for name, _ in AWKWARD:
+        p = f"{base}/{name}"
+        assert cli("kv", "put", p, "a=1")[0] == 0
+        assert cli("kv", "put", p, "a=2", "--cas", "1")[0] == 0
+        code, out, err = cli("kv", "get", p, "-f", "json")
+        assert code == 0, err
+        assert (json.loads(out)["path"], json.loads(out)["version"]) == (p, 2)
+        assert cli("kv", "patch", p, "b=3")[0] == 0
+        assert cli("kv", "rollback", p, "--version", "1")[0] == 0  # v4 = {a: 1}
+        assert cli("kv", "delete", p, "--versions", "1")[0] == 0
+        assert cli("kv", "undelete", p, "--versions", "1")[0] == 0
+        assert cli("kv", "destroy", p, "--versions", "2")[0] == 0
+        assert cli("kv", "delete", p)[0] == 0
+        assert cli("kv", "undelete", p, "--versions", "4")[0] == 0
+        code, out, _ = cli("kv", "subkeys", p, "-f", "json")
+        assert code == 0 and json.loads(out)["subkeys"] == {"a": None}
+        assert cli("kv", "metadata", "put", p, "--custom-metadata", "owner=o")[0] == 0
+        assert cli("kv", "metadata", "patch", p, "--max-versions", "7")[0] == 0
+        code, out, _ = cli("kv", "metadata", "get", p, "-f", "json")
+        meta = json.loads(out)
+        assert (meta["custom_metadata"], meta["max_versions"], meta["current_version"]) == ({"owner": "o"}, 7, 4)
+        assert [v["state"] for v in meta["versions"].values()] == ["live", "destroyed", "live", "live"]
+        code, out, _ = cli("kv", "history", p, "-f", "json")
+        assert code == 0 and json.loads(out)["path"] == p
+        code, out, _ = cli("kv", "diff", p, "--from", "3", "--to", "4", "-f", "json")
+        assert code == 0 and "b" in out
+        assert cli("kv", "put", f"{p}/child", "c=1")[0] == 0  # `name` is a secret and a folder
+        assert {name, f"{name}/"} <= set(json.loads(cli("kv", "list", base, "-f", "json")[1]))
+        assert set(_names(client, base)) >= {name, f"{name}/"}
+
+    code, out, _ = cli("kv", "tree", base, "-f", "json")
+    listed = set(json.loads(out))
+    assert all(f"{base}/{n}" in listed and f"{base}/{n}/child" in listed for n, _ in AWKWARD)
+    code, out, _ = cli("kv", "search", base, "--key", "^c$", "-f", "json")
+    assert {h["path"] for h in json.loads(out)["hits"]} == {f"{base}/{n}/child" for n, _ in AWKWARD}
+
+    # copy, move, export, import of each awkward name (a secret and a folder at once)
+    key = tmp_path / "k"
+    assert cli("kv", "keygen", str(key))[0] == 0
+    for i, (name, _) in enumerate(AWKWARD):
+        p = f"{base}/{name}"
+        code, _, err = cli("kv", "copy", p, f"{root}/copied/{name}", "--all-versions")
+        assert code == 0, err
+        code, _, err = cli("kv", "move", f"{root}/copied/{name}", f"{root}/moved/{name}")
+        assert code == 0, err
+        assert not {name, f"{name}/"} & set(_names(client, f"{root}/copied"))
+        moved = _snapshot(client, f"{root}/moved/{name}")
+        assert moved[0] == 4 and [v.state for v in moved[1]] == ["live", "destroyed", "live", "live"]
+        assert cli("kv", "diff", p, f"{root}/moved/{name}", "--exit-code")[0] == 0
+        exp = tmp_path / f"e{i}.yaml"
+        assert cli("kv", "export", p, "-o", str(exp), "--key-file", str(key))[0] == 0
+        code, _, err = cli("kv", "import", str(exp), f"{root}/imported/{name}", "--key-file", str(key))
+        assert code == 0, err
+        assert _names(client, f"{root}/imported/{name}") == ["child"]
+    assert sorted(_names(client, f"{root}/moved")) == sorted([n for n, _ in AWKWARD] + [f"{n}/" for n, _ in AWKWARD])
+    assert _names(client, f"{root}/copied") == []
+
+    # recursive delete, then metadata delete: only the awkward names go
+    for name, _ in AWKWARD:
+        code, out, err = cli("kv", "delete", f"{base}/{name}", "-r", "--all", "--yes")
+        assert code == 0 and "deleted 2 of 2" in out, err
+    for name, sib in AWKWARD:
+        assert name not in _names(client, base) and f"{name}/" not in _names(client, base)
+        assert sib in _names(client, base)
+    for name, _ in AWKWARD:
+        assert cli("kv", "metadata", "delete", f"{root}/moved/{name}")[0] == 0
+        assert name not in _names(client, f"{root}/moved")
+
+    after = {sib: (_snapshot(client, f"{base}/{sib}"), _snapshot(client, f"{base}/{sib}/child")) for _, sib in AWKWARD}
+    assert after == before  # every sibling untouched, on the server
+
+
+def write_versions_plain(client: VaultClient, path: str, *versions: dict[str, str]) -> None:
+    ref = client.resolve(path)
+    for data in versions:
+        client.write(ref, data)
+
+
+def test_errors_name_their_cause(cli: Cli, bao: Bao, root: str, second_bao: Bao, tmp_path: Path) -> None:
+    # No token, and a token the server does not know: said so, not "permission denied on the mount".
+    code, _, err = cli("kv", "get", f"{root}/x", token="hvs.not-a-real-token")
+    assert code == 2 and "token is not valid" in err, err
+    assert "hvs.not-a-real-token" not in err
+    # A missing CA file: exit 2 naming it, before any request.
+    code, _, err = cli("kv", "--ca-cert", str(tmp_path / "nope.pem"), "get", f"{root}/x")
+    assert code == 2 and "nope.pem does not exist" in err
+    # https:// to a plain-HTTP server names the cause.
+    code, _, err = cli("kv", "--address", bao.addr.replace("http://", "https://"), "get", f"{root}/x")
+    assert code == 2 and "does not speak TLS" in err, err
+    # An unknown namespace.
+    code, _, err = cli("kv", "--namespace", "no-such-ns", "get", "secret/x")
+    assert code == 2 and "no-such-ns" in err, err
+    # A 200 answer that is not JSON (a web page, a proxy): said so, no traceback.
+    with _html_server() as page:
+        code, _, err = cli("kv", "--address", page, "get", "secret/x")
+    assert code == 2 and "not JSON" in err and "Traceback" not in err, err
+    # rollback --version 0 is a usage error.
+    cli("kv", "put", f"{root}/r", "a=1")
+    assert cli("kv", "rollback", f"{root}/r", "--version", "0")[0] == 2
+    # An export to a path that cannot be written: exit 2 before reading anything.
+    key = tmp_path / "k"
+    cli("kv", "keygen", str(key))
+    code, _, err = cli("kv", "export", root, "-o", "/proc/nope/e.yaml", "--key-file", str(key))
+    assert code == 2 and "/proc/nope/e.yaml" in err, err
+    # A sealed server says it is sealed (last: the module's second server stays sealed).
+    second_bao.hvac().sys.seal()
+    code, _, err = cli("kv", "--address", second_bao.addr, "get", "secret/x", token=second_bao.token)
+    assert code == 2 and "sealed" in err, err
+
+
+@contextlib.contextmanager
+def _html_server() -> Iterator[str]:
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<html>hello</html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_policy_output_is_enough_for_the_command(cli: Cli, bao: Bao, root: str, tmp_path: Path) -> None:
+    """The policy `--output-policy` prints (kv policy's) is all a token needs to run that command."""
+    cli("kv", "put", f"{root}/pol/a", "k=1")
+    cli("kv", "put", f"{root}/pol/a/b", "k=2")
+    rel = root.split("/", 1)[1]
+    for args in (
+        ("get", f"{root}/pol/a"),
+        ("put", f"{root}/pol/new", "k=3"),
+        ("patch", f"{root}/pol/a", "k=4"),
+        ("metadata", "put", f"{root}/pol/a", "--max-versions", "5"),
+    ):
+        code, hcl, err = cli("kv", "--output-policy", *args)
+        assert code == 0 and 'path "secret/' in hcl, err
+        name = f"p-{rel}-{uuid.uuid4().hex[:6]}"
+        token = restricted_token(bao, name, hcl)
+        code, _, err = cli("kv", *args, token=token)
+        assert code == 0, (args, hcl, err)
+    # A tree command is not guessed at.
+    code, _, err = cli("kv", "--output-policy", "export", f"{root}/pol", "-o", str(tmp_path / "e"), "--plaintext")
+    assert code == 2 and "single-secret commands" in err and not (tmp_path / "e").exists()
+
+
+def test_enable_versioning_upgrades_a_v1_mount(cli: Cli, bao: Bao, client: VaultClient) -> None:
+    mount = f"kv1up-{uuid.uuid4().hex[:8]}"
+    h = bao.hvac()
+    h.sys.enable_secrets_engine(backend_type="kv", path=mount, options={"version": "1"})
+    try:
+        assert cli("kv", "put", f"{mount}/app", "a=1")[0] == 0
+        code, out, err = cli("kv", "enable-versioning", mount, "-f", "json")
+        assert code == 0 and json.loads(out) == {"mount": mount, "kv_version": 2}, err
+
+        def upgraded() -> bool:
+            code, out, _ = cli("kv", "get", f"{mount}/app", "--field", "a")
+            return code == 0 and out == "1"
+
+        from clusterops.wait import Verdict, wait_until
+
+        wait_until(upgraded, lambda ok: Verdict(ok, "not yet"), timeout=30, interval=0.3, what="KV v2 upgrade")
+        assert client.resolve(f"{mount}/app").kv_version == 2
+        code, out, _ = cli("kv", "metadata", "get", f"{mount}/app", "-f", "json")
+        assert code == 0 and json.loads(out)["current_version"] == 1
+    finally:
+        h.sys.disable_secrets_engine(path=mount)

@@ -8,12 +8,21 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import hvac
+import pytest
 import yaml
 
+from clusterops.kv import sync
 from clusterops.kv.client import VaultClient
+from clusterops.kv.desired import DesiredSecret, DesiredState
+from clusterops.kv.journal import Journal
 from clusterops.kv.pool import run_bounded
 from tests.integration.kv_helpers import Bao, Cli, restricted_token, run_sub, subprocess_env, write_versions
 
@@ -68,7 +77,7 @@ def test_plan_apply_undo_and_exit_codes(
     assert _data(client, f"{root}/db") == {"user": "app", "password": "new-pw"}
     assert _data(client, f"{root}/api") == {"token": "file-token"}
     assert client.read_metadata(client.resolve(f"{root}/db")).max_versions == 4
-    [journal] = list(journals.iterdir())
+    [journal] = list(journals.glob("*.json"))
     assert stat.S_IMODE(journal.stat().st_mode) == 0o600
     entries = {e["path"]: e for e in json.loads(journal.read_text())["entries"]}
     assert entries[f"{rel}/db"]["prior_version"] == 1 and entries[f"{rel}/db"]["new_version"] == 2
@@ -78,7 +87,7 @@ def test_plan_apply_undo_and_exit_codes(
     code, out, err = cli("kv", "undo", journal.stem, "--journal-dir", str(journals), "-f", "json")
     assert code == 0, err
     actions = {r["path"]: r["action"] for r in json.loads(out)["results"]}
-    assert actions == {f"{rel}/db": "rolled-back", f"{rel}/api": "deleted"}
+    assert actions == {f"{rel}/db": "rolled-back+metadata-restored", f"{rel}/api": "deleted+metadata-restored"}
     assert _data(client, f"{root}/db") == {"user": "app", "password": "old-pw"}
     assert client.read_metadata(client.resolve(f"{root}/db")).max_versions == 0
     assert _data(client, f"{root}/api") is None
@@ -96,7 +105,7 @@ def test_apply_refuses_when_anything_moved_since_the_plan(
     assert cli("kv", "plan", str(state), "-o", str(tmp_path / "p.json"))[0] == 2
     write_versions(client, f"{root}/b", {"k": "someone-else"})
     code, _, err = cli("kv", "apply", str(state), "--plan", str(tmp_path / "p.json"), "--journal-dir", str(tmp_path))
-    assert code == 1 and "moved since the plan" in err and f"{rel}/b (planned v1, now v2)" in err
+    assert code == 1 and "since the plan; nothing was written" in err and f"{rel}/b (planned v1, now v2)" in err
     assert _data(client, f"{root}/a") == {"k": "1"}  # nothing was written, not even the path that did not move
     assert _data(client, f"{root}/b") == {"k": "someone-else"}
 
@@ -122,61 +131,53 @@ def test_capability_preflight_writes_nothing(
     assert not (tmp_path / "j").exists()
 
 
-def test_two_applies_racing_never_lose_an_update(bao: Bao, root: str, client: VaultClient, tmp_path: Path) -> None:
+def test_two_applies_racing_never_lose_an_update(bao: Bao, root: str, client: VaultClient) -> None:
+    """Both applies read (plan, freshness check) before either writes: a barrier between the checks and
+    the first write forces that interleaving. Without cas on the data write both would report "written"."""
     rel = root.split("/", 1)[1]
-    names = [f"s{i:02d}" for i in range(40)]
-    run_bounded(names, lambda n: client.write(client.resolve(f"{root}/{n}"), {"v": "base"}), workers=8)
-    env = subprocess_env(bao)
-    plans = []
-    for who in ("alice", "bob"):
-        state = _state(tmp_path, rel, {n: {"data": {"v": who}} for n in names}, f"{who}.yaml")
-        plan = tmp_path / f"{who}.plan"
-        assert run_sub("kv", "plan", str(state), "-o", str(plan), env=env).returncode == 2
-        plans.append((who, state, plan))
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "clusterops.cli.main",
-                "kv",
-                "apply",
-                str(state),
-                "--plan",
-                str(plan),
-                "--journal-dir",
-                str(tmp_path / who),
-                "-f",
-                "json",
-                "--workers",
-                "4",
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for who, state, plan in plans
-    ]
-    outs = [p.communicate(timeout=120) for p in procs]
-    written: dict[str, set[str]] = {}
-    for (who, _, _), proc, (out, err) in zip(plans, procs, outs, strict=True):
-        assert proc.returncode in (0, 1), err
-        if out.strip():
-            written[who] = {r["path"] for r in json.loads(out)["results"] if r["status"] == "written"}
-        else:  # refused before writing: everything had moved since its plan
-            assert "moved since the plan" in err
-            written[who] = set()
-    assert not (written["alice"] & written["bob"]), "a path was written by both: an update was lost"
+    names = ["a", "b", "m"]
     for n in names:
-        meta = client.read_metadata(client.resolve(f"{root}/{n}"))
-        value = _data(client, f"{root}/{n}")
+        write_versions(client, f"{root}/{n}", {"v": "base"})
+
+    def desired(who: str, max_versions: int) -> DesiredState:
+        secrets = [DesiredSecret(f"{rel}/{n}", {"v": who}) for n in ("a", "b")]
+        secrets.append(DesiredSecret(f"{rel}/m", {"v": who}, {"max_versions": max_versions}))
+        return DesiredState("secret", tuple(secrets))
+
+    sides = {"alice": desired("alice", 3), "bob": desired("bob", 5)}
+    plans = {who: sync.plan(client, d) for who, d in sides.items()}
+    barrier = threading.Barrier(2, timeout=60)
+    reports: dict[str, sync.ApplyReport] = {}
+
+    def both_checked(_run: str) -> None:  # called after the checks, before the first write
+        barrier.wait()
+
+    def go(who: str, folder: Path) -> None:
+        with bao.client() as c:
+            reports[who] = sync.apply_plan(
+                c, sides[who], plans[who], journal_dir=folder, workers=1, on_journal=both_checked
+            )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        threads = [threading.Thread(target=go, args=(who, Path(tmp) / who)) for who in sides]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+    assert set(reports) == {"alice", "bob"}
+    written = {who: {r.path for r in rep.results if r.status == "written"} for who, rep in reports.items()}
+    assert not (written["alice"] & written["bob"]), "a path was written by both: an update was lost"
+    assert written["alice"] | written["bob"], "neither apply wrote"
+    for n in names:
         path = f"{rel}/{n}"
-        if path in written["alice"] or path in written["bob"]:
-            winner = "alice" if path in written["alice"] else "bob"
-            assert meta.current_version == 2 and value == {"v": winner}
-        else:
-            assert meta.current_version == 1 and value == {"v": "base"}
+        meta = client.read_metadata(client.resolve(f"{root}/{n}"))
+        winner = next((who for who in sides if path in written[who]), None)
+        if winner is None:
+            assert meta.current_version == 1 and _data(client, f"{root}/{n}") == {"v": "base"}
+            continue
+        assert meta.current_version == 2 and _data(client, f"{root}/{n}") == {"v": winner}
+        if n == "m":  # the metadata is written only by the apply whose cas data write won
+            assert meta.max_versions == (3 if winner == "alice" else 5)
 
 
 def test_apply_killed_half_way_can_be_undone_or_replanned(
@@ -196,13 +197,9 @@ def test_apply_killed_half_way_can_be_undone_or_replanned(
     deadline = time.monotonic() + 60
     written = 0
     while time.monotonic() < deadline and proc.poll() is None:
-        files = list(journals.glob("*.json")) if journals.exists() else []
-        if files:
-            try:
-                entries = json.loads(files[0].read_text())["entries"]
-            except (ValueError, OSError):
-                entries = []
-            written = sum(1 for e in entries if e["status"] == "written")
+        logs = list(journals.glob("*.log")) if journals.exists() else []
+        if logs:
+            written = logs[0].read_text().count('"status": "written"')  # one appended line per recorded write
             if written >= 20:
                 proc.send_signal(signal.SIGKILL)
                 break
@@ -210,9 +207,10 @@ def test_apply_killed_half_way_can_be_undone_or_replanned(
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL, "the apply finished before it could be killed"
     [journal] = list(journals.glob("*.json"))
-    doc = json.loads(journal.read_text())  # still readable: written atomically
-    assert doc["status"] == "running"
-    done = {e["path"] for e in doc["entries"] if e["status"] == "written"}
+    loaded = Journal.load(journal.stem, journals)  # still readable: snapshot plus the appended log
+    assert loaded.header["status"] == "running"
+    assert stat.S_IMODE(journal.with_suffix(".log").stat().st_mode) == 0o600
+    done = {p for p, e in loaded.entries.items() if e.status == "written" and e.new_version == 2}
     assert 20 <= len(done) < len(names)
 
     # Re-plan: exactly the paths not yet written drift (the one in flight may have landed).
@@ -222,11 +220,29 @@ def test_apply_killed_half_way_can_be_undone_or_replanned(
     assert not (drifting & done)
     assert len(drifting) >= len(names) - len(done) - 1
 
-    # Undo the killed run: every path it wrote goes back to its old value; nothing is lost from history.
+    # After the kill another writer updates a path the run never wrote (the version after the planned
+    # one, made after the run started: exactly what the run's own write would have looked like).
+    theirs = next(
+        p for p in sorted(drifting, reverse=True)
+        if client.read_metadata(client.resolve(f"secret/{p}")).current_version == 1
+    )  # fmt: skip
+    client.write(client.resolve(f"secret/{theirs}"), {"v": "other-writer"}, cas=1)
+
+    # Undo the killed run: every path it recorded writing goes back to its old value (history kept);
+    # a newer version it did not record is reported, never touched.
     res = run_sub("kv", "undo", journal.stem, "--journal-dir", str(journals), "-f", "json", env=env)
-    assert res.returncode == 0, res.stderr
+    assert _data(client, f"secret/{theirs}") == {"v": "other-writer"}
+    actions = {r["path"]: r for r in json.loads(res.stdout)["results"]}
+    assert actions[theirs]["action"] == "unproven" and "not touched" in actions[theirs]["message"]
+    assert res.returncode == 1, res.stderr  # something was reported, not undone
+    unproven = {p for p, r in actions.items() if r["action"] == "unproven"}
+    assert len(unproven - {theirs}) <= 1  # besides it, at most the write in flight when the run was killed
     for n in names:
-        assert _data(client, f"{root}/{n}") == {"v": f"old-{n}"}
+        path = f"{rel}/{n}"
+        if path in done:
+            assert actions[path]["action"] == "rolled-back" and _data(client, f"{root}/{n}") == {"v": f"old-{n}"}
+        elif path not in unproven:
+            assert _data(client, f"{root}/{n}") == {"v": f"old-{n}"}
     for path in list(done)[:5]:
         ref = client.resolve(f"secret/{path}")
         assert client.read_version(ref, 2).data == {"v": f"new-{path.rsplit('/', 1)[1]}"}
@@ -235,3 +251,148 @@ def test_apply_killed_half_way_can_be_undone_or_replanned(
     res = run_sub("kv", "apply", str(state), "--journal-dir", str(journals), "--quiet", env=env, timeout=300)
     assert res.returncode == 0, res.stderr
     assert run_sub("kv", "plan", str(state), env=env).returncode == 0
+
+
+# -- undo acts only where the run acted; a saved plan binds what was reviewed; metadata drift -------
+
+
+@pytest.fixture
+def namespace(bao: Bao) -> Iterator[str]:
+    """A fresh OpenBao namespace with KV v2 mounted at secret/, like the root namespace's."""
+    ns = f"ns1-{uuid.uuid4().hex[:8]}"
+    bao.hvac().adapter.post(f"/v1/sys/namespaces/{ns}")
+    inner = hvac.Client(url=bao.addr, token=bao.token, namespace=ns)
+    inner.sys.enable_secrets_engine(backend_type="kv", path="secret", options={"version": "2"})
+    try:
+        yield ns
+    finally:
+        inner.sys.disable_secrets_engine(path="secret")
+        bao.hvac().adapter.delete(f"/v1/sys/namespaces/{ns}")
+
+
+def test_undo_acts_only_in_the_namespace_of_the_run(
+    cli: Cli, bao: Bao, root: str, client: VaultClient, namespace: str, tmp_path: Path
+) -> None:
+    rel = root.split("/", 1)[1]
+    write_versions(client, f"{root}/app", {"v": "root-old"}, {"v": "root-new"})  # the same path at root: v2
+    with bao.client(namespace=namespace) as inner:
+        write_versions(inner, f"{root}/app", {"v": "ns-old"})
+        state = _state(tmp_path, rel, {"app": {"data": {"v": "ns-new"}}})
+        journals = tmp_path / "runs"
+        code, _, err = cli("kv", "--namespace", namespace, "apply", str(state), "--journal-dir", str(journals))
+        assert code == 0, err
+        assert _data(inner, f"{root}/app") == {"v": "ns-new"}  # the run wrote v2 in the namespace
+        [journal] = list(journals.glob("*.json"))
+
+        code, _, err = cli("kv", "undo", journal.stem, "--journal-dir", str(journals), "--force")
+        assert _data(client, f"{root}/app") == {"v": "root-new"}  # the root secret is untouched
+        assert client.read_metadata(client.resolve(f"{root}/app")).current_version == 2
+        assert code == 1 and f"wrote in namespace {namespace}, not (root)" in err and "nothing was undone" in err
+
+        code, _, err = cli("kv", "--namespace", namespace, "undo", journal.stem, "--journal-dir", str(journals))
+        assert code == 0, err
+        assert _data(inner, f"{root}/app") == {"v": "ns-old"}
+    assert _data(client, f"{root}/app") == {"v": "root-new"}
+
+
+def test_a_saved_plan_refuses_what_was_not_reviewed(
+    cli: Cli,
+    root: str,
+    client: VaultClient,
+    tmp_path: Path,
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    rel = root.split("/", 1)[1]
+    ref = client.resolve(f"{root}/app")
+    write_versions(client, f"{root}/app", {"user": "u", "pw": "old"})
+    client.write_metadata(ref, {"custom_metadata": {"owner": "a"}})
+    spec = {"data": {"user": "u", "pw": {"env": "APP_PW"}}, "metadata": {"custom_metadata": {"owner": "b"}}}
+    state = _state(tmp_path, rel, {"app": spec})
+    monkeypatch.setenv("APP_PW", "pw-new-7f3a")
+    plan = tmp_path / "plan.json"
+    assert cli("kv", "plan", str(state), "-o", str(plan))[0] == 2
+    assert "pw-new-7f3a" not in plan.read_text() and '"old"' not in plan.read_text()
+    journals = tmp_path / "runs"
+
+    def server() -> tuple[int, dict[str, object]]:
+        meta = client.read_metadata(ref)
+        return meta.current_version, meta.settings()
+
+    before = server()
+
+    def refused(*expected: str, ns: tuple[str, ...] = ()) -> None:
+        code, _, err = cli("kv", *ns, "apply", str(state), "--plan", str(plan), "--journal-dir", str(journals))
+        assert code == 1, err
+        for text in expected:
+            assert text in err
+        assert "nothing was written" in err and "pw-new-7f3a" not in err and "pw-other-9c1d" not in err
+        assert server() == before and not journals.exists()
+
+    monkeypatch.setenv("APP_PW", "pw-other-9c1d")  # its env value changed
+    refused(f"{rel}/app: key pw differs from the planned value")
+    monkeypatch.setenv("APP_PW", "pw-new-7f3a")
+    _state(tmp_path, rel, {"app": {**spec, "data": {"user": "u2", "pw": {"env": "APP_PW"}}}})  # the file changed
+    refused(f"{rel}/app: key user differs")
+    _state(tmp_path, rel, {"app": {**spec, "data": {"pw": {"env": "APP_PW"}}}})  # a key was removed
+    refused(f"{rel}/app: key user was planned, is no longer desired")
+    _state(tmp_path, rel, {"app": {**spec, "metadata": {"custom_metadata": {"owner": "c"}}}})
+    refused(f"{rel}/app: metadata field custom_metadata differs")
+    _state(tmp_path, rel, {"app": spec})
+    refused("the plan was made in namespace (root), not elsewhere", ns=("--namespace", "elsewhere"))
+
+    client.write_metadata(ref, {"custom_metadata": {"owner": "someone-else"}})  # the server's metadata moved
+    before = server()
+    refused(f"{rel}/app metadata custom_metadata changed")
+    assert client.read_metadata(ref).custom_metadata == {"owner": "someone-else"}
+
+
+def test_metadata_is_written_once_and_undo_leaves_later_changes(
+    cli: Cli, root: str, client: VaultClient, tmp_path: Path
+) -> None:
+    rel = root.split("/", 1)[1]
+    ref = client.resolve(f"{root}/app")
+    write_versions(client, f"{root}/app", {"k": "1"})
+    plans = {}
+    for who, n in (("alice", 4), ("bob", 6)):
+        wanted = {"max_versions": n, "custom_metadata": {"owner": who}}
+        state = _state(tmp_path, rel, {"app": {"data": {"k": "1"}, "metadata": wanted}}, f"{who}.yaml")
+        plans[who] = (state, tmp_path / f"{who}.plan")
+        assert cli("kv", "plan", str(state), "-o", str(plans[who][1]))[0] == 2  # metadata only
+    journals = tmp_path / "runs"
+    for who, expect in (("alice", 0), ("bob", 1)):
+        state, plan = plans[who]
+        code, _, err = cli("kv", "apply", str(state), "--plan", str(plan), "--journal-dir", str(journals / who))
+        assert code == expect, err
+    assert "metadata max_versions changed" in err and "custom_metadata changed" in err  # bob: refused
+    meta = client.read_metadata(ref)
+    assert (meta.max_versions, dict(meta.custom_metadata), meta.current_version) == (4, {"owner": "alice"}, 1)
+
+    client.write_metadata(ref, {"custom_metadata": {"owner": "carol"}})  # someone changes it after alice's run
+    [journal] = list((journals / "alice").glob("*.json"))
+    code, out, err = cli("kv", "undo", journal.stem, "--journal-dir", str(journals / "alice"), "-f", "json")
+    meta = client.read_metadata(ref)
+    assert (meta.max_versions, dict(meta.custom_metadata)) == (4, {"owner": "carol"})  # carol's change stays
+    [result] = json.loads(out)["results"]
+    assert result["action"] == "skipped" and "custom_metadata changed after the run: not restored" in result["message"]
+    assert code == 1, err
+
+
+def test_metadata_changed_between_the_checks_and_the_write_is_not_overwritten(
+    bao: Bao, root: str, client: VaultClient, tmp_path: Path
+) -> None:
+    """KV v2 has no cas on metadata: the field is re-read right before its write. Another writer changes
+    it after every up-front check (at the journal hook) and the apply must leave it."""
+    rel = root.split("/", 1)[1]
+    ref = client.resolve(f"{root}/app")
+    write_versions(client, f"{root}/app", {"k": "1"})
+    desired = DesiredState("secret", (DesiredSecret(f"{rel}/app", {"k": "2"}, {"custom_metadata": {"owner": "me"}}),))
+    plan = sync.plan(client, desired)
+
+    def intrude(_run: str) -> None:
+        client.write_metadata(ref, {"custom_metadata": {"owner": "intruder"}})
+
+    report = sync.apply_plan(client, desired, plan, journal_dir=tmp_path, workers=1, on_journal=intrude)
+    [result] = report.results
+    assert client.read_metadata(ref).custom_metadata == {"owner": "intruder"}
+    assert result.status == "conflict" and "custom_metadata changed since the plan" in result.message
+    assert result.new_version == 2  # its data write had won and is recorded, so undo can take it back

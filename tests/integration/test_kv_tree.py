@@ -100,3 +100,100 @@ def test_search_by_key_and_value_never_prints_values(cli: Cli, root: str, client
     code, out, _ = cli("kv", "search", f"{root}/src", "--value", "c[0-9]")
     assert code == 0 and f"{root}/src/dir/deep/c" in out and "c1" not in out
     assert cli("kv", "search", f"{root}/src", "--value", "(")[0] == 2
+
+
+def _state(client: VaultClient, root: str) -> dict[str, object]:
+    """Every secret below root with its metadata and the data of every live version, read from the server."""
+    out: dict[str, object] = {}
+    base = client.resolve(root)
+    for rel in walk(client, base):
+        ref = base.child(rel)
+        meta = client.read_metadata(ref)
+        out[rel] = (
+            meta.versions,
+            tuple(client.read_version(ref, v.version).data for v in meta.versions if v.state == "live"),
+        )
+    return out
+
+
+def test_move_or_copy_onto_itself_or_an_overlapping_tree_is_refused(
+    cli: Cli, root: str, client: VaultClient, bao: Bao, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    write_versions(client, f"{root}/t/a", {"k": "1"}, {"k": "2"})
+    write_versions(client, f"{root}/t/a/sub", {"k": "s"})
+    write_versions(client, f"{root}/t/b", {"k": "b"})
+    before = _state(client, root)
+    tok = tmp_path / "tok"
+    tok.write_text(bao.token)
+    # The same server under another name: recognised by its cluster id, not by the address string.
+    assert "127.0.0.1" in bao.addr
+    same_server = ("--to-addr", bao.addr.replace("127.0.0.1", "localhost"), "--to-token-file", str(tok))
+    cases = [
+        ("move", f"{root}/t/a", f"{root}/t/a", "--force", "--all-versions"),
+        ("move", f"{root}/t/a", f"{root}/t/a/", "--force"),
+        ("move", f"{root}/t/a/", f"{root}/t/a", "--force"),
+        ("copy", f"{root}/t/a", f"{root}/t/a", "--force"),
+        ("move", f"{root}/t", f"{root}/t/inner", "--force"),
+        ("copy", f"{root}/t", f"{root}/t/a/deeper"),
+        ("move", f"{root}/t/a/sub", f"{root}/t/a", "--force"),
+        ("move", f"{root}/t/a", f"{root}/t/a", "--force", *same_server),
+        ("copy", f"{root}/t", f"{root}/t/x", "--force", *same_server),
+    ]
+    for verb, src, dst, *extra in cases:
+        code, out, err = cli("kv", verb, src, dst, *extra)
+        assert code == 1, (verb, src, dst, extra, out, err)
+        assert "refused, nothing was changed" in err and "moved" not in out and "copied" not in out
+    assert _state(client, root) == before
+    # A sibling whose name merely starts the same is not an overlap.
+    assert cli("kv", "copy", f"{root}/t/a", f"{root}/t/ab")[0] == 0
+
+
+def test_move_keeps_every_version_by_default(cli: Cli, root: str, client: VaultClient) -> None:
+    write_versions(client, f"{root}/h/s", {"v": "1"}, {"v": "2"}, {"v": "3"})
+    src = client.resolve(f"{root}/h/s")
+    client.destroy_versions(src, [1])
+    client.write_metadata(src, {"custom_metadata": {"owner": "o"}})
+    code, _, err = cli("kv", "move", f"{root}/h/s", f"{root}/h/t")
+    assert code == 0, err
+    dst = client.read_metadata(client.resolve(f"{root}/h/t"))
+    assert [v.state for v in dst.versions] == ["destroyed", "live", "live"]
+    assert [client.read_version(dst.ref, n).data for n in (2, 3)] == [{"v": "2"}, {"v": "3"}]
+    assert dict(dst.custom_metadata) == {"owner": "o"}
+    assert walk(client, client.resolve(f"{root}/h")) == ["t"]
+
+    # A soft-deleted version's data cannot be read, so a move would lose it: refused for that secret.
+    write_versions(client, f"{root}/h/d", {"v": "1"}, {"v": "2"})
+    client.delete_versions(client.resolve(f"{root}/h/d"), [1])
+    before = _state(client, f"{root}/h")
+    code, _, err = cli("kv", "move", f"{root}/h/d", f"{root}/h/e")
+    assert code == 1 and "soft-deleted" in err and "--allow-history-loss" in err
+    assert _state(client, f"{root}/h") == before
+    # The loss has to be asked for: --latest-only (older versions go) or --allow-history-loss.
+    code, _, err = cli("kv", "move", f"{root}/h/d", f"{root}/h/e", "--latest-only")
+    assert code == 0, err
+    assert client.read_metadata(client.resolve(f"{root}/h/e")).current_version == 1
+
+
+def test_a_secret_that_is_also_a_folder_is_included(cli: Cli, root: str, client: VaultClient, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    write_versions(client, f"{root}/both", {"self": "1"})
+    write_versions(client, f"{root}/both/child", {"c": "1"})
+    write_versions(client, f"{root}/bothx", {"not": "below"})
+    code, out, _ = cli("kv", "copy", f"{root}/both", f"{root}/c1", "-f", "json")
+    assert code == 0 and {s["path"] for s in json.loads(out)["secrets"]} == {"", "child"}
+    assert client.read_version(client.resolve(f"{root}/c1")).data == {"self": "1"}
+    assert client.read_version(client.resolve(f"{root}/c1/child")).data == {"c": "1"}
+
+    exp = tmp_path / "e.json"
+    code, out, _ = cli("kv", "export", f"{root}/both", "-o", str(exp), "--plaintext", "-f", "json")
+    assert code == 0 and "exported 2 secret(s)" in out
+    assert {s["path"] for s in json.loads(exp.read_text())["secrets"]} == {"", "child"}
+
+    code, out, _ = cli("kv", "move", f"{root}/c1", f"{root}/m1")
+    assert code == 0 and "moved 2 secret(s)" in out
+    assert walk(client, client.resolve(f"{root}/c1")) == []
+    assert client.read_version(client.resolve(f"{root}/m1")).data == {"self": "1"}
+
+    code, out, _ = cli("kv", "delete", f"{root}/m1", "-r", "--all", "--yes")
+    assert code == 0 and "deleted 2 of 2" in out
+    assert cli("kv", "get", f"{root}/m1")[0] == 2
+    assert client.read_version(client.resolve(f"{root}/bothx")).data == {"not": "below"}

@@ -56,7 +56,9 @@ def test_env_status_and_inventory_commands(session_lab: Lab) -> None:
     assert env.returncode == 0, env.stderr
     assert f"export CONSUL_HTTP_ADDR=http://{session_lab.state().prefix}.1:8500" in env.stdout
     assert "export VAULT_ADDR=http://127.0.0.1:" in env.stdout
-    assert f"export VAULT_TOKEN={session_lab.vault_token()}" in env.stdout
+    # the token stays in its file: the shell reads it when the lines are evaluated
+    assert f'export VAULT_TOKEN="$(cat {session_lab.vault_token_file})"' in env.stdout
+    assert str(session_lab.vault_token()) not in env.stdout
 
     status = cli(session_lab, "lab", "status", "--format", "json")
     assert status.returncode == 0, status.stderr

@@ -34,12 +34,20 @@ def test_env_variables_as_consuls_cli_reads_them(tmp_path: Path) -> None:
     assert "s3cr3t" not in repr(s)
 
 
-def test_token_env_wins_over_token_file_env_and_option_wins_over_both(tmp_path: Path) -> None:
-    f = tmp_path / "t"
-    f.write_text("from-option")
-    env = {"CONSUL_HTTP_TOKEN": "from-env", "CONSUL_HTTP_TOKEN_FILE": "/nonexistent"}
-    assert ConsulSettings.resolve(env=env).token == "from-env"
-    assert ConsulSettings.resolve(env=env, token_file=str(f)).token == "from-option"
+def test_token_file_wins_over_token_as_in_consuls_api_and_option_over_env_file(tmp_path: Path) -> None:
+    # consul/api NewClient: "If the TokenFile is set, always use that, even if a Token is configured"
+    env_file, option_file, empty = tmp_path / "env", tmp_path / "opt", tmp_path / "empty"
+    env_file.write_text("from-env-file\n")
+    option_file.write_text("from-option")
+    empty.write_text("\n")
+    for f in (env_file, option_file, empty):
+        f.chmod(0o600)
+    env = {"CONSUL_HTTP_TOKEN": "from-env", "CONSUL_HTTP_TOKEN_FILE": str(env_file)}
+    assert ConsulSettings.resolve(env=env).token == "from-env-file"
+    assert ConsulSettings.resolve(env=env, token_file=str(option_file)).token == "from-option"
+    # an empty token file does not count: the token is used
+    assert ConsulSettings.resolve(env={**env, "CONSUL_HTTP_TOKEN_FILE": str(empty)}).token == "from-env"
+    assert ConsulSettings.resolve(env={"CONSUL_HTTP_TOKEN": "from-env"}).token == "from-env"
 
 
 def test_unreadable_token_file_is_a_usage_error_naming_the_variable() -> None:

@@ -60,3 +60,15 @@ def test_zero_window_returns_at_the_first_good_observation() -> None:
     clock = FakeClock()
     result = wait_until(lambda: 1, lambda v: Verdict(v == 1), timeout=1, clock=clock, sleep=clock.sleep)
     assert result.polls == 1
+
+
+def test_a_timeout_overrun_by_a_slow_observation_is_said() -> None:
+    clock = FakeClock()
+
+    def slow() -> bool:
+        clock.now += 30  # one observation that hung far past the deadline
+        return False
+
+    with pytest.raises(GateTimeout) as err:
+        wait_until(slow, lambda ok: Verdict(ok, "hung"), timeout=5, interval=1, clock=clock, sleep=clock.sleep)
+    assert "returned only after 30.0s: an observation overran the deadline" in str(err.value)

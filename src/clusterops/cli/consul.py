@@ -13,6 +13,13 @@ from clusterops.cli.options import CaFile, ClientCert, ClientKey, HttpAddr, Skip
 app = typer.Typer(help="Consul server cluster health: status, checks, gates, stale peers.", no_args_is_help=True)
 
 Format = Annotated[str, typer.Option("--format", "-f", help="Output format.")]
+BREAK_LOCK_HELP = "Take the cluster lock even if another run holds it (says whose lock it broke)."
+
+
+def _check_format(fmt: str, allowed: tuple[str, ...] | list[str]) -> None:
+    """Formats are checked before any I/O: a typo fails at once, not after a connection or a wait."""
+    if fmt not in allowed:
+        raise typer.BadParameter(f"unknown format {fmt!r}; use {', '.join(allowed)}", param_hint="--format")
 
 
 def _yes_no(value: bool | None) -> str:
@@ -34,13 +41,12 @@ def status(
     from clusterops.consul.status import server_rows, status_document, summarize
     from clusterops.durations import format_duration
 
+    _check_format(fmt, ("table", "json"))
     with consul_client(http_addr, token_file, ca_file, client_cert, client_key, tls_skip_verify) as client:
         state = read_cluster_state(client)
     if fmt == "json":
         typer.echo(json.dumps(status_document(state), indent=2))
         return
-    if fmt != "table":
-        raise typer.BadParameter("use table or json", param_hint="--format")
     from rich.table import Table
 
     from clusterops.report.table import console as make_console
@@ -72,6 +78,16 @@ def status(
         f"healthy {'yes' if s.healthy else 'NO'}",
         highlight=False,
     )
+    outage = status_document(state)["outage"]
+    if outage:
+        alive, dead = ", ".join(outage["alive_voters"]) or "none", ", ".join(outage["dead_voters"]) or "none"
+        what = "QUORUM LOST" if outage["quorum_lost"] else "no leader elected yet"
+        console.print(
+            f"{what}: alive voters {alive}; dead voters {dead}; a leader needs {outage['quorum']} "
+            f"(raft configuration read with ?stale from {state.agent}). "
+            "`clusterops consul check` gives the recovery steps.",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -93,21 +109,36 @@ def check(
 ) -> None:
     """CI-friendly health findings with stable rule ids and remedies. Exit 0 healthy, 1 findings, 2 errors."""
     from clusterops.consul.checks import RULES, check_observations
-    from clusterops.consul.state import read_cluster_state, read_cluster_state_or_none
+    from clusterops.consul.state import ClusterState, read_cluster_state_or_none, read_settled_state
     from clusterops.consul.status import summarize
     from clusterops.durations import parse_duration
     from clusterops.findings import Report, Severity
-    from clusterops.report import render
+    from clusterops.report import FORMATS, render
     from clusterops.wait import sample
 
+    _check_format(fmt, list(FORMATS))
     try:
         threshold = Severity(fail_on)
     except ValueError:
         raise typer.BadParameter("use info, warning or error", param_hint="--fail-on") from None
     seconds = parse_duration(observe, name="--observe")
     with consul_client(http_addr, token_file, ca_file, client_cert, client_key, tls_skip_verify) as client:
-        states = sample(lambda: read_cluster_state_or_none(client), duration=seconds, interval=0.5) if seconds else []
-        state = read_cluster_state(client)  # the verdict's snapshot; an error here is the command's error
+        states: list[ClusterState | None] = []
+        if seconds:
+
+            def observe_once() -> ClusterState | None:
+                obs = read_cluster_state_or_none(client)
+                if not states_seen:  # one line on stderr when watching starts; stdout stays the report
+                    who = obs.leader.node if obs is not None and obs.leader else "none"
+                    typer.echo(f"check: observing for {observe} (leader now: {who})", err=True)
+                states_seen.append(obs)
+                return obs
+
+            states_seen: list[ClusterState | None] = []
+            with client.deadline(seconds):  # a hung agent cannot stretch the observation window
+                states = sample(observe_once, duration=seconds, interval=0.5)
+        # the verdict's snapshot (an error here is the command's error); mid-election it reads again briefly
+        state = read_settled_state(client)
     s = summarize(state)
     findings = check_observations(states, state, min_failure_tolerance=min_failure_tolerance, seconds=seconds)
     report = Report(
@@ -147,6 +178,7 @@ def gate(
     from clusterops.errors import GateTimeout
     from clusterops.wait import Verdict
 
+    _check_format(fmt, ("text", "json"))
     spec = GateSpec(
         min_failure_tolerance=min_failure_tolerance,
         expect_servers=expect_servers,
@@ -183,6 +215,7 @@ def gate(
 def remove_stale_peers(
     apply: Annotated[bool, typer.Option("--apply", help="Remove them (default: only show the plan).")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    break_lock: Annotated[bool, typer.Option("--break-lock", help=BREAK_LOCK_HELP)] = False,
     http_addr: HttpAddr = None,
     token_file: TokenFile = None,
     ca_file: CaFile = None,
@@ -191,11 +224,17 @@ def remove_stale_peers(
     tls_skip_verify: SkipVerify = False,
 ) -> None:
     """Force-leave or remove raft peers that are stale and really dead. Dry run unless --apply."""
+    from clusterops.consul.checks import check_cluster
     from clusterops.consul.stale import apply_removals, plan_removals
     from clusterops.consul.state import read_cluster_state
 
     with consul_client(http_addr, token_file, ca_file, client_cert, client_key, tls_skip_verify) as client:
         state = read_cluster_state(client)
+        if state.leader is None:  # removals need a leader; the outage has its own remedy
+            for f in check_cluster(state)[:1]:
+                typer.echo(f"{f.rule_id} {f.message}\n  remedy: {f.remedy}")
+            typer.echo("nothing removed: the cluster has no leader")
+            raise typer.Exit(1)
         plan = plan_removals(state)
         if not plan:
             typer.echo("no stale raft peers")
@@ -214,7 +253,7 @@ def remove_stale_peers(
         if not yes and not typer.confirm(f"remove {len(todo)} raft peer(s)?"):
             typer.echo("aborted: nothing changed")
             raise typer.Exit(1)
-        for outcome in apply_removals(client, plan):
+        for outcome in apply_removals(client, plan, break_lock=break_lock, on_note=lambda n: typer.echo(n, err=True)):
             ft = (
                 ""
                 if outcome.failure_tolerance_after is None
@@ -228,13 +267,17 @@ def remove_stale_peers(
 @app.command()
 def upgrade(
     inventory: Annotated[str, typer.Option("--inventory", "-i", help="Inventory YAML (clusterops lab inventory).")],
-    to: Annotated[str, typer.Option("--to", help="Target Consul version, e.g. 1.14.11.")],
+    to: Annotated[str, typer.Option("--to", help="Target Consul version, e.g. 1.14.11 (or v1.14.11).")],
     plan_only: Annotated[bool, typer.Option("--plan", help="Show the plan and pre-flight (the default).")] = False,
     apply: Annotated[bool, typer.Option("--apply", help="Run the upgrade.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the last unfinished run.")] = False,
     min_failure_tolerance: Annotated[int, typer.Option("--min-failure-tolerance")] = 1,
     max_minor_jump: Annotated[int, typer.Option("--max-minor-jump", help="Widest allowed minor jump.")] = 2,
     allow_downgrade: Annotated[bool, typer.Option("--allow-downgrade")] = False,
+    allow_prerelease: Annotated[
+        bool, typer.Option("--allow-prerelease", help="Accept a pre-release target such as 1.15.0-rc1.")
+    ] = False,
+    break_lock: Annotated[bool, typer.Option("--break-lock", help=BREAK_LOCK_HELP)] = False,
     rollback_on_failure: Annotated[
         bool, typer.Option("--rollback-on-failure", help="Restart a server that did not rejoin on its old version.")
     ] = False,
@@ -269,7 +312,11 @@ def upgrade(
         raise typer.BadParameter("use text or json", param_hint="--format")
     if plan_only and (apply or resume):
         raise typer.BadParameter("--plan cannot be combined with --apply or --resume", param_hint="--plan")
-    plan_options = PlanOptions(min_failure_tolerance, max_minor_jump, allow_downgrade)
+    if break_lock and not (apply or resume):
+        raise typer.BadParameter("--break-lock needs --apply or --resume", param_hint="--break-lock")
+    plan_options = PlanOptions(
+        min_failure_tolerance, max_minor_jump, allow_downgrade, allow_prerelease, snapshot=not no_snapshot
+    )
     if not (apply or resume):
         inv = load_inventory(inventory)
         reader = ClusterReader(inv, inventory_settings(inv))
@@ -299,6 +346,13 @@ def upgrade(
         raise typer.BadParameter("--restore-test needs the snapshot (drop --no-snapshot)", param_hint="--restore-test")
     live = fmt == "text" and sys.stdout.isatty()
     view = LiveView() if live else None
+    show = view if view is not None else EventPrinter(fmt)
+
+    def on_event(event: dict[str, object]) -> None:
+        if event["event"] == "lock":  # a take-over, a broken lock or the local-only fallback: always said
+            typer.echo(f"lock: {event['note']}", err=True)
+        show(event)
+
     with view if view is not None else contextlib.nullcontext():
         report = apply_upgrade(
             inventory,
@@ -307,11 +361,31 @@ def upgrade(
             options=options,
             resume=resume,
             state_dir=Path(state_dir) if state_dir else None,
-            on_event=view if view is not None else EventPrinter(fmt),
+            on_event=on_event,
             on_plan=(lambda p: None) if fmt == "json" or live else render_plan,
             after_snapshot=check_restores(to, as_json=fmt == "json") if restore_test else (lambda info: None),
+            break_lock=break_lock,
         )
     if fmt == "json":
         typer.echo(json.dumps({"event": "report", **report}, default=str))
     else:
         render_report(report)
+
+
+@app.command()
+def policy(
+    command: Annotated[
+        str | None, typer.Argument(help="status, check, gate, remove-stale-peers, snapshot or upgrade.")
+    ] = None,
+) -> None:
+    """Print the least-privilege Consul ACL policy (HCL) a command needs; every command's without one."""
+    from clusterops.consul import policy as consul_policy
+
+    names = [command] if command else consul_policy.commands()
+    typer.echo("\n".join(consul_policy.render(name) for name in names).rstrip())
+
+
+# Host preflight lives in its own module; registered here so that it is `clusterops consul preflight`.
+from clusterops.cli.preflight import consul_preflight  # noqa: E402 - registration after the group's commands
+
+app.command("preflight")(consul_preflight)

@@ -32,6 +32,12 @@ def up(
     vault: bool = typer.Option(False, "--vault", help="Also start an OpenBao dev server."),
     vault_version: str = typer.Option(None, "--vault-version", help="OpenBao version."),
     acl: bool = typer.Option(False, "--acl", help="Enable ACLs with default deny and a management token."),
+    tls: bool = typer.Option(
+        False, "--tls", help="A lab CA; HTTPS only (8501, client certificates required), verified server RPC."
+    ),
+    vault_client_certs: bool = typer.Option(
+        False, "--vault-client-certs", help="With --tls --vault: OpenBao requires client certificates too."
+    ),
     prefix: str = typer.Option("127.0.0", "--prefix", help="Server i listens on PREFIX.i."),
     timeout: float = typer.Option(60, "--timeout", help="Seconds to wait for a healthy cluster."),
     root: Path | None = DirOption,
@@ -51,9 +57,15 @@ def up(
         acl=acl,
         prefix=prefix,
         timeout=timeout,
+        tls=tls,
+        vault_client_certs=vault_client_certs,
     )
     took = time.monotonic() - started
-    typer.echo(f"lab up in {took:.1f}s: {len(state.servers)} Consul {state.servers[0].version} servers, leader elected")
+    extras = [name for name, on in (("TLS", state.tls), ("ACLs", state.acl)) if on]
+    with_ = f" with {' and '.join(extras)}" if extras else ""
+    typer.echo(
+        f"lab up in {took:.1f}s: {len(state.servers)} Consul {state.servers[0].version} servers{with_}, leader elected"
+    )
     for s in state.servers:
         typer.echo(f"  {s.name}  {s.http_addr}  pid {s.pid}")
     if state.vault:
@@ -86,7 +98,8 @@ def status(
         for name, addr, version, pid in procs
     ]
     if fmt == "json":
-        typer.echo(json.dumps({"root": str(lab.root), "acl": state.acl, "processes": rows}, indent=2))
+        doc = {"root": str(lab.root), "acl": state.acl, "tls": state.tls, "processes": rows}
+        typer.echo(json.dumps(doc, indent=2))
         return
     from rich.table import Table
 
@@ -102,15 +115,16 @@ def status(
 
 @app.command()
 def env(root: Path | None = DirOption) -> None:
-    """Print `export` lines for CONSUL_HTTP_ADDR, VAULT_ADDR and VAULT_TOKEN."""
+    """Print `export` lines that point Consul's and Vault's CLIs (and clusterops) at the lab.
+
+    Tokens stay in their files: CONSUL_HTTP_TOKEN_FILE names one, and VAULT_TOKEN is read from
+    one by the shell (`$(cat FILE)`) when the lines are evaluated, so no token is printed."""
+    from clusterops.lab.inventory import lab_env
+
     lab = _lab(root)
-    state = lab.state()
-    lines = [f"export CONSUL_HTTP_ADDR={shlex.quote(state.servers[0].http_addr)}"]
-    if state.acl:
-        lines.append(f"export CONSUL_HTTP_TOKEN_FILE={shlex.quote(str(lab.management_token_file))}")
-    if state.vault:
-        lines.append(f"export VAULT_ADDR={shlex.quote(state.vault.addr)}")
-        lines.append(f"export VAULT_TOKEN={shlex.quote(lab.vault_token() or '')}")
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in lab_env(lab)]
+    if lab.state().vault:
+        lines.append(f'export VAULT_TOKEN="$(cat {shlex.quote(str(lab.vault_token_file))})"')
     typer.echo("\n".join(lines))
 
 

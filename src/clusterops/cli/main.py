@@ -24,6 +24,7 @@ from clusterops import __version__
 from clusterops.cli import consul as consul_cli
 from clusterops.cli import kv as kv_cli
 from clusterops.cli import lab as lab_cli
+from clusterops.cli import preflight as preflight_cli
 from clusterops.cli import run as run_cli
 from clusterops.cli import snapshot as snapshot_cli
 from clusterops.cli import validate as validate_cli
@@ -42,6 +43,7 @@ consul_cli.app.add_typer(snapshot_cli.app, name="snapshot")  # `consul snapshot 
 app.add_typer(consul_cli.app, name="consul")
 app.add_typer(validate_cli.app, name="validate")
 app.add_typer(kv_cli.app, name="kv")
+app.add_typer(preflight_cli.app, name="facts")
 app.command("run")(run_cli.run)
 
 

@@ -53,6 +53,7 @@ class VaultOptions:
     client_cert: str | None = None
     client_key: str | None = None
     tls_skip_verify: bool = False
+    output_policy: bool = False
 
 
 def vault_settings(opts: VaultOptions) -> VaultSettings:
@@ -76,13 +77,35 @@ def vault_client(opts: VaultOptions, *, pool_size: int = 32) -> VaultClient:
     return VaultClient(vault_settings(opts), pool_size=pool_size)
 
 
+TO_TOKEN_ENV = "CLUSTEROPS_TO_TOKEN"
+TO_TOKEN_FILE_ENV = "CLUSTEROPS_TO_TOKEN_FILE"
+
+
 def other_client(
     opts: VaultOptions, address: str, token_file: str | None, namespace: str | None, *, pool_size: int = 32
 ) -> VaultClient:
-    """A second server (e.g. production next to staging): same TLS options, its own address and token."""
-    from clusterops.kv.client import VaultClient
-    from clusterops.settings import _read_token_file
+    """A second server (e.g. production next to staging): same TLS options, its own address and token.
 
-    token = _read_token_file("--to-token-file", token_file) if token_file else None
+    The destination's token comes from --to-token-file, else CLUSTEROPS_TO_TOKEN_FILE, else
+    CLUSTEROPS_TO_TOKEN; without one the command stops (exit 2): the source's token is never sent
+    to another server.
+    """
+    import os
+
+    from clusterops.errors import UsageError
+    from clusterops.kv.client import VaultClient
+    from clusterops.settings import _read_token_file, check_token
+
+    if token_file:
+        token = _read_token_file("--to-token-file", token_file)
+    elif os.environ.get(TO_TOKEN_FILE_ENV):
+        token = _read_token_file(TO_TOKEN_FILE_ENV, os.environ[TO_TOKEN_FILE_ENV])
+    elif os.environ.get(TO_TOKEN_ENV):
+        token = check_token(os.environ[TO_TOKEN_ENV].strip(), TO_TOKEN_ENV)
+    else:
+        raise UsageError(
+            f"--to-addr {address} needs that server's own token: the source token is not sent to another server",
+            hint=f"give --to-token-file FILE (or set {TO_TOKEN_FILE_ENV} or {TO_TOKEN_ENV})",
+        )
     settings = vault_settings(opts).with_address(address, token=token, namespace=namespace)
     return VaultClient(settings, pool_size=pool_size)

@@ -5,6 +5,7 @@ Rule ids are stable and never reused. Remedies name the exact command to run.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,8 +16,8 @@ NO_LEADER = Rule(
     "CH001",
     Severity.ERROR,
     "no leader",
-    "check `consul operator raft list-peers` on every server; "
-    "if quorum is lost for good, follow Consul's outage recovery guide (peers.json)",
+    "a quorum of voters is alive, so an election should succeed: check each server's log and that the servers "
+    "reach each other on port 8300 (`consul operator raft list-peers -stale` on each)",
 )
 UNKNOWN_PEER = Rule(
     "CH002", Severity.ERROR, "raft peer unknown to Consul (stale peer)", "consul operator raft remove-peer -id={id}"
@@ -117,11 +118,31 @@ LEADER_CHANGED = Rule(
     "servers (consul monitor -log-level=debug on each)",
 )
 
+QUORUM_LOST = Rule(
+    "CH019",
+    Severity.ERROR,
+    "quorum lost: too few voters alive to elect a leader",
+    "start the dead servers again if they can come back (no other step needed); only if they are gone for good, "
+    "follow Consul's outage recovery with a peers.json of the surviving servers",
+)
+LEADER_FLAPPING = Rule(
+    "CH020",
+    Severity.ERROR,
+    "the leader keeps changing",
+    "servers keep missing heartbeats: check disk latency (fsync), CPU starvation and the network between servers "
+    "(consul monitor -log-level=debug on each) before touching any server",
+)
+
 RULES = catalog(
     [NO_LEADER, UNKNOWN_PEER, DEAD_VOTER, DUPLICATE_ID, DUPLICATE_ADDRESS, LOW_FAILURE_TOLERANCE,
      AUTOPILOT_UNHEALTHY, SERVER_UNHEALTHY, FT_DISAGREES, VERSION_SKEW, EVEN_VOTERS, FEW_VOTERS,
-     CLEANUP_NO_MIN_QUORUM, NOT_IN_RAFT, NON_VOTER, PARTIAL_READ, PEERS_DISAGREE, LEADER_CHANGED]
+     CLEANUP_NO_MIN_QUORUM, NOT_IN_RAFT, NON_VOTER, PARTIAL_READ, PEERS_DISAGREE, LEADER_CHANGED,
+     QUORUM_LOST, LEADER_FLAPPING]
 )  # fmt: skip
+
+# Above this many leader changes per minute (over at least a minute) a flapping leader is an error: a
+# leader restart costs one or two elections (the restarted server may force another), three is flapping.
+MAX_LEADER_CHANGES_PER_MINUTE = 2.0
 
 
 @dataclass(frozen=True)
@@ -153,14 +174,90 @@ def stale_peers(state: ClusterState) -> list[StalePeer]:
     return out
 
 
+def recovery_peers(state: ClusterState) -> list[dict[str, object]] | list[str]:
+    """The peers.json of Consul's outage recovery: every server that is still alive.
+
+    The survivors are the alive raft peers plus alive servers missing from this (stale) raft
+    configuration (their raft ID and port from their serf tags). Alive non-voters stay non-voters
+    when some voter survives; when none does they are listed as voters, or no leader could ever
+    be elected. Raft protocol 3 (every Consul since 1.0 by default; the servers' `raft_vsn` tag):
+    a list of {"id", "address", "non_voter"}; raft protocol 2 and older: "ip:port" addresses.
+    """
+    alive = [p for p in state.raft if state.serf_status(p) == "alive" and p.node != UNKNOWN_NODE]
+    entries = [(p.id, p.address, not p.voter) for p in alive]
+    listed = {p.node for p in state.raft}
+    for m in state.servers:
+        if m.status == "alive" and m.name not in listed and m.node_id and m.raft_port:
+            entries.append((m.node_id, f"{m.addr}:{m.raft_port}", False))
+    if not any(not non_voter for _, _, non_voter in entries):
+        entries = [(i, a, False) for i, a, _ in entries]
+    versions = {m.raft_version for m in state.servers if m.status == "alive" and m.raft_version is not None}
+    if versions and max(versions) < 3:
+        return [a for _, a, _ in entries]
+    return [{"id": i, "address": a, "non_voter": nv} for i, a, nv in entries]
+
+
+def outage_document(state: ClusterState) -> dict[str, object] | None:
+    """When there is no leader: who is alive, who is dead, and the recovery file (None otherwise)."""
+    if state.leader is not None:
+        return None
+    return {
+        "quorum_lost": state.quorum_lost,
+        "quorum": state.quorum,
+        "alive_voters": [p.node for p in state.alive_voters],
+        "dead_voters": [p.node for p in state.dead_voters],
+        "read_from": state.agent,
+        "stale_read": state.stale_read,
+        "peers_json": recovery_peers(state) if state.quorum_lost else None,
+    }
+
+
+def _survivors(state: ClusterState) -> list[str]:
+    listed = {p.node for p in state.raft}
+    in_raft = [p.node for p in state.raft if state.serf_status(p) == "alive" and p.node != UNKNOWN_NODE]
+    return sorted(in_raft + [m.name for m in state.servers if m.status == "alive" and m.name not in listed])
+
+
+def _outage_remedy(state: ClusterState) -> str:
+    alive = ", ".join(_survivors(state)) or "none"
+    dead = ", ".join(p.node for p in state.dead_voters)
+    peers = json.dumps(recovery_peers(state), separators=(",", ":"))
+    return (
+        f"if {dead} can be started again, start them: the cluster elects a leader once {state.quorum} voters "
+        f"are back, no other step. Only if they are gone for good, Consul's outage recovery: "
+        f"1) stop Consul on every surviving server ({alive}); "
+        f"2) on each of them write <data_dir>/raft/peers.json containing {peers}; "
+        "3) start them again: Consul reads the file, deletes it and elects a leader; "
+        "4) check `consul operator raft list-peers`, then add new servers to restore the failure tolerance. "
+        "Never start a server you left out of peers.json against the recovered ones with its old data"
+    )
+
+
+def _no_leader_findings(state: ClusterState) -> list[Finding]:
+    alive = [p.node for p in state.alive_voters]
+    dead = [f"{p.node} ({state.serf_status(p)})" for p in state.dead_voters]
+    seen = f"read with ?stale from {state.agent}" if state.stale_read else f"agent {state.agent}"
+    counts = (f"{len(alive)} of {len(state.voters)} voters alive ({', '.join(alive) or 'none'}), "
+              f"dead: {', '.join(dead) or 'none'}; a leader needs {state.quorum}")  # fmt: skip
+    others = sorted(set(_survivors(state)) - set(alive))
+    if others:
+        counts += f"; other alive servers (not voters): {', '.join(others)}"
+    if state.quorum_lost:
+        return [Finding.of(QUORUM_LOST, "cluster", f"no leader and quorum lost: {counts} ({seen})",
+                           remedy=_outage_remedy(state))]  # fmt: skip
+    return [Finding.of(NO_LEADER, "cluster", f"no leader is elected: {counts} ({seen})")]
+
+
 def check_cluster(state: ClusterState, *, min_failure_tolerance: int = 1) -> list[Finding]:
     """Every finding for one snapshot, most severe first."""
     f: list[Finding] = []
     leader = state.leader
     if leader is None:
-        f.append(Finding.of(NO_LEADER, "cluster", f"no leader is elected (agent {state.agent} knows none)"))
+        # One finding for the outage; no per-peer force-leave/remove-peer remedies, which need a
+        # leader to act and would shrink the configuration while the cluster cannot vote.
+        f.extend(_no_leader_findings(state))
 
-    for stale in stale_peers(state):
+    for stale in stale_peers(state) if leader is not None else []:
         p = stale.peer
         if stale.reason == "unknown":
             msg = f"raft peer {p.id} at {p.address} has node {UNKNOWN_NODE}: Consul no longer knows it"
@@ -232,44 +329,72 @@ def check_cluster(state: ClusterState, *, min_failure_tolerance: int = 1) -> lis
         if m.status == "alive" and m.name not in raft_nodes:
             f.append(Finding.of(NOT_IN_RAFT, m.name, f"{m.name} ({m.addr}) is an alive server but not a raft peer",
                                 remedy=NOT_IN_RAFT.remedy.format(node=m.name)))  # fmt: skip
-    for p in state.raft:
+    for p in state.raft if leader is not None else []:  # without a leader nothing promotes it: CH019 says so
         if not p.voter and state.serf_status(p) == "alive":
             f.append(Finding.of(NON_VOTER, p.node, f"{p.node} is a raft peer but not a voter"))
     if state.peers is not None and state.raft and set(state.peers) != {p.address for p in state.raft}:
         msg = (f"/v1/status/peers on {state.agent} lists {', '.join(sorted(state.peers)) or 'nothing'}; the raft "
                f"configuration has {', '.join(sorted(p.address for p in state.raft))}")  # fmt: skip
         f.append(Finding.of(PEERS_DISAGREE, state.agent, msg))
-    if state.unavailable:
-        f.append(Finding.of(PARTIAL_READ, "cluster", f"not read: {', '.join(state.unavailable)}"))
+    # without a leader the autopilot endpoints cannot answer; the outage finding already says so.
+    # agent/self (agent:read) only sharpens leader-change counting; a token without it loses nothing else.
+    missing = [u for u in state.unavailable
+               if not (state.stale_read and u.startswith("autopilot")) and not u.startswith("agent/self")]  # fmt: skip
+    if missing:
+        f.append(Finding.of(PARTIAL_READ, "cluster", f"not read: {', '.join(missing)}"))
     return sorted(f, key=lambda x: -x.severity.rank)
 
 
 def leader_changes(states: Sequence[ClusterState | None]) -> list[str]:
-    """Each change of leader (or of its term) across observations, as "s1 -> none", "none -> s2".
-    An observation that could not be read (None: the agent had no leader to forward to) counts as
-    no leader."""
+    """Each new leadership across observations, counted once per new term: "s1 -> s2", or
+    "s1 re-elected (term 7)". An observation without a leader (None: unreadable, or no leader) is
+    a gap, not a change: s1 -> none -> s2 is one change; a watch that starts leaderless and sees a
+    leader elected counts that election ("none -> s2"), an unreadable start does not. The same
+    leader counts again only when the agent's own raft term rose above any term seen with it
+    (autopilot's last log term lags an election, and a just-restarted agent may report an older
+    term for a moment)."""
     changes: list[str] = []
-    last: tuple[str, int] | None = None
-    last_name = ""
-    seen = False
+    current: RaftPeer | None = None
+    top_term = -1
+    leaderless_first = False  # observed without a leader before any leader: the first one is an election
     for state in states:
-        key = state.leader_term if state is not None else None
-        name = state.leader.node if state is not None and state.leader else "none"
-        if seen and key != last:
-            changes.append(
-                f"{last_name} -> {name}" if name != last_name else f"{name} re-elected (term {key[1] if key else '?'})"
-            )
-        last, last_name, seen = key, name, True
+        leader = state.leader if state is not None else None
+        if state is None or leader is None:
+            leaderless_first = leaderless_first or (state is not None and current is None)
+            continue
+        term = state.raft_term if state.raft_term is not None else -1
+        if current is None and leaderless_first:
+            changes.append(f"none -> {leader.node}")
+        if current is not None and leader.id != current.id:
+            changes.append(f"{current.node} -> {leader.node}")
+        elif current is not None and term > top_term >= 0:
+            changes.append(f"{leader.node} re-elected (term {term})")
+        if current is None or leader.id != current.id:
+            top_term = term
+        top_term = max(top_term, term)
+        current = leader
     return changes
 
 
 def check_observations(
-    states: Sequence[ClusterState | None], last: ClusterState, *, min_failure_tolerance: int = 1, seconds: float = 0
+    states: Sequence[ClusterState | None],
+    last: ClusterState,
+    *,
+    min_failure_tolerance: int = 1,
+    seconds: float = 0,
+    max_changes_per_minute: float = MAX_LEADER_CHANGES_PER_MINUTE,
 ) -> list[Finding]:
-    """The findings of the `last` observation, plus CH018 when the leader changed across `states`."""
+    """The findings of the `last` observation, plus CH018 when the leader changed across `states`,
+    or CH020 (an error) when it changed faster than `max_changes_per_minute`. The rate is taken
+    over at least a minute, so one election seen in a short window is a warning, not flapping."""
     findings = check_cluster(last, min_failure_tolerance=min_failure_tolerance)
     changes = leader_changes([*states, last])
     if changes:
+        rate = len(changes) * 60.0 / max(seconds, 60.0)
         msg = f"{len(changes)} leader change(s) in {seconds:g}s of observation: {'; '.join(changes)}"
-        findings.append(Finding.of(LEADER_CHANGED, "cluster", msg))
+        if rate > max_changes_per_minute:
+            msg += f" ({rate:.1f} per minute, above {max_changes_per_minute:g})"
+            findings.append(Finding.of(LEADER_FLAPPING, "cluster", msg))
+        else:
+            findings.append(Finding.of(LEADER_CHANGED, "cluster", msg))
     return sorted(findings, key=lambda x: -x.severity.rank)

@@ -1,15 +1,24 @@
 """The Consul adapter: the only module that talks to py-consul.
 
 It translates py-consul and requests errors into clusterops errors at the boundary, retries
-transient failures with backoff (tenacity), and returns plain JSON-decoded values; turning them
-into snapshots is `clusterops.consul.state`'s job. The token is sent as a header and never
-appears in a message.
+transient failures of idempotent reads with backoff (tenacity), and returns plain JSON-decoded
+values; turning them into snapshots is `clusterops.consul.state`'s job. The token is sent as a
+header and never appears in a message.
+
+Deadlines: `with client.deadline(seconds):` bounds every request made inside it (each request's
+timeout is the time left, retries stop when it is spent), so a hung agent cannot hold a caller
+past its `--timeout`. A server with no leader to forward to answers 500 "No cluster leader" (after
+its RPC hold timeout) or "rpc error ..."; that is `NoLeader`, never retried here: the caller
+reads with `?stale` instead.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +30,7 @@ import tenacity
 
 from clusterops.errors import AuthError, ClusterOpsError, ConnectionFailed, NotFound, UsageError
 from clusterops.settings import ConsulSettings
+from clusterops.transport import mount as mount_tls
 
 T = TypeVar("T")
 
@@ -32,8 +42,27 @@ PERM_AGENT_READ = "agent:read"
 PERM_MANAGEMENT = "a management token (acl = write)"
 
 
+# Consul's answers when a server has no leader to forward a request to (agent/consul/rpc.go):
+# "No cluster leader" after the RPC hold timeout; "rpc error getting client" / "rpc error making
+# call" while the leader it knew is gone; "leadership lost" when the leader stepped down mid-call.
+_NO_LEADER_TEXTS = ("No cluster leader", "rpc error getting client", "rpc error making call", "leadership lost")
+FILTERED_HEADER = "X-Consul-Results-Filtered-By-ACLs"
+
+
+class NoLeader(ConnectionFailed):
+    """The agent answered, but a consistent read needs a leader and there is none right now."""
+
+
 class _Transient(Exception):
     """A failure worth retrying: connection refused/reset, timeout, 5xx other than 500 from ACLs."""
+
+
+@dataclass(frozen=True)
+class MembersRead:
+    """`/v1/agent/members` and whether Consul said it hid some of them (the ACL filter header)."""
+
+    members: list[dict[str, Any]]
+    filtered: bool
 
 
 class ConsulClient:
@@ -58,9 +87,11 @@ class ConsulClient:
         # resolved precedence, so set it after construction.
         self._c.token = settings.token
         self._c.http.connections_timeout = settings.timeout
+        mount_tls(self._c.http.session, settings.tls)  # CA/CAPATH, server name, TLS failures in plain words
         self._attempts = attempts
         self._max_backoff = max_backoff
         self.requests_made = 0
+        self._shared_deadline: float | None = None  # time.monotonic(); shared by the reading threads
 
     @property
     def address(self) -> str:
@@ -75,6 +106,33 @@ class ConsulClient:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
+    # -- deadlines ----------------------------------------------------------------------------
+
+    @contextmanager
+    def deadline(self, seconds: float) -> Iterator[None]:
+        """Every request inside (from any thread) must finish within `seconds` from now."""
+        previous = self._shared_deadline
+        end = time.monotonic() + seconds
+        self._shared_deadline = end if previous is None else min(previous, end)
+        try:
+            yield
+        finally:
+            self._shared_deadline = previous
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline, or None when there is none."""
+        if self._shared_deadline is None:
+            return None
+        return self._shared_deadline - time.monotonic()
+
+    def _request_timeout(self, what: str) -> float:
+        left = self.remaining()
+        if left is None:
+            return self.settings.timeout
+        if left <= 0.05:
+            raise ConnectionFailed(f"Consul at {self.address}: {what}: no time left before the deadline")
+        return min(self.settings.timeout, left)
+
     # -- plumbing -----------------------------------------------------------------------------
 
     def _call(self, what: str, permission: str | None, fn: Callable[[], T]) -> T:
@@ -83,6 +141,12 @@ class ConsulClient:
             try:
                 return fn()
             except consul.exceptions.ACLPermissionDenied as err:
+                if "ACL not found" in str(err):  # Consul's 403 for a token it does not know
+                    raise AuthError(
+                        f"Consul at {self.address} refused {what}: ACL not found (the token is unknown to Consul)",
+                        hint="check CONSUL_HTTP_TOKEN / CONSUL_HTTP_TOKEN_FILE: the token was deleted, expired "
+                        "or belongs to another cluster",
+                    ) from err
                 need = f" (needs {permission})" if permission else ""
                 raise AuthError(
                     f"Consul at {self.address} refused {what}: permission denied{need}",
@@ -99,22 +163,42 @@ class ConsulClient:
                 raise UsageError(f"Consul at {self.address} rejected {what}: {_first_line(text)}") from err
             except consul.exceptions.ConsulException as err:
                 text = str(err)
-                if "Permission denied" in text or "ACL not found" in text:
+                if "ACL not found" in text:
+                    raise AuthError(f"Consul at {self.address} refused {what}: ACL not found") from err
+                if "Permission denied" in text:
                     need = f" (needs {permission})" if permission else ""
                     raise AuthError(f"Consul at {self.address} refused {what}: permission denied{need}") from err
+                if any(t in text for t in _NO_LEADER_TEXTS):
+                    raise NoLeader(f"Consul at {self.address}: {what}: {_first_line(text)}") from err
                 raise _Transient(f"{what}: {_first_line(text)}") from err
             except requests.exceptions.SSLError as err:
                 raise ConnectionFailed(
                     f"TLS error talking to Consul at {self.address}: {_first_line(str(err))}",
                     hint="set CONSUL_CACERT, or CONSUL_HTTP_SSL_VERIFY=false for a lab only",
                 ) from err
+            except requests.exceptions.ReadTimeout as err:  # connected, but no answer: a hung agent
+                raise _Transient(f"{what}: {self.address} did not answer in time (hung or overloaded?)") from err
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
                 raise _Transient(f"{what}: cannot connect to {self.address}") from err
 
+        client = self
+
+        class _OutOfTime(tenacity.stop.stop_base):
+            def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+                left = client.remaining()
+                return left is not None and left <= 0.1
+
+        backoff = tenacity.wait_exponential(multiplier=0.1, max=self._max_backoff)
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            left = self.remaining()
+            pause = float(backoff(state))
+            return pause if left is None else max(0.0, min(pause, left - 0.1))
+
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_Transient),
-            stop=tenacity.stop_after_attempt(self._attempts),
-            wait=tenacity.wait_exponential(multiplier=0.1, max=self._max_backoff),
+            stop=tenacity.stop_after_attempt(self._attempts) | _OutOfTime(),
+            wait=wait,
             reraise=True,
         )
         try:
@@ -122,15 +206,41 @@ class ConsulClient:
         except _Transient as err:
             raise ConnectionFailed(f"Consul at {self.address}: {err}") from err
 
+    def _get(
+        self,
+        path: str,
+        what: str,
+        permission: str | None,
+        params: list[tuple[str, Any]] | None = None,
+        *,
+        ok_codes: tuple[int, ...] = (),
+    ) -> tuple[Any, Any]:
+        """GET `path` (an idempotent read, so retried) within the deadline: (JSON body, headers).
+        A status in `ok_codes` returns its body instead of raising (autopilot's 429)."""
+        http = self._c.http
+
+        def get() -> tuple[Any, Any]:
+            raw = http.session.get(
+                http.uri(path, params or []),
+                headers=self._c.prepare_headers(),
+                verify=http.verify,
+                cert=http.cert,
+                timeout=self._request_timeout(what),
+            )
+            response = http.response(raw)
+            if response.code not in ok_codes:
+                consul.callback.CB._status(response, allow_404=False)
+            try:
+                return json.loads(response.body), response.headers
+            except ValueError as err:
+                raise consul.exceptions.ConsulException(f"{response.code} not JSON: {response.body[:200]}") from err
+
+        return self._call(what, permission, get)
+
     def _get_json(
         self, path: str, what: str, permission: str | None, params: list[tuple[str, Any]] | None = None
     ) -> Any:
-        cb = consul.callback.CB.json(allow_404=False)
-        return self._call(
-            what,
-            permission,
-            lambda: self._c.http.get(cb, path, params=params or [], headers=self._c.prepare_headers()),
-        )
+        return self._get(path, what, permission, params)[0]
 
     # -- status and raft ----------------------------------------------------------------------
 
@@ -142,16 +252,17 @@ class ConsulClient:
         return list(self._get_json("/v1/status/peers", "status/peers", None) or [])
 
     def raft_configuration(self, *, stale: bool = False) -> dict[str, Any]:
+        """The raft configuration: the leader's (default), or with `stale` this server's own copy,
+        which is what a server can still give when there is no leader."""
         params = [("stale", "")] if stale else []
-        return dict(
-            self._get_json("/v1/operator/raft/configuration", "operator/raft/configuration", PERM_OPERATOR_READ, params)
-        )
+        what = "operator/raft/configuration" + ("?stale" if stale else "")
+        return dict(self._get_json("/v1/operator/raft/configuration", what, PERM_OPERATOR_READ, params))
 
     def autopilot_health(self) -> dict[str, Any]:
         """Autopilot health; Consul answers 429 (with the full body) when unhealthy."""
-        return dict(
-            self._call("operator/autopilot/health", PERM_OPERATOR_READ, lambda: self._c.operator.autopilot_health())
-        )
+        body, _ = self._get("/v1/operator/autopilot/health", "operator/autopilot/health", PERM_OPERATOR_READ,
+                            ok_codes=(429,))  # fmt: skip
+        return dict(body)
 
     def autopilot_state(self) -> dict[str, Any] | None:
         """`/v1/operator/autopilot/state`, or None on servers that do not have it."""
@@ -168,7 +279,14 @@ class ConsulClient:
         )
 
     def members(self) -> list[dict[str, Any]]:
-        return list(self._get_json("/v1/agent/members", "agent/members", PERM_NODE_READ) or [])
+        return self.members_read().members
+
+    def members_read(self) -> MembersRead:
+        """Serf LAN members as this agent sees them. With ACLs Consul silently drops the members
+        the token may not read (node:read) and, for a non-anonymous token, says so in a header."""
+        body, headers = self._get("/v1/agent/members", "agent/members", PERM_NODE_READ)
+        filtered = str((headers or {}).get(FILTERED_HEADER, "")).lower() == "true"
+        return MembersRead(list(body or []), filtered)
 
     def agent_self(self) -> dict[str, Any]:
         return dict(self._get_json("/v1/agent/self", "agent/self", PERM_AGENT_READ))
@@ -242,4 +360,4 @@ def _first_line(text: str) -> str:
         return text.splitlines()[0][:300] if text else "no details"
 
 
-__all__ = ["ClusterOpsError", "ConsulClient"]
+__all__ = ["ClusterOpsError", "ConsulClient", "MembersRead", "NoLeader"]

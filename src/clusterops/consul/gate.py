@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from clusterops.consul.checks import stale_peers
+from clusterops.consul.checks import leader_changes, stale_peers
 from clusterops.consul.state import ClusterState, read_cluster_state
 from clusterops.errors import AuthError, ClusterOpsError
 from clusterops.wait import Verdict, WaitResult, wait_until
@@ -38,8 +38,9 @@ class GateJudge:
 
     spec: GateSpec
     leader_key: tuple[str, int] | None = None  # (raft ID, term)
-    leader_changes: int = 0
+    leader_changes: int = 0  # counted once per new term (see checks.leader_changes)
     history: list[str] = field(default_factory=list)
+    _last_led: ClusterState | None = None
 
     def __call__(self, obs: ClusterState | str) -> Verdict:
         if isinstance(obs, str):  # the cluster could not be read
@@ -50,11 +51,18 @@ class GateJudge:
         spec = self.spec
         leader = state.leader
         if leader is None:
-            return Verdict(False, "no leader")
+            alive = f"{len(state.alive_voters)} of {len(state.voters)} voters alive"
+            if state.quorum_lost:
+                return Verdict(False, f"no leader: quorum lost ({alive}, a leader needs {state.quorum})")
+            return Verdict(False, f"no leader ({alive})")
+        if self._last_led is not None:
+            new = leader_changes([self._last_led, state])
+            self.leader_changes += len(new)
+            self.history.extend(leader.node for _ in new)
+        self._last_led = state
         key = state.leader_term
         if self.leader_key is not None and key != self.leader_key:
-            self.leader_changes += 1
-            self.history.append(leader.node)
+            # any change of (leader, term) restarts the window, even one a lagging term shows late
             self.leader_key = key
             return Verdict(False, f"leader changed to {leader.node} (a new term)")
         self.leader_key = key
@@ -105,7 +113,11 @@ def run_gate(
     on_poll: Callable[[ClusterState | str, Verdict], None] | None = None,
     sleep: Callable[[float], None] | None = None,
 ) -> GateResult:
-    """Block until the spec holds for `stable_for` seconds; raises GateTimeout naming the condition."""
+    """Block until the spec holds for `stable_for` seconds; raises GateTimeout naming the condition.
+
+    `spec.timeout` is a deadline for the whole gate: every request is bounded by the time left, so
+    a hung agent or a leaderless cluster cannot hold the gate past it.
+    """
     judge = GateJudge(spec)
 
     def observe() -> ClusterState | str:
@@ -116,16 +128,17 @@ def run_gate(
                 raise  # a missing permission will not fix itself by waiting
             return str(err).splitlines()[0]
 
-    result: WaitResult[ClusterState | str] = wait_until(
-        observe,
-        judge,
-        timeout=spec.timeout,
-        stable_for=spec.stable_for,
-        interval=spec.interval,
-        what="consul gate",
-        on_poll=on_poll,
-        sleep=sleep or time.sleep,
-    )
+    with client.deadline(spec.timeout):
+        result: WaitResult[ClusterState | str] = wait_until(
+            observe,
+            judge,
+            timeout=spec.timeout,
+            stable_for=spec.stable_for,
+            interval=spec.interval,
+            what="consul gate",
+            on_poll=on_poll,
+            sleep=sleep or time.sleep,
+        )
     state = result.observation
     assert isinstance(state, ClusterState)
     leader = state.leader

@@ -2,7 +2,8 @@
 
 A peer is removed only when it is stale (see `checks.stale_peers`) and really dead: its raft
 address does not answer. A failed serf member is force-left (Consul's leader then drops it from
-Raft); a peer Consul no longer knows is removed from Raft by ID.
+Raft); a peer Consul no longer knows is removed from Raft by ID. The removals run under the
+cluster lock (`clusterops.consul.lock`), like an upgrade: never two operators at once.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from clusterops.consul import lock as cluster_lock
 from clusterops.consul.checks import stale_peers
 from clusterops.consul.state import ClusterState, RaftPeer, read_cluster_state
 from clusterops.errors import ClusterOpsError, GateTimeout, UnsafePlan
@@ -75,8 +78,28 @@ def apply_removals(
     *,
     settle_timeout: float = 30.0,
     sleep: Callable[[float], None] = time.sleep,
+    state_dir: Path | None = None,
+    break_lock: bool = False,
+    on_note: Callable[[str], None] = lambda n: None,
 ) -> list[RemovalOutcome]:
-    """Remove each planned peer, one at a time; stop at the first that loses the leader."""
+    """Take the cluster lock (LockHeld, exit 1, names the holder), then remove each planned peer,
+    one at a time; stop at the first that loses the leader."""
+    from clusterops.journal import default_state_dir
+
+    with cluster_lock.held(
+        [client],
+        state_dir=state_dir or default_state_dir(),
+        subject=f"consul remove-stale-peers at {client.address}",
+        command="consul remove-stale-peers --apply",
+        break_lock=break_lock,
+        on_note=on_note,
+    ):
+        return _apply_removals(client, plan, settle_timeout, sleep)
+
+
+def _apply_removals(
+    client: ConsulClient, plan: list[Removal], settle_timeout: float, sleep: Callable[[float], None]
+) -> list[RemovalOutcome]:
     outcomes = []
     for removal in plan:
         if removal.refused:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from clusterops.consul.checks import outage_document
 from clusterops.consul.state import ClusterState, RaftPeer, failure_tolerance
 
 
@@ -99,7 +100,7 @@ def summarize(state: ClusterState) -> Summary:
         leader=leader.node if leader else "",
         voters=len(state.voters),
         quorum=state.quorum,
-        failure_tolerance=state.failure_tolerance,
+        failure_tolerance=state.failure_tolerance if leader else 0,  # without a leader nothing more may fail
         autopilot_failure_tolerance=state.autopilot_failure_tolerance,
         healthy=healthy,
         servers=len(server_rows(state)),
@@ -115,4 +116,7 @@ def status_document(state: ClusterState) -> dict[str, Any]:
         "summary": {**asdict(summary), "failure_tolerance_disagreement": summary.disagreement},
         "servers": [asdict(r) for r in server_rows(state)],
         "unavailable": list(state.unavailable),
+        "stale_read": state.stale_read,
+        # no leader: alive and dead voters, and the peers.json of the outage recovery if quorum is lost
+        "outage": outage_document(state),
     }

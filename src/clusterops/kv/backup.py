@@ -15,29 +15,36 @@ needs `--plaintext`; the default needs a key.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import yaml
 
 from clusterops.atomicfile import write_private
-from clusterops.errors import ConfigError, UsageError
+from clusterops.errors import CasConflict, ConfigError, NotFound, UsageError
+from clusterops.kv import paths
 from clusterops.kv.client import VaultClient
 from clusterops.kv.model import SecretRef
-from clusterops.kv.pool import DEFAULT_WORKERS, Progress, run_bounded
+from clusterops.kv.pool import DEFAULT_WORKERS, Outcome, Progress, run_bounded, run_streaming
 from clusterops.kv.replay import ReplayResult, SecretRecord, read_record, replay
 from clusterops.kv.tree import error_message, join, paths_below
 
 if TYPE_CHECKING:
     from cryptography.fernet import Fernet
 
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
+_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
 FORMAT = "clusterops-kv-export/1"
-ENCRYPTED_MAGIC = b"clusterops-kv-export+fernet/1\n"
+ENCRYPTED_MAGIC = b"clusterops-kv-export+fernet/1\n"  # one Fernet token (read, no longer written)
+ENCRYPTED_STREAM_MAGIC = b"clusterops-kv-export+fernet-stream/1\n"  # numbered ~1 MiB Fernet chunks
 KEY_ENV = "CLUSTEROPS_EXPORT_KEY_FILE"
 
 
@@ -59,6 +66,38 @@ class Export:
         return sum(len(r.versions) for r in self.records)
 
 
+def _source(client: VaultClient, ref: SecretRef, all_versions: bool) -> dict[str, Any]:
+    return {
+        "address": client.settings.address,
+        "namespace": client.settings.namespace or "",
+        "mount": ref.mount,
+        "path": ref.path,
+        "exported_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "all_versions": all_versions,
+    }
+
+
+def iter_records(
+    client: VaultClient,
+    ref: SecretRef,
+    *,
+    all_versions: bool = True,
+    workers: int = DEFAULT_WORKERS,
+    progress: Progress | None = None,
+) -> Iterator[Outcome[str, SecretRecord]]:
+    """Every secret at or below `ref` with its history, in path order, as soon as each is read (a bounded window)."""
+    if ref.kv_version != 2:
+        raise UsageError(f"export needs a KV v2 mount; {ref.mount}/ is KV v{ref.kv_version}")
+    found = paths_below(client, ref, workers=workers)
+    return run_streaming(
+        found,
+        lambda rel: read_record(client, join(ref, rel), rel, all_versions=all_versions),
+        workers=workers,
+        progress=progress,
+        total=len(found),
+    )
+
+
 def export_tree(
     client: VaultClient,
     ref: SecretRef,
@@ -67,37 +106,165 @@ def export_tree(
     workers: int = DEFAULT_WORKERS,
     progress: Progress | None = None,
 ) -> Export:
-    if ref.kv_version != 2:
-        raise UsageError(f"export needs a KV v2 mount; {ref.mount}/ is KV v{ref.kv_version}")
-    paths = paths_below(client, ref, workers=workers)
-    outcomes = run_bounded(
-        paths,
-        lambda rel: read_record(client, join(ref, rel), rel, all_versions=all_versions),
-        workers=workers,
-        progress=progress,
-    )
-    source = {
-        "address": client.settings.address,
-        "namespace": client.settings.namespace or "",
-        "mount": ref.mount,
-        "path": ref.path,
-        "exported_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "all_versions": all_versions,
-    }
-    records = tuple(o.result for o in outcomes if o.result is not None)
-    errors = tuple((o.item, error_message(o.error)) for o in outcomes if o.error is not None)
-    return Export(source, records, errors)
+    """The whole export in memory (for small trees and tests; `stream_export` writes one in bounded memory)."""
+    records: list[SecretRecord] = []
+    errors: list[tuple[str, str]] = []
+    for o in iter_records(client, ref, all_versions=all_versions, workers=workers, progress=progress):
+        if o.result is not None:
+            records.append(o.result)
+        else:
+            errors.append((o.item, error_message(o.error)))
+    return Export(_source(client, ref, all_versions), tuple(records), tuple(errors))
 
 
 # -- serialisation and encryption -------------------------------------------------------------
 
 
-def serialize(doc: Export, fmt: str) -> bytes:
+def _yaml_dump(value: Any) -> str:
+    return yaml.dump(value, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
+
+
+def _header(source: Mapping[str, Any], fmt: str) -> bytes:
     if fmt == "json":
-        return (json.dumps(doc.to_dict(), indent=1, sort_keys=False) + "\n").encode()
-    if fmt == "yaml":
-        return yaml.safe_dump(doc.to_dict(), sort_keys=False, allow_unicode=True).encode()
-    raise UsageError("the export format is yaml or json")
+        return (f'{{"format": {json.dumps(FORMAT)}, "source": {json.dumps(dict(source))}, "secrets": [\n').encode()
+    return _yaml_dump({"format": FORMAT, "source": dict(source)}).encode() + b"secrets:\n"
+
+
+def _record(rec: SecretRecord, fmt: str, first: bool) -> bytes:
+    if fmt == "json":
+        return (("" if first else ",\n") + json.dumps(rec.to_dict(), ensure_ascii=False)).encode()
+    return _yaml_dump([rec.to_dict()]).encode()
+
+
+def _footer(fmt: str, any_records: bool) -> bytes:
+    if fmt == "json":
+        return b"\n]}\n"
+    return b"" if any_records else b"  []\n"
+
+
+def serialize(doc: Export, fmt: str) -> bytes:
+    if fmt not in ("yaml", "json"):
+        raise UsageError("the export format is yaml or json")
+    parts = [_header(doc.source, fmt)]
+    parts += [_record(r, fmt, i == 0) for i, r in enumerate(doc.records)]
+    parts.append(_footer(fmt, bool(doc.records)))
+    return b"".join(parts)
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    source: Mapping[str, Any]
+    secrets: int
+    version_count: int
+    unreadable_versions: int
+    errors: tuple[tuple[str, str], ...] = ()
+
+
+class _Sink:
+    """Where an export goes: plain bytes, or Fernet tokens of ~1 MiB chunks, numbered, the last one marked.
+
+    Each chunk is authenticated by Fernet; the numbers and the `last` mark make a reordered, cut or
+    spliced file fail to decrypt, so streaming keeps the guarantees of one token for the whole file.
+    """
+
+    CHUNK = 1 << 20
+
+    def __init__(self, out: BinaryIO, key: bytes | None) -> None:
+        self._out = out
+        self._fernet = _fernet(key) if key is not None else None
+        self._buf = bytearray()
+        self._index = 0
+        if self._fernet is not None:
+            out.write(ENCRYPTED_STREAM_MAGIC)
+
+    def write(self, blob: bytes) -> None:
+        if self._fernet is None:
+            self._out.write(blob)
+            return
+        self._buf += blob
+        while len(self._buf) > self.CHUNK:
+            self._emit(bytes(self._buf[: self.CHUNK]), last=False)
+            del self._buf[: self.CHUNK]
+
+    def _emit(self, chunk: bytes, *, last: bool) -> None:
+        assert self._fernet is not None
+        head = f"{self._index} {'last' if last else 'more'}\n".encode()
+        self._out.write(self._fernet.encrypt(head + chunk) + b"\n")
+        self._index += 1
+
+    def close(self) -> None:
+        if self._fernet is not None:
+            self._emit(bytes(self._buf), last=True)
+            self._buf.clear()
+
+
+def stream_export(
+    client: VaultClient,
+    ref: SecretRef,
+    out: BinaryIO,
+    *,
+    fmt: str = "yaml",
+    key: bytes | None = None,
+    all_versions: bool = True,
+    workers: int = DEFAULT_WORKERS,
+    progress: Progress | None = None,
+) -> ExportSummary:
+    """Write the export of `ref` to `out` secret by secret: memory stays bounded however big the tree."""
+    if fmt not in ("yaml", "json"):
+        raise UsageError("the export format is yaml or json")
+    source = _source(client, ref, all_versions)
+    sink = _Sink(out, key)
+    sink.write(_header(source, fmt))
+    count = versions = unreadable = 0
+    errors: list[tuple[str, str]] = []
+    for o in iter_records(client, ref, all_versions=all_versions, workers=workers, progress=progress):
+        if o.result is None:
+            errors.append((o.item, error_message(o.error)))
+            continue
+        rec = o.result
+        sink.write(_record(rec, fmt, count == 0))
+        count += 1
+        versions += len(rec.versions)
+        unreadable += sum(1 for v in rec.versions if v.data is None)
+    sink.write(_footer(fmt, count > 0))
+    sink.close()
+    return ExportSummary(source, count, versions, unreadable, tuple(errors))
+
+
+class PrivateFile:
+    """A new file written whole or not at all, mode 0600: opened (and so checked) before any work starts.
+
+    `commit()` fsyncs and renames it into place; leaving without commit removes it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        if path.is_dir():
+            raise ConfigError("is a folder; give a file name for the export", path=str(path))
+        if path.exists() and not path.is_file():
+            raise ConfigError(
+                "exists and is not a regular file (a device or pipe); refusing to replace it", path=str(path)
+            )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        except OSError as err:
+            raise ConfigError(f"cannot write the export here: {err.strerror}", path=str(path)) from None
+        os.fchmod(fd, 0o600)
+        self._tmp = Path(tmp)
+        self.stream: BinaryIO = os.fdopen(fd, "wb")
+
+    def commit(self) -> None:
+        self.stream.flush()
+        os.fsync(self.stream.fileno())
+        self.stream.close()
+        self._tmp.replace(self.path)
+
+    def discard(self) -> None:
+        if not self.stream.closed:
+            self.stream.close()
+        with contextlib.suppress(OSError):
+            self._tmp.unlink()
 
 
 def _fernet(key: bytes) -> Fernet:
@@ -137,40 +304,102 @@ def encrypt(blob: bytes, key: bytes) -> bytes:
 
 
 def decrypt(blob: bytes, key: bytes | None) -> bytes:
-    if not blob.startswith(ENCRYPTED_MAGIC):
+    streamed = blob.startswith(ENCRYPTED_STREAM_MAGIC)
+    if not streamed and not blob.startswith(ENCRYPTED_MAGIC):
         return blob
     if key is None:
         raise UsageError("the export is encrypted: give --key-file (or CLUSTEROPS_EXPORT_KEY_FILE)")
     from cryptography.fernet import InvalidToken
 
-    try:
-        result = _fernet(key).decrypt(blob[len(ENCRYPTED_MAGIC) :].strip())
-    except InvalidToken:
-        raise UsageError("the export cannot be decrypted with this key (wrong key, or the file was altered)") from None
-    return result
+    fernet = _fernet(key)
+    wrong = "the export cannot be decrypted with this key (wrong key, or the file was altered)"
+    if not streamed:
+        try:
+            return fernet.decrypt(blob[len(ENCRYPTED_MAGIC) :].strip())
+        except InvalidToken:
+            raise UsageError(wrong) from None
+    parts: list[bytes] = []
+    lines = [line for line in blob[len(ENCRYPTED_STREAM_MAGIC) :].split(b"\n") if line.strip()]
+    for index, line in enumerate(lines):
+        try:
+            chunk = fernet.decrypt(line.strip())
+        except InvalidToken:
+            raise UsageError(wrong) from None
+        head, _, body = chunk.partition(b"\n")
+        expected = f"{index} {'last' if index == len(lines) - 1 else 'more'}".encode()
+        if head != expected:
+            raise UsageError("the export's encrypted chunks are out of order, cut short or spliced; refusing it")
+        parts.append(body)
+    if not parts:
+        raise UsageError("the encrypted export is empty (cut short?)")
+    return b"".join(parts)
 
 
 def write_export(doc: Export, path: Path, *, fmt: str, key: bytes | None) -> None:
-    blob = serialize(doc, fmt)
-    write_private(path, encrypt(blob, key) if key is not None else blob)
+    out = PrivateFile(path)
+    try:
+        sink = _Sink(out.stream, key)
+        sink.write(serialize(doc, fmt))
+        sink.close()
+        out.commit()
+    finally:
+        out.discard()
+
+
+def _parse(plain: bytes, where: str) -> Any:
+    """JSON with the JSON parser (an export written with --format json), else YAML with the C loader."""
+    head = plain[:64].lstrip()
+    if head.startswith(b"{"):
+        try:
+            return json.loads(plain)
+        except ValueError as err:
+            line = getattr(err, "lineno", None)
+            raise ConfigError("is not valid JSON", path=where, line=line) from None
+    try:
+        return yaml.load(plain, Loader=_Loader)  # a safe loader: CSafeLoader, or SafeLoader without libyaml
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        raise ConfigError(
+            "is not a readable export (YAML or JSON)", path=where, line=mark.line + 1 if mark else None
+        ) from None
 
 
 def load_export(blob: bytes, *, key: bytes | None, where: str) -> Export:
-    plain = decrypt(blob, key)
-    try:
-        raw = yaml.safe_load(plain.decode("utf-8"))  # YAML is a superset of JSON
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise ConfigError("is not a readable export (YAML or JSON)", path=where) from err
+    raw = _parse(decrypt(blob, key), where)
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise ConfigError(f"is not a clusterops export (format {FORMAT} expected)", path=where)
     try:
         records = tuple(SecretRecord.from_dict(r) for r in raw.get("secrets") or [])
     except (KeyError, TypeError, ValueError) as err:
         raise ConfigError(f"has a malformed secret entry ({type(err).__name__})", path=where) from err
+    check_records(records, where)
     return Export(dict(raw.get("source") or {}), records)
 
 
 # -- import ---------------------------------------------------------------------------------
+
+
+def check_records(records: tuple[SecretRecord, ...], where: str) -> None:
+    """Refuse an export with an entry that could land outside DEST or twice on one path; nothing is written.
+
+    Each entry's path is relative to DEST: a '..', '.' or empty segment (also percent-encoded), or two
+    entries for one path, is refused with the entry named.
+    """
+    seen: dict[str, int] = {}
+    for index, rec in enumerate(records, start=1):
+        why = paths.bad_segment(rec.path)
+        if why is not None:
+            raise ConfigError(
+                f"secret entry {index} (path {rec.path!r}) {why}: it would be written outside the destination; "
+                "nothing was imported",
+                path=where,
+            )
+        key = rec.path.strip("/")
+        if key in seen:
+            raise ConfigError(
+                f"secret entries {seen[key]} and {index} both have path {rec.path!r}; nothing was imported", path=where
+            )
+        seen[key] = index
 
 
 @dataclass(frozen=True)
@@ -185,6 +414,24 @@ class ImportReport:
         return not self.errors
 
 
+class _FreshPaths:
+    """The client, except that a destination is taken as absent without reading it first.
+
+    Safe because replay's first write carries cas = 0, which the server refuses atomically when the
+    secret exists (CasConflict, nothing written): the same check as a read first, one request fewer
+    per secret and no window between the read and the write.
+    """
+
+    def __init__(self, client: VaultClient) -> None:
+        self._client = client
+
+    def read_metadata(self, ref: SecretRef) -> Any:
+        raise NotFound(f"{ref}: taken as absent; the first write's cas=0 checks it")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
 def import_tree(
     client: VaultClient,
     dst: SecretRef,
@@ -196,12 +443,19 @@ def import_tree(
 ) -> ImportReport:
     if dst.kv_version != 2:
         raise UsageError(f"import needs a KV v2 mount; {dst.mount}/ is KV v{dst.kv_version}")
-    outcomes = run_bounded(
-        list(doc.records),
-        lambda rec: replay(client, join(dst, rec.path), rec, overwrite=overwrite),
-        workers=workers,
-        progress=progress,
-    )
+    check_records(doc.records, "the export")
+    fresh = _FreshPaths(client)
+
+    def one(rec: SecretRecord) -> ReplayResult:
+        target = join(dst, rec.path)
+        if overwrite or not rec.versions:
+            return replay(client, target, rec, overwrite=overwrite)
+        try:
+            return replay(fresh, target, rec)  # type: ignore[arg-type]
+        except CasConflict:
+            raise UsageError(f"{target} already exists; pass --force to add versions on top") from None
+
+    outcomes = run_bounded(list(doc.records), one, workers=workers, progress=progress)
     results = tuple(o.result for o in outcomes if o.result is not None)
     errors = tuple((o.item.path, error_message(o.error)) for o in outcomes if o.error is not None)
     not_preserved = ["timestamps (created_time, deletion_time, updated_time): the server sets them on write"]

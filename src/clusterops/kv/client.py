@@ -16,8 +16,11 @@ Tokens travel in a header and never appear in a message; neither do secret value
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import hvac
 import hvac.exceptions
@@ -26,6 +29,7 @@ import requests.adapters
 import tenacity
 
 from clusterops.errors import AuthError, CasConflict, ConnectionFailed, NotFound, UsageError
+from clusterops.kv import paths
 from clusterops.kv.model import (
     Data,
     MountInfo,
@@ -37,6 +41,7 @@ from clusterops.kv.model import (
     WriteResult,
 )
 from clusterops.settings import VaultSettings
+from clusterops.transport import mount as mount_tls
 
 T = TypeVar("T")
 
@@ -52,20 +57,62 @@ def _server_says(err: hvac.exceptions.VaultError) -> str:
     return "; ".join(str(e) for e in errors)[:300] if errors else ""
 
 
+def _tls_cause(err: BaseException) -> str:
+    """What went wrong in a TLS handshake, in words (the exception chain's text, never a value)."""
+    text = " ".join(str(e) for e in _chain(err)).lower()
+    if "wrong version number" in text or "record layer failure" in text or "http request" in text:
+        return "the server does not speak TLS here (an http:// server given as https://?)"
+    if "hostname mismatch" in text or "doesn't match" in text or "not valid for" in text:
+        return "the certificate does not name this host (check the address, or the certificate's SANs)"
+    if "self-signed" in text or "self signed" in text:
+        return "the server's certificate is self-signed and not trusted (give its CA with VAULT_CACERT)"
+    if "unable to get local issuer" in text or "certificate verify failed" in text:
+        return "the server's certificate is not signed by a trusted CA (give that CA with VAULT_CACERT)"
+    if "expired" in text:
+        return "the server's certificate has expired"
+    if "no such file" in text or "could not find a suitable tls ca" in text:
+        return "the CA file or folder cannot be read"
+    return "handshake failed"
+
+
+def _connect_cause(err: BaseException) -> str:
+    text = " ".join(str(e) for e in _chain(err)).lower()
+    if isinstance(err, requests.exceptions.Timeout):
+        return "timed out"
+    if "refused" in text:
+        return "connection refused: nothing listens there"
+    if "name or service not known" in text or "nodename nor servname" in text or "name resolution" in text:
+        return "the host name does not resolve"
+    if "no route" in text or "unreachable" in text:
+        return "no route to the host"
+    return "connection failed"
+
+
+def _chain(err: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    seen: BaseException | None = err
+    while seen is not None and len(out) < 8:
+        out.append(seen)
+        nxt = seen.__cause__ or seen.__context__
+        if not nxt and seen.args and isinstance(seen.args[0], BaseException):
+            nxt = seen.args[0]
+        seen = nxt
+    return out
+
+
 def _api_url(mount: str, kind: str, path: str) -> str:
-    path = path.strip("/")
-    return f"/v1/{mount}/{kind}/{path}" if path else f"/v1/{mount}/{kind}"
+    """Every request path to a mount is built here: segments checked and percent-encoded (`kv.paths`)."""
+    return paths.api_path(mount, kind, path)
 
 
 class VaultClient:
     """One server (and namespace), one session. Safe to share between the threads of a bulk operation."""
 
     def __init__(self, settings: VaultSettings, *, pool_size: int = 32, attempts: int = 3) -> None:
+        settings.check_files()
         self.settings = settings
         session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
+        mount_tls(session, settings.tls, pool_connections=4, pool_maxsize=pool_size)
         session.verify = settings.tls_verify
         if settings.cert:
             session.cert = settings.cert
@@ -79,6 +126,7 @@ class VaultClient:
             session=session,
         )
         self._attempts = attempts
+        self._token_valid: bool | None = None
         self._mounts: dict[str, MountInfo] = {}
         self.requests_made = 0
 
@@ -98,20 +146,52 @@ class VaultClient:
 
     # -- plumbing -----------------------------------------------------------------------------
 
+    def _forbidden(self, what: str, api_path: str, capability: str) -> AuthError:
+        """A 403: no token, a token the server does not know, or a token without the capability."""
+        if not self.settings.token:
+            return AuthError(
+                f"{self.address} refused {what}: no token was given",
+                hint="set VAULT_TOKEN (or BAO_TOKEN), log in (~/.vault-token), or give --token-file",
+            )
+        if self._token_valid is None:
+            try:
+                self._c.adapter.request("GET", "/v1/auth/token/lookup-self")
+                self._token_valid = True
+            except hvac.exceptions.Forbidden as err:
+                # OpenBao/Vault refuse an unknown token with a bare "permission denied", and a known token
+                # whose policy lacks lookup-self (no default policy) with "1 error occurred: ... permission
+                # denied" (checked on OpenBao 2.7.2). Only the bare form is taken as "not valid".
+                self._token_valid = [str(e).strip() for e in (err.errors or [])] != ["permission denied"]
+            except (hvac.exceptions.VaultError, requests.exceptions.RequestException):
+                self._token_valid = True  # cannot tell: report the capability
+        if not self._token_valid:
+            ns = f" in namespace {self.settings.namespace}" if self.settings.namespace else ""
+            return AuthError(
+                f"{self.address} refused {what}: permission denied: the token is not valid{ns} (expired, revoked, "
+                "mistyped, or from another server or namespace; even auth/token/lookup-self is refused)",
+                hint="log in again, or check VAULT_TOKEN / --token-file and VAULT_NAMESPACE",
+            )
+        return AuthError(
+            f"{self.address} refused {what}: permission denied "
+            f"(the token needs {capability!r} on {unquote(api_path.removeprefix('/v1/'))})",
+            hint="use a token whose policy grants it (VAULT_TOKEN, ~/.vault-token or --token-file)",
+        )
+
     def _call(self, what: str, api_path: str, capability: str, fn: Callable[[], T], *, idempotent: bool) -> T:
+        ns = self.settings.namespace
+
         def once() -> T:
             self.requests_made += 1
             try:
                 return fn()
             except hvac.exceptions.Forbidden as err:
-                raise AuthError(
-                    f"{self.address} refused {what}: permission denied "
-                    f"(the token needs {capability!r} on {api_path.removeprefix('/v1/')})",
-                    hint="use a token whose policy grants it (VAULT_TOKEN, ~/.vault-token or --token-file)",
-                ) from err
+                raise self._forbidden(what, api_path, capability) from err
             except hvac.exceptions.Unauthorized as err:
                 raise AuthError(f"{self.address} refused {what}: the token is missing or not valid") from err
             except hvac.exceptions.InvalidPath as err:
+                said = _server_says(err)
+                if ns and "namespace" in said.lower():
+                    raise UsageError(f"{self.address}: namespace {ns!r} is not usable: {said}") from err
                 raise NotFound(f"{what}: not found on {self.address}") from err
             except hvac.exceptions.InvalidRequest as err:
                 said = _server_says(err)
@@ -120,9 +200,26 @@ class VaultClient:
                         f"{what}: check-and-set failed on {self.address} ({said}); nothing was written",
                         hint="read the current version again, or re-run the plan",
                     ) from err
-                raise UsageError(f"{self.address} rejected {what}: {said or 'bad request'}") from err
+                if ns and "namespace" in said.lower():
+                    raise UsageError(f"{self.address}: namespace {ns!r} is not usable: {said}") from err
+                if "no handler for route" in said or "unsupported path" in said:
+                    raise UsageError(
+                        f"{self.address} rejected {what}: {said} (no secrets engine is mounted there"
+                        + (f" in namespace {ns!r}" if ns else "")
+                        + ")"
+                    ) from err
+                raise UsageError(f"{self.address} rejected {what}: {said or 'bad request (no reason given)'}") from err
             except (hvac.exceptions.VaultDown, hvac.exceptions.BadGateway) as err:
-                raise _Transient(f"{what}: the server answered {type(err).__name__}") from err
+                said = _server_says(err)
+                if "sealed" in said.lower():
+                    raise ConnectionFailed(
+                        f"{self.address} is sealed: it cannot serve {what}",
+                        hint="unseal it (`bao operator unseal` / `vault operator unseal`), then retry",
+                    ) from err
+                if isinstance(err, hvac.exceptions.VaultDown) and "standby" in said.lower():
+                    raise ConnectionFailed(f"{self.address} is a standby node and cannot serve {what}: {said}") from err
+                code = "503 (unavailable)" if isinstance(err, hvac.exceptions.VaultDown) else "502 (bad gateway)"
+                raise _Transient(f"{what}: {self.address} answered {code}" + (f": {said}" if said else "")) from err
             except hvac.exceptions.RateLimitExceeded as err:
                 raise _Transient(f"{what}: rate limited") from err
             except hvac.exceptions.VaultError as err:
@@ -130,20 +227,29 @@ class VaultClient:
                 raise ConnectionFailed(f"{self.address} failed {what}: {said or type(err).__name__}") from err
             except requests.exceptions.SSLError as err:
                 raise ConnectionFailed(
-                    f"TLS error talking to {self.address}",
-                    hint="set VAULT_CACERT, or VAULT_SKIP_VERIFY=true for a lab only",
+                    f"TLS error talking to {self.address}: {_tls_cause(err)}",
+                    hint="set VAULT_CACERT (or --ca-cert) to the CA that signed the server's certificate, check that "
+                    "the address's scheme and host match the server, or VAULT_SKIP_VERIFY=true for a lab only",
                 ) from err
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
-                raise _Transient(f"{what}: cannot connect to {self.address}") from err
+                raise _Transient(f"{what}: cannot connect to {self.address} ({_connect_cause(err)})") from err
+            except ValueError as err:  # requests' JSONDecodeError: a 200 whose body is not JSON
+                if isinstance(err, requests.exceptions.JSONDecodeError | json.JSONDecodeError):
+                    raise ConnectionFailed(
+                        f"{self.address} answered {what} with something that is not JSON",
+                        hint="is the address a Vault/OpenBao API (VAULT_ADDR), not a proxy or web page?",
+                    ) from err
+                raise
 
-        if not idempotent:
-            try:
-                return once()
-            except _Transient as err:
+        try:
+            return once()  # the common case, without building a retry loop
+        except _Transient as err:
+            if not idempotent or self._attempts <= 1:
                 raise ConnectionFailed(str(err)) from err
+        time.sleep(0.1)  # then the retry loop for the remaining attempts, with its own backoff
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_Transient),
-            stop=tenacity.stop_after_attempt(self._attempts),
+            stop=tenacity.stop_after_attempt(self._attempts - 1),
             wait=tenacity.wait_exponential(multiplier=0.1, max=2.0),
             reraise=True,
         )
@@ -184,6 +290,22 @@ class VaultClient:
             idempotent = method.lower() in ("get", "list", "scan")
         return self._call(what, api_path, capability, go, idempotent=idempotent)
 
+    def server_identity(self) -> str:
+        """What names this server's cluster: `sys/health`'s cluster_id (any node, sealed or not), else the address.
+
+        Two clients with the same identity and namespace reach the same secrets, whatever address
+        each was given (127.0.0.1 vs localhost, a load balancer vs a node).
+        """
+        params = {"standbyok": "true", "perfstandbyok": "true", "sealedcode": "200", "uninitcode": "200"}
+        try:
+            body = self.request(
+                "GET", "/v1/sys/health", what="reading sys/health", capability="none (unauthenticated)", params=params
+            )
+        except (ConnectionFailed, NotFound, UsageError):
+            body = None
+        cluster_id = str((body or {}).get("cluster_id") or "")
+        return f"cluster:{cluster_id}" if cluster_id else f"address:{self.settings.address}"
+
     # -- mounts -------------------------------------------------------------------------------
 
     def mount_info(self, path: str) -> MountInfo:
@@ -199,13 +321,15 @@ class VaultClient:
         try:
             body = self.request(
                 "GET",
-                f"/v1/sys/internal/ui/mounts/{path}",
+                paths.sys_path("sys/internal/ui/mounts", path),
                 what=f"finding the mount of {path}",
                 capability="any capability",
             )
         except NotFound:
             return MountInfo(mount=first, kv_version=1)
         except AuthError as err:
+            if not self.settings.token or self._token_valid is False:
+                raise  # no token, or one the server does not know: that message says so
             raise AuthError(
                 f"{self.address}: the token may not see the mount of {path}",
                 hint="name the mount with --mount and the engine version with --kv-version",
@@ -234,6 +358,24 @@ class VaultClient:
         rel = path.strip("/")[len(info.mount) :].strip("/")
         return SecretRef(info.mount, rel, kv_version or info.kv_version)
 
+    def enable_versioning(self, mount: str) -> str:
+        """Upgrade a KV v1 mount to v2 (`vault kv enable-versioning`): tune its options to version 2."""
+        name = paths.check(mount.strip("/"), what="mount")
+        if not name:
+            raise UsageError("enable-versioning needs a mount")
+        info = self.mount_info(name)
+        if info.mount != name:
+            raise UsageError(f"{name} is not a mount (it lies in {info.mount}/)")
+        self.request(
+            "POST",
+            paths.sys_path("sys/mounts", name) + "/tune",
+            what=f"enabling versioning on {name}/",
+            capability="update",
+            json={"options": {"version": "2"}},
+        )
+        self._mounts.pop(name, None)
+        return name
+
     # -- KV v2: data --------------------------------------------------------------------------
 
     def read_version(self, ref: SecretRef, version: int | None = None) -> SecretVersion:
@@ -251,6 +393,8 @@ class VaultClient:
                 if meta and int(meta.get("version") or 0) > 0:
                     return {"data": {"data": None, "metadata": meta}}
                 raise
+            if isinstance(resp, requests.Response) and resp.content:
+                resp.json()  # a 200 that is not JSON: raises, and is reported as such
             if not isinstance(resp, dict):
                 raise hvac.exceptions.InvalidPath("empty answer")
             return resp
@@ -334,8 +478,7 @@ class VaultClient:
 
     def list_folder(self, ref: SecretRef) -> list[str]:
         """One level below `ref` (folders end in '/'); empty when nothing is there."""
-        kind = "metadata" if ref.kv_version == 2 else ""
-        api = _api_url(ref.mount, kind, ref.path) if kind else f"/v1/{ref.mount}/{ref.path.strip('/')}".rstrip("/")
+        api = _api_url(ref.mount, "metadata" if ref.kv_version == 2 else "", ref.path)
         try:
             out = self.request("LIST", api + "/", what=f"listing {ref}", capability="list")
         except NotFound:
@@ -344,8 +487,7 @@ class VaultClient:
 
     def scan(self, ref: SecretRef) -> list[str] | None:
         """OpenBao's recursive SCAN (2.2+): every leaf below `ref`; None where the server or token cannot."""
-        kind = "metadata" if ref.kv_version == 2 else ""
-        api = _api_url(ref.mount, kind, ref.path) if kind else f"/v1/{ref.mount}/{ref.path.strip('/')}".rstrip("/")
+        api = _api_url(ref.mount, "metadata" if ref.kv_version == 2 else "", ref.path)
         try:
             out = self.request("SCAN", api + "/", what=f"scanning {ref}", capability="scan")
         except NotFound:
@@ -392,16 +534,20 @@ class VaultClient:
     # -- KV v1 --------------------------------------------------------------------------------
 
     def v1_read(self, ref: SecretRef) -> dict[str, Any]:
-        out = self.request("GET", f"/v1/{ref.mount}/{ref.path}", what=f"reading {ref}", capability="read")
+        out = self.request("GET", _api_url(ref.mount, "", ref.path), what=f"reading {ref}", capability="read")
         return dict(((out or {}).get("data")) or {})
 
     def v1_write(self, ref: SecretRef, data: Data) -> None:
         self.request(
-            "POST", f"/v1/{ref.mount}/{ref.path}", what=f"writing {ref}", capability="create or update", json=dict(data)
+            "POST",
+            _api_url(ref.mount, "", ref.path),
+            what=f"writing {ref}",
+            capability="create or update",
+            json=dict(data),
         )
 
     def v1_delete(self, ref: SecretRef) -> None:
-        self.request("DELETE", f"/v1/{ref.mount}/{ref.path}", what=f"deleting {ref}", capability="delete")
+        self.request("DELETE", _api_url(ref.mount, "", ref.path), what=f"deleting {ref}", capability="delete")
 
     # -- tokens -------------------------------------------------------------------------------
 

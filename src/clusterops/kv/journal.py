@@ -1,17 +1,24 @@
 """The journal of a `kv apply` run, and `kv undo RUN`.
 
-Before the first write, the journal records for every path the plan changes: the version seen at
-plan time (the prior version), the state of that version, and the prior value of each metadata field
-the run changes. After each write it records the new version. It holds no secret value. Every update
-is written atomically (temp file, fsync, rename, fsync of the folder) with mode 0600, so a run killed
-at any point leaves a readable journal.
+Before the first write, the journal records where the run acts (address, namespace, mount) and for
+every path the plan changes: the version seen at plan time (the prior version), the state of that
+version, the prior value of each metadata field the run changes and the value it writes there. Right
+after each write, before anything else, it records the version the server returned (and that the
+metadata was written). It holds no secret value. On disk a run is `RUN.json`, written atomically (temp
+file, fsync, rename, fsync of the folder) when the run starts and ends, and `RUN.log`, one JSON line
+per recorded change, appended and fsynced before the run goes on (a few ms, whatever the run's size).
+Both are mode 0600; loading replays the log over the snapshot, ignoring a last line cut by a crash,
+so a run killed at any point leaves a readable journal.
 
-Undo, per path: if nobody wrote after the run, write the prior version's data again as a new version
-(a rollback; history is kept, nothing is lost), or soft-delete the run's version when the path did
-not exist or its latest version was deleted before the run; then restore the prior metadata fields.
-A path someone changed after the run is left alone and reported, unless forced. An entry still
-"pending" (the run was killed around that write) is undone only when the version after the prior one
-was created after the run started.
+Undo acts only where the run acted: a client for another address or namespace is refused (UnsafePlan),
+whatever the flags. Per path it undoes only what the journal proves the run wrote:
+- data: the version the server returned to the run. If it is still the latest, the prior version's
+  data is written again as a new version with cas (history kept), or the run's version is soft-deleted
+  when the path had no live data before. If someone wrote after it, the path is left and reported
+  (unless --force). A version the run did not record (it was killed between the server's answer and
+  the journal, or someone else wrote it) is never touched: it is reported as unproven.
+- metadata: restored to its prior values only if the run recorded writing it and every field still
+  holds what the run wrote; a field someone changed since is left and reported.
 """
 
 from __future__ import annotations
@@ -27,9 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from clusterops.atomicfile import write_private
-from clusterops.errors import ClusterOpsError, ConfigError, NotFound, UsageError
+from clusterops.errors import ClusterOpsError, ConfigError, NotFound, UnsafePlan, UsageError
 from clusterops.kv.client import VaultClient
-from clusterops.kv.model import SecretRef, _timestamp
+from clusterops.kv.model import SecretRef
 
 JOURNAL_FORMAT = "clusterops-kv-journal/1"
 # What a field was before the run when the secret had no metadata at all.
@@ -56,15 +63,17 @@ class JournalEntry:
     prior_state: str  # live, deleted, destroyed, absent
     prior_settings: Mapping[str, Any] = field(default_factory=dict)
     writes_data: bool = True
-    status: str = "pending"  # pending, written, conflict, failed, undone, undo-skipped
-    new_version: int | None = None
+    status: str = "pending"  # pending, written, conflict, failed, undone
+    new_version: int | None = None  # the version the server returned for the run's write: the proof
     metadata_written: bool = False
     note: str = ""
+    written_settings: Mapping[str, Any] = field(default_factory=dict)  # what the run writes to the metadata
 
 
 class Journal:
     def __init__(self, path: Path, header: dict[str, Any], entries: list[JournalEntry]) -> None:
         self.path = path
+        self.log_path = path.with_suffix(".log")
         self.header = header
         self.entries = {e.path: e for e in entries}
         self._lock = threading.Lock()
@@ -82,12 +91,13 @@ class Journal:
             "run": run_id,
             "started": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "address": client.settings.address,
-            "namespace": client.settings.namespace or "",
+            "namespace": (client.settings.namespace or "").strip().strip("/"),
             "mount": mount,
             "status": "running",
         }
         journal = cls(folder / f"{run_id}.json", header, entries)
         journal._save()
+        write_private(journal.log_path, b"")
         return journal
 
     def _save(self) -> None:
@@ -106,7 +116,18 @@ class Journal:
                 metadata_written=e.metadata_written or metadata_written,
                 note=note or e.note,
             )
-            self._save()
+            self._append(self.entries[path])
+
+    def _append(self, e: JournalEntry) -> None:
+        """One line with the entry's changing fields, on disk (fsync) before the caller goes on."""
+        line = {"path": e.path, "status": e.status, "new_version": e.new_version}
+        line.update({"metadata_written": e.metadata_written, "note": e.note})
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, (json.dumps(line) + "\n").encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def finish(self, status: str) -> None:
         with self._lock:
@@ -124,39 +145,67 @@ class Journal:
             raise ConfigError("is not a readable journal", path=str(path)) from None
         if raw.get("format") != JOURNAL_FORMAT:
             raise ConfigError(f"is not a clusterops journal ({JOURNAL_FORMAT})", path=str(path))
-        entries = [JournalEntry(**e) for e in raw.pop("entries", [])]
-        return cls(path, raw, entries)
+        journal = cls(path, raw, [JournalEntry(**e) for e in raw.pop("entries", [])])
+        journal._replay()
+        return journal
+
+    def _replay(self) -> None:
+        try:
+            lines = self.log_path.read_text(encoding="utf-8").split("\n")
+        except FileNotFoundError:
+            return
+        except OSError as err:
+            raise ConfigError(f"cannot read: {err.strerror}", path=str(self.log_path)) from err
+        for number, text in enumerate(lines, 1):
+            if not text:
+                continue
+            try:
+                change = json.loads(text)
+                path = str(change.pop("path"))
+                self.entries[path] = replace(self.entries[path], **change)
+            except (ValueError, KeyError, TypeError):
+                if number == len(lines):  # the last line, cut short by a crash: that change never finished
+                    break
+                raise ConfigError("is not a readable journal log", path=str(self.log_path), line=number) from None
 
 
 @dataclass(frozen=True)
 class UndoResult:
     path: str
-    action: str  # rolled-back, deleted, metadata-restored, nothing-to-undo, skipped, failed
+    action: str  # rolled-back, deleted, metadata-restored (joined by +), nothing-to-undo;
+    # not done: skipped, unproven, partly-undone, failed
     version: int | None = None
     message: str = ""
 
 
-def _ours(client: VaultClient, ref: SecretRef, entry: JournalEntry, started: str) -> int | None:
-    """The version the run wrote at `ref`, or None if it wrote nothing there."""
-    meta = client.read_metadata(ref)
-    if entry.new_version is not None:
-        return entry.new_version
-    if meta.current_version == entry.prior_version + 1:
-        info = meta.latest
-        if info is not None and _timestamp(info.created_time) >= _timestamp(started):
-            return meta.current_version
-    return None
+def _same_settings(live: Mapping[str, Any], want: Mapping[str, Any]) -> list[str]:
+    """The fields of `want` whose live value differs (compared as the plan compares them)."""
+    from clusterops.kv.sync import _same_setting
+
+    return [k for k, v in want.items() if not _same_setting(k, live.get(k), v)]
 
 
-def undo_entry(client: VaultClient, mount: str, entry: JournalEntry, started: str, *, force: bool) -> UndoResult:
+def undo_entry(client: VaultClient, mount: str, entry: JournalEntry, *, force: bool) -> UndoResult:
     ref = SecretRef(mount, entry.path, 2)
     try:
-        current = client.read_metadata(ref).current_version
+        meta = client.read_metadata(ref)
     except NotFound:
         return UndoResult(entry.path, "skipped", message="the secret no longer exists")
-    ours = _ours(client, ref, entry, started) if entry.writes_data else None
+    current = meta.current_version
+    ours = entry.new_version if entry.writes_data else None
+    actions: list[str] = []
+    notes: list[str] = []
+    maybe_ours = entry.status in ("pending", "failed")  # the run may have stopped between a write and its record
     if entry.writes_data and ours is None:
-        action = "nothing-to-undo"
+        if current != entry.prior_version and maybe_ours:
+            return UndoResult(
+                entry.path,
+                "unproven",
+                current,
+                f"v{current} is newer than the planned v{entry.prior_version}, but the journal holds no write "
+                "of this run there (killed before recording it, or another writer): not touched",
+            )
+        notes.append("the run wrote no data here" if maybe_ours else f"the run's write {entry.status}")
     elif ours is not None and current != ours and not force:
         return UndoResult(
             entry.path, "skipped", current, f"changed after the run (the run wrote v{ours}, now v{current}); --force"
@@ -166,45 +215,68 @@ def undo_entry(client: VaultClient, mount: str, entry: JournalEntry, started: st
         if prior.data is None:
             return UndoResult(entry.path, "skipped", current, f"v{entry.prior_version} is no longer readable")
         client.write(ref, prior.data, cas=current)
-        action = "rolled-back"
+        actions.append("rolled-back")
     elif ours is not None:
         client.delete_versions(ref, [ours])
-        action = "deleted"
-    else:
-        action = "nothing-to-undo"
-    if entry.metadata_written or (entry.prior_settings and entry.status == "pending"):
-        restore = {k: (v if v is not None else _DEFAULTS.get(k)) for k, v in entry.prior_settings.items()}
-        restore = {k: v for k, v in restore.items() if v is not None}
-        if restore:
-            client.write_metadata(ref, restore)
-            action = action if action != "nothing-to-undo" else "metadata-restored"
-    return UndoResult(entry.path, action, current)
+        actions.append("deleted")
+    if entry.metadata_written and entry.prior_settings:
+        changed = _same_settings(meta.settings(), entry.written_settings)
+        if changed and not force:
+            notes.append(f"metadata {', '.join(changed)} changed after the run: not restored")
+        else:
+            restore = {k: (v if v is not None else _DEFAULTS.get(k)) for k, v in entry.prior_settings.items()}
+            restore = {k: v for k, v in restore.items() if v is not None}
+            if restore:
+                client.write_metadata(ref, restore)
+                actions.append("metadata-restored")
+    elif entry.status != "conflict" and entry.prior_settings and _same_settings(meta.settings(), entry.prior_settings):
+        # a conflict never reaches the metadata write; otherwise the run may have stopped before recording it
+        notes.append("metadata differs from before the run, but the journal holds no metadata write: not touched")
+    if any(n.endswith("not restored") or n.endswith("not touched") for n in notes):
+        return UndoResult(entry.path, "partly-undone" if actions else "skipped", current, "; ".join(notes))
+    return UndoResult(entry.path, "+".join(actions) or "nothing-to-undo", current, "; ".join(notes))
+
+
+def _refuse_elsewhere(journal: Journal, client: VaultClient) -> None:
+    from clusterops.kv.sync import norm_namespace, same_address
+
+    addr = str(journal.header.get("address") or "")
+    ns = norm_namespace(str(journal.header.get("namespace") or ""))
+    here = norm_namespace(client.settings.namespace)
+    if not same_address(addr, client.settings.address):
+        raise UnsafePlan(
+            f"run {journal.run_id} wrote to {addr}, not {client.settings.address}; nothing was undone",
+            hint=f"point VAULT_ADDR at {addr}",
+        )
+    if ns != here:
+        raise UnsafePlan(
+            f"run {journal.run_id} wrote in namespace {ns or '(root)'}, not {here or '(root)'}; nothing was undone",
+            hint=f"set VAULT_NAMESPACE={ns} (or --namespace {ns})" if ns else "unset VAULT_NAMESPACE",
+        )
+
+
+UNDONE = ("rolled-back", "deleted", "metadata-restored", "rolled-back+metadata-restored",
+          "deleted+metadata-restored", "nothing-to-undo")  # fmt: skip
 
 
 def undo_run(client: VaultClient, run: str, folder: Path, *, force: bool = False) -> tuple[Journal, list[UndoResult]]:
     journal = Journal.load(run, folder)
+    _refuse_elsewhere(journal, client)  # never forced: acting elsewhere would touch someone else's secrets
     if journal.header.get("status") == "undone" and not force:
         raise UsageError(f"run {journal.run_id} was already undone")
-    if journal.header.get("address") != client.settings.address and not force:
-        raise UsageError(
-            f"run {journal.run_id} wrote to {journal.header.get('address')}, not {client.settings.address}",
-            hint="point VAULT_ADDR at that server, or pass --force",
-        )
-    started = str(journal.header.get("started") or "")
     mount = str(journal.header["mount"])
     results: list[UndoResult] = []
     for entry in sorted(journal.entries.values(), key=lambda e: e.path):
-        if entry.status in ("undone", "conflict", "failed") and not (entry.status == "failed" and entry.new_version):
-            if entry.status != "undone":
-                results.append(UndoResult(entry.path, "nothing-to-undo", message=f"the run's write {entry.status}"))
+        if entry.status == "undone":
             continue
         try:
-            result = undo_entry(client, mount, entry, started, force=force)
+            result = undo_entry(client, mount, entry, force=force)
         except ClusterOpsError as err:
             result = UndoResult(entry.path, "failed", message=err.message)
         results.append(result)
-        if result.action in ("rolled-back", "deleted", "metadata-restored", "nothing-to-undo"):
-            journal.mark(entry.path, "undone", note=result.action)
-    if all(r.action not in ("skipped", "failed") for r in results):
+        if result.action in UNDONE or result.action == "partly-undone":  # never redo what was undone
+            note = f"{result.action}: {result.message}" if result.message else result.action
+            journal.mark(entry.path, "undone", note=note)
+    if all(r.action in UNDONE for r in results):
         journal.finish("undone")
     return journal, results

@@ -32,15 +32,41 @@ def _load_mapping(text: str, where: str) -> dict[str, Any]:
     return {str(k): v for k, v in value.items()}
 
 
-def _read_file(path: str) -> str:
+def _text(raw: bytes, where: str) -> str:
     try:
-        return Path(path).expanduser().read_text(encoding="utf-8")
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"is not UTF-8 text (byte {err.start + 1} of {len(raw)}): a KV value is a string; "
+            "store binary data base64-encoded",
+            path=where,
+        ) from None
+
+
+def _read_file(path: str) -> str:
+    """The file's bytes as text, exactly: no newline stripped or translated (PEM and OpenSSH keys keep theirs)."""
+    try:
+        raw = Path(path).expanduser().read_bytes()
     except OSError as err:
         raise ConfigError(f"cannot read: {err.strerror}", path=path) from err
+    return _text(raw, path)
+
+
+def _read_stdin(stdin: TextIO) -> str:
+    """All of stdin, exactly: read as bytes where possible (text mode would translate CRLF)."""
+    buffer = getattr(stdin, "buffer", None)
+    if buffer is not None:
+        return _text(buffer.read(), "<stdin>")
+    try:
+        return stdin.read()
+    except UnicodeDecodeError:
+        raise ConfigError("is not UTF-8 text: a KV value is a string", path="<stdin>") from None
 
 
 def parse_data_args(args: Sequence[str], stdin: TextIO) -> dict[str, Any]:
     """Data as `vault kv put` takes it: `k=v`, `k=@file` (file content), `k=-` (stdin), `@file` or `-` (a JSON object).
+
+    `k=@file` and `k=-` keep the bytes exactly, trailing newlines included, as `vault kv put` does.
 
     Values given as `k=v` sit in argv, which other users of the machine can read: prefer `k=@file` or `k=-`.
     """
@@ -52,7 +78,7 @@ def parse_data_args(args: Sequence[str], stdin: TextIO) -> dict[str, Any]:
                 if stdin_used:
                     raise UsageError("stdin can be read only once")
                 stdin_used = True
-                out.update(_load_mapping(stdin.read(), "<stdin>"))
+                out.update(_load_mapping(_read_stdin(stdin), "<stdin>"))
             else:
                 out.update(_load_mapping(_read_file(arg[1:]), arg[1:]))
             continue
@@ -66,9 +92,9 @@ def parse_data_args(args: Sequence[str], stdin: TextIO) -> dict[str, Any]:
             if stdin_used:
                 raise UsageError("stdin can be read only once")
             stdin_used = True
-            out[key] = stdin.read().rstrip("\n")
+            out[key] = _read_stdin(stdin)
         elif value.startswith("@"):
-            out[key] = _read_file(value[1:]).rstrip("\n")
+            out[key] = _read_file(value[1:])
         else:
             out[key] = value
     return out
@@ -161,13 +187,32 @@ def patch(
         raise NotFound(f"{ref}: the latest version (v{current.version}) is {current.info.state}; nothing to patch")
     if cas is not None and cas != current.version:
         raise CasConflict(f"{ref}: --cas {cas} but the current version is {current.version}; nothing was written")
-    merged = {k: v for k, v in {**current.data, **merge}.items() if v is not None}
+    merged = merge_patch(current.data, merge)
     return PatchResult(client.write(ref, merged, cas=current.version), "rw")
+
+
+def merge_patch(target: Mapping[str, Any], patch_: Mapping[str, Any]) -> dict[str, Any]:
+    """RFC 7396 JSON merge patch, as the server's PATCH applies it: objects merge recursively, null removes.
+
+    The read-modify-write fallback uses it, so `patch` means the same with or without the patch capability.
+    """
+    out = dict(target)
+    for key, value in patch_.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, Mapping):
+            base = out.get(key)
+            out[key] = merge_patch(base if isinstance(base, Mapping) else {}, value)
+        else:
+            out[key] = value
+    return out
 
 
 def rollback(client: VaultClient, ref: SecretRef, version: int) -> WriteResult:
     """Write version N's data as a new version, with cas = the current version (like `vault kv rollback`)."""
     require_v2(ref, "rollback")
+    if version < 1:
+        raise UsageError(f"--version {version}: versions start at 1")
     meta = client.read_metadata(ref)
     if version == meta.current_version:
         raise UsageError(f"{ref}: version {version} is already the current version")

@@ -8,7 +8,8 @@ work from starting (calls already in flight finish); the items never started are
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -80,3 +81,43 @@ def first_error(outcomes: Sequence[Outcome[T, R]]) -> BaseException | None:
         if o.error is not None:
             return o.error
     return None
+
+
+def run_streaming(
+    items: Iterable[T],
+    fn: Callable[[T], R],
+    *,
+    workers: int = DEFAULT_WORKERS,
+    progress: Progress | None = None,
+    total: int | None = None,
+) -> Iterator[Outcome[T, R]]:
+    """Like `run_bounded`, but yields each outcome in input order as soon as it and those before it are done.
+
+    At most `workers * 4` results are held at any time, so a caller that writes each one out runs in
+    memory bounded by the window, not by the number of items (an export of 50,000 secrets).
+    """
+    window = max(1, workers) * 4
+    done = 0
+    it = iter(items)
+
+    def call(item: T) -> Outcome[T, R]:
+        try:
+            return Outcome(item, fn(item))
+        except Exception as err:  # noqa: BLE001 - every failure becomes an Outcome
+            return Outcome(item, error=err)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        pending: deque[Future[Outcome[T, R]]] = deque()
+        for item in it:
+            pending.append(pool.submit(call, item))
+            if len(pending) >= window:
+                break
+        while pending:
+            outcome = pending.popleft().result()
+            for item in it:
+                pending.append(pool.submit(call, item))
+                break
+            done += 1
+            if progress is not None:
+                progress(done, total if total is not None else done + len(pending))
+            yield outcome

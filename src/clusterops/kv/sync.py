@@ -3,15 +3,30 @@
 read_live(client, desired)  -> LiveSecret per desired path (current version, keyed hashes of data)
 make_plan(desired, live)    -> SyncPlan (pure): create / update / unchanged, key names that differ,
                                metadata fields that differ; no value anywhere
+check_binding(saved, ...)   -> a saved plan applies only to what was reviewed: same address, namespace
+                               and mount, and every desired value and metadata setting equal to the
+                               planned one (compared by keyed digests, see below); else UnsafePlan
 preflight(client, plan)     -> the API paths the token cannot write (sys/capabilities-self)
-apply_plan(...)             -> every write uses cas = the version seen at plan time; if any path moved
-                               since the plan, nothing is written; a journal of prior versions is
-                               written before the first write (see `clusterops.kv.journal`)
+apply_plan(...)             -> every write uses cas = the version seen at plan time; if any path (or a
+                               metadata field the plan changes) moved since the plan, nothing is
+                               written; a journal of prior versions is written before the first write,
+                               and each write's new version right after it (see `clusterops.kv.journal`)
+
+The binding. A plan holds, for every desired path, an HMAC-SHA256 of each desired value and of each
+managed metadata setting, under a random key made for that plan alone. The saved plan file (0600)
+holds that key, so whoever can read the file can test a guessed value against it (as with any
+keyed hash whose key is at hand); it never holds a value, and nothing printed holds the key.
+KV v2 has no check-and-set on metadata: a metadata field is re-read right before it is written and
+the write refused if it moved, and a path whose data also changes gets its metadata written only
+after its cas data write won. Two applies changing only the metadata of one path at the same instant
+can still both write (the server offers no way to prevent it); see the README.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,14 +34,15 @@ from pathlib import Path
 from typing import Any
 
 from clusterops.durations import parse_duration
-from clusterops.errors import AuthError, CasConflict, ClusterOpsError, ConfigError, NotFound, UsageError
+from clusterops.errors import AuthError, CasConflict, ClusterOpsError, ConfigError, NotFound, UnsafePlan, UsageError
 from clusterops.kv.client import VaultClient
 from clusterops.kv.desired import METADATA_FIELDS, DesiredState
 from clusterops.kv.model import SecretRef
 from clusterops.kv.pool import DEFAULT_WORKERS, Progress, run_bounded
 from clusterops.kv.redact import Redactor
 
-PLAN_FORMAT = "clusterops-kv-plan/1"
+PLAN_FORMAT = "clusterops-kv-plan/2"
+_PARTS = ("data", "metadata")
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,28 @@ class PlanItem:
         )
 
 
+def same_address(a: str, b: str) -> bool:
+    """Two server addresses name the same server: scheme and host compared without case, default ports."""
+    from urllib.parse import urlsplit
+
+    def norm(url: str) -> tuple[str, str, int | None, str]:
+        u = urlsplit(url.strip())
+        port = u.port or {"http": 80, "https": 443}.get(u.scheme.lower())
+        return u.scheme.lower(), (u.hostname or "").lower(), port, u.path.rstrip("/")
+
+    return norm(a) == norm(b)
+
+
+def norm_namespace(ns: str | None) -> str:
+    return (ns or "").strip().strip("/")
+
+
+def bind_digests(key: bytes, data: Mapping[str, Any], metadata: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Keyed digests of every desired value and metadata setting of one path (no value in the result)."""
+    r = Redactor(key)
+    return {"data": r.digest_map(data), "metadata": r.digest_map(metadata)}
+
+
 @dataclass(frozen=True)
 class SyncPlan:
     mount: str
@@ -85,6 +123,8 @@ class SyncPlan:
     created: str = ""
     address: str = ""
     namespace: str = ""
+    key: bytes = field(default=b"", repr=False)  # the per-plan binding key: only in the saved file
+    bound: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict, repr=False)
 
     @property
     def changes(self) -> tuple[PlanItem, ...]:
@@ -94,8 +134,9 @@ class SyncPlan:
     def drift(self) -> bool:
         return bool(self.changes)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
+    def to_dict(self, *, binding: bool = False) -> dict[str, Any]:
+        """The plan as printed; with `binding`, as saved for `kv apply --plan` (key and digests)."""
+        doc = {
             "format": PLAN_FORMAT,
             "mount": self.mount,
             "address": self.address,
@@ -105,6 +146,12 @@ class SyncPlan:
             "summary": self.summary(),
             "items": [i.to_dict() for i in self.items],
         }
+        if binding:
+            doc["binding"] = {
+                "key": base64.b64encode(self.key).decode(),
+                "paths": {p: {k: dict(v) for k, v in d.items()} for p, d in self.bound.items()},
+            }
+        return doc
 
     def summary(self) -> dict[str, int]:
         out = {"create": 0, "update": 0, "unchanged": 0}
@@ -118,14 +165,26 @@ class SyncPlan:
             raise ConfigError(f"is not a clusterops plan (format {PLAN_FORMAT} expected)", path=where)
         try:
             items = tuple(PlanItem.from_dict(i) for i in raw.get("items") or [])
-        except (KeyError, TypeError, ValueError) as err:
+            binding = raw.get("binding") or {}
+            key = base64.b64decode(str(binding.get("key") or ""), validate=True)
+            bound = {
+                str(p): {
+                    part: {str(k): str(v) for k, v in (d.get(part) or {}).items()} for part in ("data", "metadata")
+                }
+                for p, d in (binding.get("paths") or {}).items()
+            }
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise ConfigError(f"has a malformed item ({type(err).__name__})", path=where) from err
+        if len(key) < 16:
+            raise ConfigError("has no binding key: save plans with `kv plan -o FILE`", path=where)
         return cls(
             str(raw.get("mount") or ""),
             items,
             str(raw.get("created") or ""),
             str(raw.get("address") or ""),
             str(raw.get("namespace") or ""),
+            key,
+            bound,
         )
 
 
@@ -207,7 +266,10 @@ def make_plan(
         if not item.writes_data and not meta_diff:
             item = PlanItem(want.path, "unchanged", lv.current_version, live_state=lv.state)
         items.append(item)
-    return SyncPlan(desired.mount, tuple(items), datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), address, namespace)
+    key = secrets.token_bytes(32)
+    bound = {w.path: bind_digests(key, w.data, w.metadata) for w in desired.secrets}
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return SyncPlan(desired.mount, tuple(items), created, address, norm_namespace(namespace), key, bound)
 
 
 def plan(
@@ -220,23 +282,53 @@ def plan(
     )
 
 
-def choose_saved_plan(saved: SyncPlan, fresh: SyncPlan, address: str) -> SyncPlan:
-    """The saved plan, if it still describes what would change here: same server, and no change
-    that was not planned (a path that moved since is caught later by cas, with nothing written)."""
-    if saved.address and saved.address != address:
-        raise UsageError(f"the plan was made against {saved.address}, not {address}")
-    planned = {i.path for i in saved.changes}
-    now = {i.path for i in fresh.changes}
-    if not now <= planned:
-        extra = ", ".join(sorted(now - planned)[:5])
-        raise UsageError(f"the desired state changed since the plan (new changes at {extra}); plan again")
-    return saved
+def binding_differences(saved: SyncPlan, desired: DesiredState, *, address: str, namespace: str) -> list[str]:
+    """Why `saved` does not describe what applying `desired` at address/namespace would write (pure).
+
+    Each reason names the place, the path and the key, never a value."""
+    why: list[str] = []
+    if not same_address(saved.address, address):
+        why.append(f"the plan was made against {saved.address}, not {address}")
+    if norm_namespace(saved.namespace) != norm_namespace(namespace):
+        why.append(
+            f"the plan was made in namespace {norm_namespace(saved.namespace) or '(root)'}, "
+            f"not {norm_namespace(namespace) or '(root)'}"
+        )
+    if saved.mount != desired.mount:
+        why.append(f"the plan is for mount {saved.mount}/, the desired state names {desired.mount}/")
+    now = {w.path: bind_digests(saved.key, w.data, w.metadata) for w in desired.secrets}
+    for p in sorted(set(saved.bound) - set(now)):
+        why.append(f"{p}: planned, no longer in the desired state")
+    for p in sorted(set(now) - set(saved.bound)):
+        why.append(f"{p}: in the desired state, not in the plan")
+    for p in sorted(set(now) & set(saved.bound)):
+        for part, label in (("data", "key"), ("metadata", "metadata field")):
+            was, is_ = saved.bound[p].get(part, {}), now[p][part]
+            for k in sorted(set(was) | set(is_)):
+                if k not in is_:
+                    why.append(f"{p}: {label} {k} was planned, is no longer desired")
+                elif k not in was:
+                    why.append(f"{p}: {label} {k} is desired, was not planned")
+                elif was[k] != is_[k]:
+                    why.append(f"{p}: {label} {k} differs from the planned value")
+    return why
+
+
+def check_binding(saved: SyncPlan, desired: DesiredState, *, address: str, namespace: str) -> None:
+    """Refuse (UnsafePlan, nothing written) a saved plan that does not bind what would be written."""
+    why = binding_differences(saved, desired, address=address, namespace=namespace)
+    if why:
+        more = f" (and {len(why) - 10} more)" if len(why) > 10 else ""
+        raise UnsafePlan(
+            f"the saved plan does not match what would be written; nothing was written: {'; '.join(why[:10])}{more}",
+            hint="run `clusterops kv plan -o FILE` again and review the new plan",
+        )
 
 
 def save_plan(plan_: SyncPlan, path: Path) -> None:
     from clusterops.atomicfile import write_private
 
-    write_private(path, (json.dumps(plan_.to_dict(), indent=1) + "\n").encode())
+    write_private(path, (json.dumps(plan_.to_dict(binding=True), indent=1) + "\n").encode())
 
 
 def load_plan(path: Path) -> SyncPlan:
@@ -309,22 +401,34 @@ class ApplyReport:
         return sum(1 for r in self.results if r.status == status)
 
 
-def check_fresh(client: VaultClient, plan_: SyncPlan, *, workers: int = DEFAULT_WORKERS) -> list[tuple[str, int, int]]:
-    """(path, planned, now) for every changing path whose current version moved since the plan."""
+def _metadata_moved(item: PlanItem, settings: Mapping[str, Any]) -> list[str]:
+    """The metadata fields the plan changes whose live value is no longer the one seen at plan time."""
+    return [
+        name for name, (planned_live, _want) in item.metadata.items()
+        if not _same_setting(name, settings.get(name), planned_live)
+    ]  # fmt: skip
 
-    def now(item: PlanItem) -> int:
+
+def check_fresh(client: VaultClient, plan_: SyncPlan, *, workers: int = DEFAULT_WORKERS) -> list[str]:
+    """Why the server no longer looks as planned: for every changing path, a current version that moved
+    or a metadata field the plan changes that someone else changed since."""
+
+    def now(item: PlanItem) -> list[str]:
         try:
-            return client.read_metadata(SecretRef(plan_.mount, item.path, 2)).current_version
+            meta = client.read_metadata(SecretRef(plan_.mount, item.path, 2))
+            version, settings = meta.current_version, meta.settings()
         except NotFound:
-            return 0
+            version, settings = 0, {}
+        why = [f"{item.path} (planned v{item.version}, now v{version})"] if version != item.version else []
+        why += [f"{item.path} metadata {name} changed" for name in _metadata_moved(item, settings)]
+        return why
 
     outcomes = run_bounded(list(plan_.changes), now, workers=workers)
-    moved: list[tuple[str, int, int]] = []
+    moved: list[str] = []
     for o in outcomes:
         if o.error is not None:
             raise o.error
-        if o.result != o.item.version:
-            moved.append((o.item.path, o.item.version, int(o.result or 0)))
+        moved.extend(o.result or [])
     return moved
 
 
@@ -339,7 +443,9 @@ def apply_plan(
     on_journal: Callable[[str], None] | None = None,
 ) -> ApplyReport:
     """Write the plan's changes with cas at the plan's versions. Raises before writing anything when the token
-    lacks a capability (AuthError) or a path moved since the plan (CasConflict)."""
+    lacks a capability (AuthError) or a path or a metadata field it changes moved since the plan (CasConflict).
+
+    `on_journal` is called once the journal exists, after every check and before the first write."""
     from clusterops.kv.journal import Journal, JournalEntry
 
     if desired.mount != plan_.mount:
@@ -354,20 +460,22 @@ def apply_plan(
         raise AuthError(f"the token cannot write {len(denied)} path(s); nothing was written: {lines}")
     moved = check_fresh(client, plan_, workers=workers)
     if moved:
-        lines = ", ".join(f"{p} (planned v{a}, now v{b})" for p, a, b in moved[:20])
         raise CasConflict(
-            f"{len(moved)} path(s) moved since the plan; nothing was written: {lines}",
+            f"{len(moved)} change(s) since the plan; nothing was written: {', '.join(moved[:20])}",
             hint="run `clusterops kv plan` again and review the new plan",
         )
     changes = plan_.changes
-    entries = []
-    for item in changes:
-        prior_settings: dict[str, Any] = {}
-        if item.metadata:
-            prior_settings = {k: live for k, (live, _want) in item.metadata.items()}
-        entries.append(
-            JournalEntry(item.path, item.version, item.live_state, prior_settings, writes_data=item.writes_data)
+    entries = [
+        JournalEntry(
+            item.path,
+            item.version,
+            item.live_state,
+            {k: live for k, (live, _want) in item.metadata.items()},
+            writes_data=item.writes_data,
+            written_settings={k: wanted[item.path].metadata[k] for k in item.metadata},
         )
+        for item in changes
+    ]
     journal = Journal.start(journal_dir, client, plan_.mount, entries)
     if on_journal is not None:
         on_journal(journal.run_id)
@@ -378,8 +486,16 @@ def apply_plan(
         new_version: int | None = None
         if item.writes_data:
             new_version = client.write(ref, want.data, cas=item.version).version
-            journal.mark(item.path, "written", new_version)
+            journal.mark(item.path, "written", new_version)  # durable before anything else
         if item.metadata:
+            # KV v2 has no cas on metadata: written only after this path's cas data write won (if any),
+            # and only if nobody changed the fields since the plan (re-read right before the write).
+            moved_fields = _metadata_moved(item, client.read_metadata(ref).settings())
+            if moved_fields:
+                raise CasConflict(
+                    f"{item.path}: metadata {', '.join(moved_fields)} changed since the plan; metadata not written"
+                    + (f" (data written as v{new_version})" if new_version else ""),
+                )
             client.write_metadata(ref, {k: want.metadata[k] for k in item.metadata})
             journal.mark(item.path, "written", new_version, metadata_written=True)
         return ItemResult(item.path, "written", new_version)
@@ -396,6 +512,6 @@ def apply_plan(
             status = "conflict" if isinstance(err, CasConflict) else "failed"
             msg = err.message if isinstance(err, ClusterOpsError) else type(err).__name__
             journal.mark(o.item.path, status)
-            results.append(ItemResult(o.item.path, status, message=msg))
+            results.append(ItemResult(o.item.path, status, journal.entries[o.item.path].new_version, msg))
     journal.finish("complete" if all(r.status in ("written", "unchanged") for r in results) else "incomplete")
     return ApplyReport(journal.run_id, str(journal.path), tuple(sorted(results, key=lambda r: r.path)))

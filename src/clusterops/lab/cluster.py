@@ -11,6 +11,12 @@ the test fixtures, manage the same processes. Layout:
     <root>/<node>/config.hcl        the server's config; <root>/<node>/data, <root>/<node>/consul.log
     <root>/consul-management.token  with --acl (mode 0600)
     <root>/vault/bao.log, <root>/vault.token (mode 0600)
+    <root>/tls/                     with --tls: the lab CA and certificates (see `clusterops.lab.tls`)
+
+With `tls`, every server serves HTTPS on 8501 and requires a client certificate there, plain HTTP
+is off (`ports.http = -1`), and server RPC verifies both ends and the server hostname; OpenBao gets a
+TLS listener (requiring a client certificate with `vault_client_certs`). Its dev-mode listener
+stays on a second, plain loopback port the lab does not advertise (dev mode cannot drop it).
 """
 
 from __future__ import annotations
@@ -30,14 +36,16 @@ from clusterops.atomicfile import write_private
 from clusterops.consul.state import failure_tolerance
 from clusterops.errors import ClusterOpsError, GateTimeout, LabError, UsageError
 from clusterops.lab import binaries, processes
+from clusterops.lab.tls import TLS_DIR, LabCerts, make_ca, make_consul_cert, make_openbao_cert
 from clusterops.wait import Verdict, wait_until
 
 if TYPE_CHECKING:
     from clusterops.consul.client import ConsulClient
+    from clusterops.settings import ConsulSettings, VaultSettings
 
 STATE_FILE = "lab.json"
 # server RPC, serf LAN, serf WAN, HTTP, gRPC and gRPC TLS (1.14) on each server's address
-CONSUL_PORTS = (8300, 8301, 8302, 8500, 8502, 8503)
+CONSUL_PORTS = (8300, 8301, 8302, 8500, 8501, 8502, 8503)
 
 
 def default_root() -> Path:
@@ -54,10 +62,12 @@ class LabServer:
     ip: str
     version: str
     pid: int | None = None
+    tls: bool = False
 
     @property
     def http_addr(self) -> str:
-        return f"http://{self.ip}:8500"
+        """The server's HTTP API: https on 8501 in a TLS lab, else http on 8500."""
+        return f"https://{self.ip}:8501" if self.tls else f"http://{self.ip}:8500"
 
     @property
     def raft_addr(self) -> str:
@@ -69,6 +79,7 @@ class LabVault:
     addr: str
     version: str
     pid: int | None = None
+    dev_addr: str | None = None  # in a TLS lab: dev mode's own plain-HTTP listener, not advertised
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,8 @@ class LabState:
     extra_config: str = ""
     bootstrap_expect: int = 0
     created: float = field(default_factory=time.time)
+    tls: bool = False
+    vault_client_certs: bool = False
 
     def server(self, name: str) -> LabServer:
         for s in self.servers:
@@ -109,6 +122,8 @@ class LabState:
             extra_config=data.get("extra_config", ""),
             bootstrap_expect=int(data.get("bootstrap_expect", 0)),
             created=float(data.get("created", 0.0)),
+            tls=bool(data.get("tls", False)),
+            vault_client_certs=bool(data.get("vault_client_certs", False)),
         )
 
 
@@ -161,6 +176,36 @@ class Lab:
         except FileNotFoundError:
             return None
 
+    @property
+    def certs(self) -> LabCerts:
+        """The lab's CA and certificates (files exist only in a TLS lab)."""
+        return LabCerts(self.root / TLS_DIR)
+
+    def consul_settings(self, server: LabServer, *, timeout: float = 2.0) -> ConsulSettings:
+        """How to reach one server's HTTP API: its address, the management token, and in a TLS lab
+        the lab CA and the client certificate."""
+        from clusterops.settings import ConsulSettings
+
+        settings = ConsulSettings(address=server.http_addr, token=self.management_token(), timeout=timeout)
+        if not server.tls:
+            return settings
+        cert, key = self.certs.client
+        return replace(settings, ca_cert=str(self.certs.ca), client_cert=str(cert), client_key=str(key))
+
+    def vault_settings(self) -> VaultSettings:
+        """How to reach the lab's OpenBao: its address and root token (and the lab CA and client
+        certificate in a TLS lab)."""
+        from clusterops.settings import VaultSettings
+
+        state = self.state()
+        if state.vault is None:
+            raise LabError(f"the lab in {self.root} has no OpenBao", hint="start one with `clusterops lab up --vault`")
+        settings = VaultSettings(address=state.vault.addr, token=self.vault_token())
+        if not state.vault.addr.startswith("https://"):
+            return settings
+        cert, key = self.certs.client
+        return replace(settings, ca_cert=str(self.certs.ca), client_cert=str(cert), client_key=str(key))
+
     def node_dir(self, name: str) -> Path:
         return self.root / name
 
@@ -181,9 +226,16 @@ class Lab:
         datacenter: str = "dc1",
         extra_config: str = "",
         timeout: float = 60.0,
+        tls: bool = False,
+        vault_client_certs: bool = False,
     ) -> LabState:
         """Start N servers (and OpenBao) and wait until a leader is elected, all N are voters and
-        autopilot is healthy. On any failure everything started is stopped again."""
+        autopilot is healthy. On any failure everything started is stopped again.
+
+        `tls`: a lab CA, HTTPS only (client certificates required), verified server RPC; OpenBao
+        on a TLS listener, requiring a client certificate too with `vault_client_certs`."""
+        if vault_client_certs and not (tls and vault):
+            raise UsageError("--vault-client-certs needs --tls and --vault")
         if servers < 1 or servers > 9:
             raise UsageError(f"--servers must be between 1 and 9, not {servers}")
         if self.exists() and self.running_pids():
@@ -206,18 +258,23 @@ class Lab:
             root=str(self.root),
             prefix=prefix,
             datacenter=datacenter,
-            servers=tuple(LabServer(f"s{i}", f"{prefix}.{i}", consul_version) for i in range(1, servers + 1)),
+            servers=tuple(LabServer(f"s{i}", f"{prefix}.{i}", consul_version, tls=tls) for i in range(1, servers + 1)),
             acl=acl,
             extra_config=extra_config,
             bootstrap_expect=servers,
+            tls=tls,
+            vault_client_certs=vault_client_certs,
         )
         self._save(state)
         try:
+            if tls:
+                make_ca(consul_bin, self.certs)
+                make_consul_cert(consul_bin, self.certs, name="client", ip="", datacenter=datacenter)
             for server in state.servers:
                 state = state.with_server(self._start_server(state, server, consul_bin))
                 self._save(state)
             if bao_bin is not None:
-                state = replace(state, vault=self._start_vault(bao_bin, vault_version, prefix))
+                state = replace(state, vault=self._start_vault(bao_bin, vault_version, state))
                 self._save(state)
             self.wait_ready(state, timeout=timeout)
         except BaseException:
@@ -279,7 +336,9 @@ acl {{
   }}
 }}
 """
+        tls_ports = "\n  http  = -1\n  https = 8501" if server.tls else ""
         return f"""# written by clusterops lab; server {server.name} of a {len(state.servers)}-server lab
+{self._tls_config(server) if server.tls else ""}
 datacenter            = "{state.datacenter}"
 node_name             = "{server.name}"
 server                = true
@@ -292,7 +351,7 @@ retry_interval        = "1s"
 disable_update_check  = true
 log_level             = "INFO"
 ports {{
-  dns = -1
+  dns = -1{tls_ports}
 }}
 performance {{
   raft_multiplier = 1
@@ -301,8 +360,31 @@ performance {{
 {state.extra_config}
 """
 
+    def _tls_config(self, server: LabServer) -> str:
+        """Consul >= 1.12's `tls` stanza: HTTPS with client certificates required, server RPC
+        verified both ways with the server hostname checked, plain HTTP off."""
+        cert, key = self.certs.server(server.name)
+        return f"""tls {{
+  defaults {{
+    ca_file         = "{self.certs.ca}"
+    cert_file       = "{cert}"
+    key_file        = "{key}"
+    verify_outgoing = true
+  }}
+  https {{
+    verify_incoming = true
+  }}
+  internal_rpc {{
+    verify_incoming        = true
+    verify_server_hostname = true
+  }}
+}}
+"""
+
     def _start_server(self, state: LabState, server: LabServer, consul_bin: Path) -> LabServer:
         node_dir = self.node_dir(server.name)
+        if server.tls and not self.certs.server(server.name)[0].is_file():
+            make_consul_cert(consul_bin, self.certs, name=server.name, ip=server.ip, datacenter=state.datacenter)
         (node_dir / "data").mkdir(parents=True, exist_ok=True)
         config = node_dir / "config.hcl"
         write_private(config, self._config(state, server))
@@ -351,7 +433,7 @@ performance {{
         state = self.state()
         if name in {s.name for s in state.servers}:
             raise UsageError(f"the lab already has a server named {name!r}")
-        server = LabServer(name, ip, consul_version or state.servers[0].version)
+        server = LabServer(name, ip, consul_version or state.servers[0].version, tls=state.tls)
         state = state.with_server(server)
         self._save(state)
         server = self._start_server(state, server, binaries.consul_binary(server.version))
@@ -364,10 +446,8 @@ performance {{
 
     def client(self, server: LabServer, *, attempts: int = 1) -> ConsulClient:
         from clusterops.consul.client import ConsulClient
-        from clusterops.settings import ConsulSettings
 
-        settings = ConsulSettings(address=server.http_addr, token=self.management_token(), timeout=2.0)
-        return ConsulClient(settings, attempts=attempts)
+        return ConsulClient(self.consul_settings(server), attempts=attempts)
 
     def wait_agent(self, server: LabServer, *, timeout: float) -> None:
         """Wait until the agent answers HTTP and knows a leader."""
@@ -439,7 +519,7 @@ performance {{
 
     # -- vault --------------------------------------------------------------------------------
 
-    def _start_vault(self, bao_bin: Path, version: str, prefix: str) -> LabVault:
+    def _start_vault(self, bao_bin: Path, version: str, state: LabState) -> LabVault:
         token = "lab-" + secrets.token_hex(16)
         write_private(self.vault_token_file, token + "\n")
         host = "127.0.0.1"
@@ -448,25 +528,54 @@ performance {{
         vault_dir.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("BAO_", "VAULT_"))}
         env["BAO_DEV_ROOT_TOKEN_ID"] = token  # from the environment, never argv
-        pid = processes.spawn(
-            [str(bao_bin), "server", "-dev", f"-dev-listen-address={host}:{port}"],
-            cwd=vault_dir,
-            log=vault_dir / "bao.log",
-            env=env,
-        )
-        vault = LabVault(addr=f"http://{host}:{port}", version=version, pid=pid)
+        argv = [str(bao_bin), "server", "-dev", f"-dev-listen-address={host}:{port}"]
+        addr = f"http://{host}:{port}"
+        plain_port = port
+        if state.tls:
+            # dev mode keeps its plain listener (moved to another port); the lab's address is the TLS one
+            make_openbao_cert(self.certs, host=host)
+            tls_port = port
+            plain_port = _free_port(host, preferred=0)
+            config = vault_dir / "listener.hcl"
+            write_private(config, self._vault_listener(host, tls_port, client_certs=state.vault_client_certs))
+            argv = [str(bao_bin), "server", "-dev", f"-dev-listen-address={host}:{plain_port}", f"-config={config}"]
+            addr = f"https://{host}:{tls_port}"
+        log = vault_dir / "bao.log"
+        log.touch(mode=0o600)  # dev mode prints the root token in its log: owner only
+        log.chmod(0o600)
+        pid = processes.spawn(argv, cwd=vault_dir, log=log, env=env)
+        dev_addr = f"http://{host}:{plain_port}" if state.tls else None
+        vault = LabVault(addr=addr, version=version, pid=pid, dev_addr=dev_addr)
         self._wait_vault(vault, token)
         return vault
 
+    def _vault_listener(self, host: str, port: int, *, client_certs: bool) -> str:
+        cert, key = self.certs.openbao
+        require = (
+            f'  tls_client_ca_file                 = "{self.certs.ca}"\n  tls_require_and_verify_client_cert = true\n'
+            if client_certs
+            else ""
+        )
+        return f"""# written by clusterops lab: OpenBao's TLS listener
+listener "tcp" {{
+  address       = "{host}:{port}"
+  tls_cert_file = "{cert}"
+  tls_key_file  = "{key}"
+{require}}}
+"""
+
     def _wait_vault(self, vault: LabVault, token: str) -> None:
         import hvac
+
+        verify: bool | str = str(self.certs.ca) if vault.addr.startswith("https://") else True
+        cert = tuple(str(p) for p in self.certs.client) if vault.addr.startswith("https://") else None
 
         def observe() -> str:
             if not processes.is_running(vault.pid):
                 log = (self.root / "vault" / "bao.log").read_text(errors="replace").splitlines()[-15:]
                 raise LabError("OpenBao exited during start-up; last log lines:\n" + "\n".join(log))
             try:
-                client = hvac.Client(url=vault.addr, token=token, timeout=2)
+                client = hvac.Client(url=vault.addr, token=token, timeout=2, verify=verify, cert=cert)
                 status = client.sys.read_health_status(method="GET")
                 ok = isinstance(status, dict) and status.get("initialized") and not status.get("sealed")
                 return "" if ok else "not initialized or sealed"
@@ -477,7 +586,7 @@ performance {{
 
 
 def _free_port(host: str, *, preferred: int) -> int:
-    for port in (preferred, 0):
+    for port in dict.fromkeys((preferred, 0)):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
                 sock.bind((host, port))

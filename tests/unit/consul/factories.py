@@ -22,7 +22,15 @@ def cluster(
     stable_since: datetime | None = None,
     peers: list[str] | None = None,
     staging: tuple[str, ...] = (),
+    raft_term: int | None = None,
+    stale_read: bool = False,
+    raft_vsn: str | None = "3",
+    hide_members: tuple[str, ...] = (),
+    members_filtered: bool = False,
 ) -> ClusterState:
+    """A cluster as Consul's endpoints describe it. `stale_read` is the no-leader shape (only the
+    agent's own raft configuration, no autopilot); `hide_members` drops members as an ACL filter
+    does, `members_filtered` is Consul's header saying so."""
     nodes = nodes or [("s1", "10.0.0.1"), ("s2", "10.0.0.2"), ("s3", "10.0.0.3")]
     versions = versions or {}
     raft = [
@@ -35,9 +43,11 @@ def cluster(
             "Addr": ip,
             "Port": 8301,
             "Status": 4 if n in dead else 1,
-            "Tags": {"role": "consul", "build": f"{versions.get(n, '1.13.9')}:abc"},
+            "Tags": {"role": "consul", "build": f"{versions.get(n, '1.13.9')}:abc"}
+            | ({"raft_vsn": raft_vsn} if raft_vsn else {}),
         }
         for n, ip in nodes
+        if n not in hide_members
     ]
     since = (stable_since or NOW - timedelta(minutes=5)).isoformat().replace("+00:00", "Z")
     health = {
@@ -71,8 +81,10 @@ def cluster(
         leader=leader_addr,
         raft_configuration={"Servers": raft, "Index": 42},
         members=members,
-        autopilot_health=health,
-        autopilot_configuration=autopilot
+        autopilot_health=None if stale_read else health,
+        autopilot_configuration=None
+        if stale_read
+        else autopilot
         or {
             "CleanupDeadServers": True,
             "LastContactThreshold": "200ms",
@@ -80,7 +92,9 @@ def cluster(
             "MinQuorum": 3,
             "ServerStabilizationTime": "10s",
         },
-        autopilot_state={
+        autopilot_state=None
+        if stale_read
+        else {
             "Servers": {
                 p["ID"]: {"ID": p["ID"], "Name": p["Node"], "Status": "staging" if p["Node"] in staging else "voter"}
                 for p in raft
@@ -88,4 +102,7 @@ def cluster(
         },
         peers=[p["Address"] for p in raft] if peers is None else peers,
         observed_at=NOW,
+        stale_read=stale_read,
+        agent_self={"Stats": {"raft": {"term": str(raft_term)}}} if raft_term is not None else None,
+        members_filtered=members_filtered,
     )

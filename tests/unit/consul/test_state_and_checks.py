@@ -101,10 +101,12 @@ def test_every_rule_has_a_fail_case_here_and_a_stable_id() -> None:
         cluster([("s1", "10.0.0.1")]),
         cluster(autopilot={"CleanupDeadServers": True, "MinQuorum": 0}),
         cluster(non_voters=("s3",)),
+        cluster(leader="nobody", dead=("s2", "s3"), stale_read=True),
     ):
         fired |= set(rules_of(state))
-    # CH009 (disagreement), CH014 (not in raft), CH016 (partial read), CH017 (peers), CH018 (flapping): below.
-    assert set(RULES) - fired == {"CH009", "CH014", "CH016", "CH017", "CH018"}, fired
+    # CH009 (disagreement), CH014 (not in raft), CH016 (partial read), CH017 (peers), CH018/CH020 (leader
+    # changes over observations): below.
+    assert set(RULES) - fired == {"CH009", "CH014", "CH016", "CH017", "CH018", "CH020"}, fired
     assert all(r.id.startswith("CH") and len(r.id) == 5 for r in RULES.values())
 
 
@@ -171,7 +173,297 @@ def test_leader_changes_across_observations_are_ch018() -> None:
     from clusterops.consul.checks import check_observations, leader_changes
 
     s1, s2 = cluster(leader="s1"), cluster(leader="s2")
-    assert leader_changes([s1, s1, None, s2]) == ["s1 -> none", "none -> s2"]
+    # one election is one change, however many leaderless observations lie between
+    assert leader_changes([s1, s1, None, cluster(leader="nobody", stale_read=True), s2]) == ["s1 -> s2"]
+    # a watch that starts during an election sees one; an unreadable start is no election
+    leaderless = cluster(leader="nobody", stale_read=True)
+    assert leader_changes([leaderless, leaderless, s2, s2]) == ["none -> s2"]
+    assert leader_changes([None, s2, s2]) == []
     findings = {f.rule_id: f for f in check_observations([s1, None], s2, seconds=5)}
-    assert "2 leader change(s) in 5s" in findings["CH018"].message
+    assert "1 leader change(s) in 5s" in findings["CH018"].message
+    assert findings["CH018"].severity.value == "warning"
     assert "CH018" not in {f.rule_id for f in check_observations([s1, s1], s1)}
+
+
+def test_a_new_term_is_counted_once_whatever_the_term_source_shows() -> None:
+    from dataclasses import replace
+
+    from clusterops.consul.checks import leader_changes
+
+    # autopilot's last log term of the new leader catches up one poll later: still one change
+    s2_old_term = cluster(leader="s2")
+    s2_new_term = replace(s2_old_term, health=tuple(replace(h, last_term=3) for h in s2_old_term.health))
+    assert leader_changes([cluster(leader="s1"), s2_old_term, s2_new_term]) == ["s1 -> s2"]
+    # the same leader elected again: the agent's own raft term rose
+    assert leader_changes([cluster(raft_term=4), cluster(raft_term=5)]) == ["s1 re-elected (term 5)"]
+    # an agent that lags reports an older term for a moment: not two more elections
+    assert leader_changes([cluster(raft_term=5), cluster(raft_term=4), cluster(raft_term=5)]) == []
+
+
+def test_a_flapping_leader_is_an_error_above_the_rate() -> None:
+    from clusterops.consul.checks import check_observations
+
+    s1, s2, s3 = cluster(leader="s1"), cluster(leader="s2"), cluster(leader="s3")
+    flapping = {f.rule_id: f for f in check_observations([s1, s2, s3], s1, seconds=30)}
+    assert "CH020" in flapping and "CH018" not in flapping
+    assert flapping["CH020"].severity.value == "error"
+    assert "3 leader change(s) in 30s" in flapping["CH020"].message
+    # one election in a short window is not flapping; two in ten minutes neither
+    assert "CH020" not in {f.rule_id for f in check_observations([s1], s2, seconds=8)}
+    # a leader restart: one election, and the restarted server may force one more
+    assert "CH018" in {f.rule_id for f in check_observations([s1, s2], s2, seconds=8)}
+    assert "CH018" in {f.rule_id for f in check_observations([s1, s2], s1, seconds=8)}
+    assert "CH018" in {f.rule_id for f in check_observations([s1, s2], s1, seconds=600)}
+
+
+def test_gate_counts_leader_changes_once_per_term() -> None:
+    from dataclasses import replace
+
+    judge = GateJudge(GateSpec())
+    s2 = cluster(leader="s2")
+    s2_later = replace(s2, health=tuple(replace(h, last_term=3) for h in s2.health))
+    for state in (cluster(leader="s1"), cluster(leader="nobody", stale_read=True), s2, s2_later, s2_later):
+        judge(state)
+    assert judge.leader_changes == 1 and judge.history == ["s2"]
+
+
+# -- no leader: the outage and its recovery ------------------------------------------------------
+
+
+def test_quorum_lost_names_alive_and_dead_voters_and_offers_peers_json() -> None:
+    import json
+
+    from clusterops.consul.checks import outage_document, recovery_peers
+
+    state = cluster(leader="nobody", dead=("s2", "s3"), stale_read=True)
+    assert state.quorum_lost
+    findings = {f.rule_id: f for f in check_cluster(state)}
+    lost = findings["CH019"]
+    assert "1 of 3 voters alive (s1)" in lost.message and "dead: s2 (failed), s3 (failed)" in lost.message
+    assert "read with ?stale from" in lost.message
+    peers = [{"id": "id-s1", "address": "10.0.0.1:8300", "non_voter": False}]
+    assert recovery_peers(state) == peers
+    assert json.dumps(peers, separators=(",", ":")) in lost.remedy
+    assert "stop Consul on every surviving server (s1)" in lost.remedy and "raft/peers.json" in lost.remedy
+    # no per-peer force-leave / remove-peer remedies while nothing can be committed
+    assert not {"CH002", "CH003", "CH006"} & set(findings)
+    assert all("force-leave" not in f.remedy and "remove-peer" not in f.remedy for f in findings.values())
+    assert "CH016" not in findings  # autopilot is a leader's; its absence is the outage, not a partial read
+    doc = outage_document(state)
+    assert doc is not None and doc["alive_voters"] == ["s1"] and doc["dead_voters"] == ["s2", "s3"]
+    assert doc["peers_json"] == peers
+    assert outage_document(cluster()) is None
+
+
+def test_three_of_five_gone_keeps_the_two_survivors() -> None:
+    from clusterops.consul.checks import recovery_peers
+
+    five = [(f"s{i}", f"10.0.0.{i}") for i in range(1, 6)]
+    state = cluster(five, leader="nobody", dead=("s1", "s3", "s5"), stale_read=True)
+    assert rules_of(state)[0] == "CH019"
+    assert [p["address"] for p in recovery_peers(state)] == ["10.0.0.2:8300", "10.0.0.4:8300"]  # type: ignore[index]
+
+
+def test_raft_protocol_2_gets_the_address_list_format() -> None:
+    from clusterops.consul.checks import recovery_peers
+
+    state = cluster(leader="nobody", dead=("s3",), stale_read=True, raft_vsn="2")
+    assert recovery_peers(state) == ["10.0.0.1:8300", "10.0.0.2:8300"]
+
+
+def test_no_leader_with_a_quorum_alive_is_an_election_not_an_outage() -> None:
+    state = cluster(leader="nobody", stale_read=True)
+    assert not state.quorum_lost
+    findings = {f.rule_id: f for f in check_cluster(state)}
+    assert "CH001" in findings and "CH019" not in findings
+    assert "3 of 3 voters alive" in findings["CH001"].message
+    verdict = GateJudge(GateSpec())(state)
+    assert not verdict.ok and verdict.reason == "no leader (3 of 3 voters alive)"
+    lost = GateJudge(GateSpec())(cluster(leader="nobody", dead=("s2", "s3"), stale_read=True))
+    assert "quorum lost" in lost.reason
+
+
+def test_status_without_a_leader_has_failure_tolerance_0_and_the_outage() -> None:
+    from clusterops.consul.status import status_document
+
+    doc = status_document(cluster(leader="nobody", dead=("s3",), stale_read=True))
+    assert doc["summary"]["failure_tolerance"] == 0 and doc["summary"]["healthy"] is False
+    assert doc["stale_read"] is True and doc["outage"]["quorum_lost"] is False
+    assert doc["outage"]["peers_json"] is None  # an election, not a lost quorum: no recovery file
+
+
+# -- members filtered by ACLs --------------------------------------------------------------------
+
+
+def test_members_hidden_by_acls_are_detected() -> None:
+    assert cluster().filtered_reason() == ""
+    empty = cluster(hide_members=("s1", "s2", "s3"))
+    assert "filtered by ACLs: it shows 0 of the 3 raft servers" in empty.filtered_reason()
+    partial = cluster(hide_members=("s3",))
+    assert "lacks raft servers s3" in partial.filtered_reason()
+    header = cluster(members_filtered=True)
+    assert "filtered by ACLs" in header.filtered_reason()
+    # a stale raft peer Consul no longer knows is not a filter
+    unknown = cluster(extra_raft=[{"ID": "x", "Node": "(unknown)", "Address": "10.0.0.9:8300"}])
+    assert unknown.filtered_reason() == ""
+
+
+# -- reading: the shell's choices, over a stand-in for the adapter -------------------------------
+
+
+class FakeConsul:
+    """Answers like a Consul agent's endpoints; records which were called and how."""
+
+    address = "http://10.0.0.1:8500"
+
+    def __init__(self, *, leader: str, raft_no_leader: bool = False, members: list[Any] | None = None,
+                 filtered: bool = False, members_later: list[Any] | None = None,
+                 token: str | None = "t") -> None:  # fmt: skip
+        from clusterops.settings import ConsulSettings
+
+        self.settings = ConsulSettings(address=self.address, token=token)
+        base = cluster()
+        self._leader = leader
+        self._raft_no_leader = raft_no_leader
+        led = bool(leader) and not raft_no_leader  # a stale read mid-election names no leader
+        servers = [{"ID": p.id, "Node": p.node, "Address": p.address, "Leader": p.leader and led,
+                    "Voter": p.voter} for p in base.raft]  # fmt: skip
+        self._raft = {"Servers": servers}
+        self._members = members if members is not None else [
+            {"Name": m.name, "Addr": m.addr, "Port": 8301, "Status": 1, "Tags": {"role": "consul"}}
+            for m in base.members
+        ]  # fmt: skip
+        self._members_later = members_later
+        self._filtered = filtered
+        self.calls: list[str] = []
+
+    def leader(self) -> str:
+        self.calls.append("leader")
+        return self._leader
+
+    def peers(self) -> list[str]:
+        return [p["Address"] for p in self._raft["Servers"]]
+
+    def raft_configuration(self, *, stale: bool = False) -> dict[str, Any]:
+        from clusterops.consul.client import NoLeader
+
+        self.calls.append("raft?stale" if stale else "raft")
+        if not stale and self._raft_no_leader:
+            raise NoLeader("Consul at a: operator/raft/configuration: 500 rpc error getting client")
+        return self._raft
+
+    def members_read(self) -> Any:
+        from clusterops.consul.client import MembersRead
+
+        self.calls.append("members")
+        if self._members_later is not None and self.calls.count("members") > 1:
+            return MembersRead(self._members_later, False)
+        return MembersRead(self._members, self._filtered)
+
+    def agent_self(self) -> dict[str, Any]:
+        from clusterops.errors import AuthError
+
+        raise AuthError("refused agent/self: permission denied (needs agent:read)")
+
+    def autopilot_health(self) -> dict[str, Any]:
+        self.calls.append("autopilot")
+        return {"Healthy": True, "FailureTolerance": 1, "Servers": []}
+
+    def autopilot_configuration(self) -> dict[str, Any]:
+        return {}
+
+    def autopilot_state(self) -> None:
+        return None
+
+
+def test_no_leader_reads_the_raft_configuration_stale_and_skips_autopilot() -> None:
+    from clusterops.consul.state import read_cluster_state
+
+    fake = FakeConsul(leader="")
+    state = read_cluster_state(fake)  # type: ignore[arg-type]
+    assert state.stale_read and state.leader is None and len(state.voters) == 3
+    assert "raft?stale" in fake.calls and "raft" not in fake.calls and "autopilot" not in fake.calls
+    assert "agent/self (raft term)" in state.unavailable  # optional: agent:read is not required
+    assert "CH016" not in rules_of(state)
+
+
+def test_a_leader_lost_between_two_reads_falls_back_to_the_stale_configuration() -> None:
+    from clusterops.consul.state import read_cluster_state
+
+    fake = FakeConsul(leader="10.0.0.1:8300", raft_no_leader=True)
+    state = read_cluster_state(fake)  # type: ignore[arg-type]
+    assert state.stale_read and state.leader is None
+    assert fake.calls.count("raft") == 1 and fake.calls.count("raft?stale") == 1
+
+
+def test_members_filtered_by_acls_are_refused_naming_node_read() -> None:
+    from clusterops.consul.state import read_cluster_state
+    from clusterops.errors import AuthError
+
+    with pytest.raises(AuthError, match="node:read") as err:
+        read_cluster_state(FakeConsul(leader="10.0.0.1:8300", members=[], filtered=True))  # type: ignore[arg-type]
+    assert "0 of the 3 raft servers" in str(err.value)
+    # anonymous tokens get no header: an empty list while raft names servers is enough
+    with pytest.raises(AuthError, match="node:read"):
+        read_cluster_state(FakeConsul(leader="", members=[]))  # type: ignore[arg-type]
+
+
+def test_a_partial_list_without_the_header_is_read_again_before_judging() -> None:
+    from clusterops.consul.state import read_cluster_state
+    from clusterops.errors import AuthError
+
+    full = FakeConsul(leader="10.0.0.1:8300")._members
+    # anonymous (no header is ever sent): read again, and judge only a complete list
+    fake = FakeConsul(leader="10.0.0.1:8300", members=full[:2], members_later=full, token=None)
+    state = read_cluster_state(fake)  # type: ignore[arg-type]
+    assert {m.name for m in state.members} == {"s1", "s2", "s3"}
+    assert fake.calls.count("members") == 2
+    with pytest.raises(AuthError, match="lacks raft servers s3"):
+        read_cluster_state(FakeConsul(leader="10.0.0.1:8300", members=full[:2], token=None))  # type: ignore[arg-type]
+    # with a token Consul would have said "filtered": a member gossip has not brought yet is judged
+    fake = FakeConsul(leader="10.0.0.1:8300", members=full[:2])
+    assert read_cluster_state(fake).member("s3") is None  # type: ignore[arg-type]
+
+
+def test_a_check_waits_briefly_for_an_election_but_not_for_a_lost_quorum() -> None:
+    from clusterops.consul import state as state_mod
+
+    now = [0.0]
+    reads: list[ClusterState] = [cluster(leader="nobody", stale_read=True)] * 3 + [cluster()]
+    it = iter(reads)
+    orig = state_mod.read_cluster_state
+    state_mod.read_cluster_state = lambda _c: next(it)  # type: ignore[assignment]
+    try:
+        settled = state_mod.read_settled_state(
+            None,  # type: ignore[arg-type]
+            grace=6, interval=0.5, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s),
+        )  # fmt: skip
+        assert settled.leader is not None and now[0] == 1.5
+        lost = iter([cluster(leader="nobody", dead=("s2", "s3"), stale_read=True), cluster()])
+        state_mod.read_cluster_state = lambda _c: next(lost)  # type: ignore[assignment]
+        now[0] = 0.0
+        assert state_mod.read_settled_state(None, clock=lambda: now[0]).quorum_lost  # type: ignore[arg-type]
+        assert now[0] == 0.0
+    finally:
+        state_mod.read_cluster_state = orig  # type: ignore[assignment]
+
+
+def test_survivors_not_voting_or_not_in_the_stale_configuration_are_kept() -> None:
+    from dataclasses import replace
+
+    from clusterops.consul.checks import recovery_peers
+    from clusterops.consul.state import Member
+
+    # seen on the lab: a server autopilot had pruned rejoined as a non-voter, then both voters died
+    only_non_voter = cluster(leader="nobody", non_voters=("s1",), dead=("s2", "s3"), stale_read=True)
+    assert recovery_peers(only_non_voter) == [{"id": "id-s1", "address": "10.0.0.1:8300", "non_voter": False}]
+    # a non-voter next to a surviving voter stays a non-voter (autopilot promotes it later)
+    mixed = cluster(leader="nobody", non_voters=("s2",), dead=("s3",), stale_read=True)
+    assert {str(p["id"]): p["non_voter"] for p in recovery_peers(mixed)} == {"id-s1": False, "id-s2": True}  # type: ignore[index]
+    # an alive server this configuration lacks is found by its serf tags
+    lost = cluster(leader="nobody", dead=("s2", "s3"), stale_read=True)
+    s9 = Member("s9", "10.0.0.9", 8301, "alive", True, "1.13.9", 3, node_id="id-s9", raft_port=8300)
+    peers = recovery_peers(replace(lost, members=(*lost.members, s9)))
+    assert {"id": "id-s9", "address": "10.0.0.9:8300", "non_voter": False} in peers
+    finding = next(f for f in check_cluster(replace(lost, members=(*lost.members, s9))) if f.rule_id == "CH019")
+    assert "other alive servers (not voters): s9" in finding.message and "(s1, s9)" in finding.remedy

@@ -22,7 +22,8 @@ from clusterops.consul.upgrade.execute import (
     node_verdict,
     supports_leader_transfer,
 )
-from clusterops.consul.upgrade.plan import RULES, parse_version, plan_upgrade
+from clusterops.consul.upgrade.plan import RULES, plan_upgrade
+from clusterops.consul.version import Version
 from clusterops.errors import ConfigError, UsageError
 from clusterops.journal import Journal
 from tests.unit.consul.factories import cluster
@@ -121,14 +122,15 @@ def test_plan_refusals() -> None:
     stale = cluster(extra_raft=[{"ID": "x", "Node": "(unknown)", "Address": "10.0.0.9:8300"}])
     refusal = next(f for f in plan_upgrade(stale, inv, "1.14.11").refusals if f.rule_id == "UP003")
     assert "consul operator raft remove-peer -id=x" in refusal.remedy
-    assert len(RULES) == 7
+    assert len(RULES) == 11
 
 
 def test_versions() -> None:
-    assert parse_version("v1.14.11") == (1, 14, 11) and parse_version("1.15.0-rc1") == (1, 15, 0)
+    assert Version.target("v1.14.11") == Version(1, 14, 11) and str(Version.target("v1.14.11")) == "1.14.11"
     assert supports_leader_transfer("1.15.0") and not supports_leader_transfer("1.14.11")
+    assert supports_leader_transfer("1.15.0+ent") and not supports_leader_transfer("garbage")
     with pytest.raises(UsageError):
-        parse_version("latest")
+        Version.target("latest")
 
 
 def test_node_and_cluster_verdicts() -> None:

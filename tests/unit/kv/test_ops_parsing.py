@@ -16,8 +16,8 @@ def test_data_args_like_vault_kv_put(tmp_path: Path) -> None:
     j.write_text('{"a": 1, "b": {"c": 2}}')
     assert parse_data_args(["k=v", f"f=@{f}", "s=-"], io.StringIO("from-stdin\n")) == {
         "k": "v",
-        "f": "from-file",
-        "s": "from-stdin",
+        "f": "from-file\n",
+        "s": "from-stdin\n",
     }
     assert parse_data_args([f"@{j}"], io.StringIO()) == {"a": 1, "b": {"c": 2}}
     assert parse_data_args(["-"], io.StringIO("x: 1\n")) == {"x": 1}
@@ -53,3 +53,36 @@ def test_metadata_fields_only_what_is_given() -> None:
     assert metadata_fields(cas_required=False, custom_metadata={}) == {"cas_required": False, "custom_metadata": {}}
     with pytest.raises(UsageError):
         metadata_fields(max_versions=-1)
+
+
+def test_file_and_stdin_values_keep_their_bytes_like_bao(tmp_path: Path) -> None:
+    pem = "-----BEGIN OPENSSH PRIVATE KEY-----\r\nAAAA\r\n-----END OPENSSH PRIVATE KEY-----\n\n"
+    f = tmp_path / "key"
+    f.write_bytes(pem.encode())
+
+    class Bin(io.StringIO):
+        def __init__(self, raw: bytes) -> None:
+            super().__init__()
+            self.buffer = io.BytesIO(raw)
+
+    got = parse_data_args([f"k=@{f}", "s=-"], Bin(pem.encode()))
+    assert got == {"k": pem, "s": pem}
+
+
+def test_binary_input_is_a_clear_error(tmp_path: Path) -> None:
+    f = tmp_path / "blob"
+    f.write_bytes(b"\x00\xff\xfe")
+    with pytest.raises(ConfigError, match="not UTF-8") as info:
+        parse_data_args([f"k=@{f}"], io.StringIO())
+    assert str(f) in str(info.value)
+
+
+def test_merge_patch_is_deep_like_the_server() -> None:
+    from clusterops.kv.ops import merge_patch
+
+    current = {"a": 1, "nested": {"x": 1, "y": 2}, "gone": "z"}
+    assert merge_patch(current, {"nested": {"y": None, "z": 3}, "gone": None, "b": [1]}) == {
+        "a": 1,
+        "nested": {"x": 1, "z": 3},
+        "b": [1],
+    }

@@ -60,7 +60,6 @@ def test_export_round_trip(fmt: str) -> None:
 
 
 def test_encryption_round_trip_and_wrong_key() -> None:
-    pytest.importorskip("cryptography")
     key = new_key()
     blob = encrypt(serialize(_export(), "yaml"), key)
     assert b"app/db" not in blob  # urlsafe base64 never holds a '/', so this cannot match by chance

@@ -8,7 +8,7 @@ from importlib import import_module
 
 from clusterops.cli.kv._app import app
 
-for _module in ("secrets", "history", "tree", "backup", "sync"):
+for _module in ("secrets", "history", "tree", "backup", "sync", "policy"):
     import_module(f"clusterops.cli.kv.{_module}")
 
 __all__ = ["app"]

@@ -56,7 +56,11 @@ ToAddr = Annotated[
 ]
 ToTokenFile = Annotated[
     str | None,
-    typer.Option("--to-token-file", help="Token file for --to-addr (default: the same token).", show_default=False),
+    typer.Option(
+        "--to-token-file",
+        help="Token file for --to-addr, required there (env: CLUSTEROPS_TO_TOKEN_FILE, CLUSTEROPS_TO_TOKEN).",
+        show_default=False,
+    ),
 ]
 ToNamespace = Annotated[
     str | None, typer.Option("--to-namespace", help="Namespace on the right/destination side.", show_default=False)
@@ -74,9 +78,15 @@ def main(
     client_cert: ClientCert = None,
     client_key: ClientKey = None,
     tls_skip_verify: SkipVerify = False,
+    output_policy: Annotated[
+        bool,
+        typer.Option("--output-policy", help="Print the ACL policy the command needs (HCL) instead of running it."),
+    ] = False,
 ) -> None:
     """Vault/OpenBao KV v2 management. Values are never shown unless asked for (--show-values, get --field)."""
-    ctx.obj = VaultOptions(address, token_file, namespace, ca_cert, ca_path, client_cert, client_key, tls_skip_verify)
+    ctx.obj = VaultOptions(
+        address, token_file, namespace, ca_cert, ca_path, client_cert, client_key, tls_skip_verify, output_policy
+    )
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -91,9 +101,34 @@ def _opts(ctx: typer.Context) -> VaultOptions:
 def _client(ctx: typer.Context, *, workers: int = 16) -> Iterator[VaultClient]:
     client = vault_client(_opts(ctx), pool_size=max(8, workers))
     try:
+        if _opts(ctx).output_policy and ctx.command.name != "policy":
+            _print_policy(ctx, client)
+            raise typer.Exit(0)
         yield client
     finally:
         client.close()
+
+
+def _print_policy(ctx: typer.Context, client: VaultClient) -> None:
+    """`--output-policy`: the policy this command would need (`kv policy`'s), from its own arguments; nothing is done.
+
+    Only the mount is looked up (as `vault kv` does); the commands that `kv policy` does not know
+    (tree commands) are a usage error rather than a guess.
+    """
+    from clusterops.errors import UsageError
+    from clusterops.kv import policy as kv_policy
+
+    p = ctx.params
+    parent = ctx.parent.info_name if ctx.parent is not None else ""
+    command = f"metadata {ctx.command.name}" if parent == "metadata" else str(ctx.command.name)
+    if command == "delete" and p.get("versions"):
+        command = "delete-versions"
+    if command not in kv_policy.commands() or p.get("recursive"):
+        raise UsageError(
+            f"--output-policy knows the single-secret commands ({', '.join(kv_policy.commands())}), not {command!r}"
+        )
+    ref = client.resolve(str(p.get("path") or ""), mount=p.get("mount"), kv_version=p.get("kv_version"))
+    typer.echo(kv_policy.render(command, [ref.path], mount=ref.mount, kv_version=ref.kv_version), nl=False)
 
 
 def _ref(client: VaultClient, path: str, mount: str | None, kv_version: int | None) -> SecretRef:

@@ -11,6 +11,7 @@ import typer
 from clusterops.cli.kv._app import (
     Fmt,
     Force,
+    Mount,
     Quiet,
     Workers,
     _check_fmt,
@@ -57,6 +58,7 @@ def export_(
     plaintext: Annotated[bool, typer.Option("--plaintext", help="Write values unencrypted (explicit opt-in).")] = False,
     out_format: Annotated[str, typer.Option("--format", "-f", help="yaml or json.")] = "yaml",
     latest_only: Annotated[bool, typer.Option("--latest-only", help="Only the current version of each.")] = False,
+    mount: Mount = None,
     workers: Workers = 16,
     quiet: Quiet = False,
 ) -> None:
@@ -65,7 +67,7 @@ def export_(
     The file holds secret values, so it is encrypted with --key-file unless --plaintext is given.
     """
     from clusterops.errors import UsageError
-    from clusterops.kv.backup import encrypt, export_tree, serialize, write_export
+    from clusterops.kv.backup import PrivateFile, stream_export
 
     _check_fmt(out_format, ("yaml", "json"))
     key = _key(key_file)
@@ -75,28 +77,42 @@ def export_(
         )
     if output is None and key is None:
         raise UsageError("a plaintext export goes to a file: give --output")
-    with _client(ctx, workers=workers) as client:
-        ref = client.resolve(path)
-        with _progress("exporting", quiet) as progress:
-            doc = export_tree(client, ref, all_versions=not latest_only, workers=workers, progress=progress)
-    if output is None:
-        sys.stdout.buffer.write(encrypt(serialize(doc, out_format), key) if key else b"")
-    else:
-        write_export(doc, output, fmt=out_format, key=key)
-    for p, msg in doc.errors:
+    target = PrivateFile(output) if output is not None else None  # an unwritable path fails here, before any read
+    try:
+        with _client(ctx, workers=workers) as client:
+            ref = client.resolve(path, mount=mount)
+            with _progress("exporting", quiet) as progress:
+                summary = stream_export(
+                    client,
+                    ref,
+                    target.stream if target is not None else sys.stdout.buffer,
+                    fmt=out_format,
+                    key=key,
+                    all_versions=not latest_only,
+                    workers=workers,
+                    progress=progress,
+                )
+        if target is not None:
+            target.commit()
+        else:
+            sys.stdout.buffer.flush()
+    finally:
+        if target is not None:
+            target.discard()
+    for p, msg in summary.errors:
         typer.echo(f"failed: {p}: {msg}", err=True)
     typer.echo(
-        f"exported {len(doc.records)} secret(s), {doc.version_count} version(s) from {ref}"
+        f"exported {summary.secrets} secret(s), {summary.version_count} version(s) from {ref}"
         + (f" to {output}" if output else "")
         + (" (encrypted)" if key else " (PLAINTEXT)")
         + (
-            f"; {doc.unreadable_versions} deleted/destroyed version(s) had no readable data"
-            if doc.unreadable_versions
+            f"; {summary.unreadable_versions} deleted/destroyed version(s) had no readable data"
+            if summary.unreadable_versions
             else ""
         ),
         err=output is None,
     )
-    if doc.errors:
+    if summary.errors:
         raise typer.Exit(1)
 
 
@@ -107,6 +123,7 @@ def import_(
     dest: Annotated[str, typer.Argument(help="MOUNT/PATH to restore under.")],
     key_file: KeyFile = None,
     force: Force = False,
+    mount: Mount = None,
     workers: Workers = 16,
     quiet: Quiet = False,
     fmt: Fmt = "table",
@@ -125,7 +142,7 @@ def import_(
         raise ConfigError(f"cannot read: {err.strerror}", path=str(file)) from err
     doc = load_export(blob, key=_key(key_file), where=str(file))
     with _client(ctx, workers=workers) as client:
-        ref = client.resolve(dest)
+        ref = client.resolve(dest, mount=mount)
         with _progress("importing", quiet) as progress:
             report = import_tree(client, ref, doc, overwrite=force, workers=workers, progress=progress)
     out: dict[str, Any] = {

@@ -94,6 +94,7 @@ def diff(
     to_namespace: ToNamespace = None,
     show_values: ShowValues = False,
     exit_code: Annotated[bool, typer.Option("--exit-code", help="Exit 1 when the sides differ.")] = False,
+    mount: Mount = None,
     workers: Workers = 16,
     fmt: Fmt = "table",
 ) -> None:
@@ -108,8 +109,8 @@ def diff(
     with _client(ctx, workers=workers) as left:
         right = other_client(opts, to_addr, to_token_file, to_namespace) if to_addr else left
         try:
-            lref = left.resolve(path)
-            rref = right.resolve(other or path)
+            lref = left.resolve(path, mount=mount)
+            rref = right.resolve(other or path, mount=mount)
             if path.endswith("/"):
                 result: Any = diff_trees(left, lref, right, rref, workers=workers)
             else:

@@ -91,6 +91,24 @@ def _write_doc(result: Any) -> dict[str, Any]:
     return {"path": str(result.ref), "version": result.version, "created_time": result.created_time}
 
 
+WriteField = Annotated[
+    str | None, typer.Option("--field", help="Print only this field of the answer (version, created_time), raw.")
+]
+
+
+def _emit_write(doc: dict[str, Any], fmt: str, field: str | None, table: Callable[[], None]) -> None:
+    """What a write prints: one raw field (`--field version`, as `bao kv put -field`), or the whole answer."""
+    if field is not None:
+        from clusterops.errors import UsageError
+
+        if field not in doc:
+            raise UsageError(f"--field {field!r}: the answer has {', '.join(sorted(doc))}")
+        sys.stdout.write(str(doc[field]))
+        sys.stdout.flush()
+        return
+    _emit(doc, fmt, table)
+
+
 @app.command()
 def put(
     ctx: typer.Context,
@@ -101,6 +119,7 @@ def put(
     ),
     mount: Mount = None,
     kv_version: KvVersion = None,
+    field: WriteField = None,
     fmt: Fmt = "table",
 ) -> None:
     """Write a new version. Prefer KEY=@FILE or KEY=- to KEY=VALUE: argv is visible to other users."""
@@ -111,7 +130,7 @@ def put(
     with _client(ctx) as client:
         ref = _ref(client, path, mount, kv_version)
         result = ops.put(client, ref, values, cas=cas)
-    _emit(_write_doc(result), fmt, lambda: typer.echo(f"{ref}: wrote version {result.version}"))
+    _emit_write(_write_doc(result), fmt, field, lambda: typer.echo(f"{ref}: wrote version {result.version}"))
 
 
 @app.command()
@@ -126,6 +145,7 @@ def patch(
     ),
     mount: Mount = None,
     kv_version: KvVersion = None,
+    field: WriteField = None,
     fmt: Fmt = "table",
 ) -> None:
     """Merge keys into the latest version with a real HTTP PATCH; falls back to read-modify-write guarded by cas."""
@@ -137,7 +157,9 @@ def patch(
         ref = _ref(client, path, mount, kv_version)
         result = ops.patch(client, ref, values, remove=remove or [], cas=cas, method=method)
     doc = {**_write_doc(result.write), "method": result.method}
-    _emit(doc, fmt, lambda: typer.echo(f"{ref}: wrote version {result.write.version} (by {result.method})"))
+    _emit_write(
+        doc, fmt, field, lambda: typer.echo(f"{ref}: wrote version {result.write.version} (by {result.method})")
+    )
 
 
 @app.command()
@@ -155,9 +177,12 @@ def delete(
     kv_version: KvVersion = None,
     workers: Workers = 16,
     quiet: Quiet = False,
+    fmt: Fmt = "table",
 ) -> None:
     """Soft-delete the latest version (or --versions); with -r, plan a recursive delete, show it, then confirm."""
     from clusterops.kv import ops, tree
+
+    _check_fmt(fmt)
 
     with _client(ctx, workers=workers) as client:
         ref = _ref(client, path, mount, kv_version)
@@ -165,7 +190,9 @@ def delete(
             if all_versions or dry_run:
                 raise typer.BadParameter("--all and --dry-run go with --recursive")
             ops.delete(client, ref, ops.parse_versions(versions))
-            typer.echo(f"{ref}: deleted " + (f"versions {versions}" if versions else "the latest version"))
+            said = f"{ref}: deleted " + (f"versions {versions}" if versions else "the latest version")
+            doc = {"path": str(ref), "deleted": ops.parse_versions(versions) or "latest"}
+            _emit(doc, fmt, lambda: typer.echo(said))
             return
         if versions:
             raise typer.BadParameter("--versions does not go with --recursive")
@@ -196,14 +223,20 @@ def _versions_command(kind: str) -> Callable[..., None]:
         versions: Annotated[str, typer.Option("--versions", help="Versions, e.g. 1,2.")],
         mount: Mount = None,
         kv_version: KvVersion = None,
+        fmt: Fmt = "table",
     ) -> None:
         from clusterops.kv import ops
 
+        _check_fmt(fmt)
         with _client(ctx) as client:
             ref = _ref(client, path, mount, kv_version)
             ops.require_v2(ref, kind)
-            getattr(client, f"{kind}_versions")(ref, ops.parse_versions(versions))
-        typer.echo(f"{ref}: {kind}d versions {versions}" if kind != "destroy" else f"{ref}: destroyed {versions}")
+            numbers = ops.parse_versions(versions)
+            getattr(client, f"{kind}_versions")(ref, numbers)
+        said = f"{ref}: {kind}d versions {versions}" if kind != "destroy" else f"{ref}: destroyed {versions}"
+        _emit(
+            {"path": str(ref), f"{kind}d" if kind != "destroy" else "destroyed": numbers}, fmt, lambda: typer.echo(said)
+        )
 
     command.__doc__ = {
         "undelete": "Restore soft-deleted versions.",
@@ -220,7 +253,7 @@ app.command("destroy")(_versions_command("destroy"))
 def rollback(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="MOUNT/PATH, or PATH with --mount.")],
-    version: Annotated[int, typer.Option("--version", help="The version whose data becomes the new latest.")],
+    version: Annotated[int, typer.Option("--version", help="The version whose data becomes the new latest.", min=1)],
     mount: Mount = None,
     kv_version: KvVersion = None,
     fmt: Fmt = "table",
@@ -352,10 +385,12 @@ def metadata_put(
     delete_version_after: DeleteAfter = None,
     custom_metadata: CustomMeta = None,
     mount: Mount = None,
+    fmt: Fmt = "table",
 ) -> None:
     """Set the fields given, and only those (custom metadata given replaces the whole map). Creates the key."""
     from clusterops.kv import ops
 
+    _check_fmt(fmt)
     fields = ops.metadata_fields(
         max_versions=max_versions,
         cas_required=cas_required,
@@ -366,7 +401,8 @@ def metadata_put(
         ref = _ref(client, path, mount, None)
         ops.require_v2(ref, "metadata")
         client.write_metadata(ref, fields)
-    typer.echo(f"{ref}: metadata written ({', '.join(sorted(fields)) or 'no fields: key created'})")
+    said = f"{ref}: metadata written ({', '.join(sorted(fields)) or 'no fields: key created'})"
+    _emit({"path": str(ref), "written": sorted(fields)}, fmt, lambda: typer.echo(said))
 
 
 @metadata_app.command("patch")
@@ -381,11 +417,13 @@ def metadata_patch(
         list[str] | None, typer.Option("--remove-custom-metadata", help="Remove this custom key (repeatable).")
     ] = None,
     mount: Mount = None,
+    fmt: Fmt = "table",
 ) -> None:
     """Merge-PATCH the metadata: custom keys given are added or changed, the others kept."""
     from clusterops.errors import UsageError
     from clusterops.kv import ops
 
+    _check_fmt(fmt)
     custom: dict[str, Any] = dict(ops.parse_pairs(custom_metadata or [], "--custom-metadata"))
     for key in remove_custom_metadata or []:
         custom[key] = None
@@ -400,7 +438,8 @@ def metadata_patch(
         ref = _ref(client, path, mount, None)
         ops.require_v2(ref, "metadata")
         client.patch_metadata(ref, fields)
-    typer.echo(f"{ref}: metadata patched ({', '.join(sorted(fields))})")
+    said = f"{ref}: metadata patched ({', '.join(sorted(fields))})"
+    _emit({"path": str(ref), "patched": sorted(fields)}, fmt, lambda: typer.echo(said))
 
 
 @metadata_app.command("delete")
@@ -408,15 +447,38 @@ def metadata_delete(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="MOUNT/PATH, or PATH with --mount.")],
     mount: Mount = None,
+    fmt: Fmt = "table",
 ) -> None:
     """Delete every version and the metadata of one secret (not recoverable)."""
     from clusterops.kv import ops
 
+    _check_fmt(fmt)
     with _client(ctx) as client:
         ref = _ref(client, path, mount, None)
         ops.require_v2(ref, "metadata")
         client.delete_metadata(ref)
-    typer.echo(f"{ref}: every version and the metadata deleted")
+    _emit(
+        {"path": str(ref), "deleted": "every version and the metadata"},
+        fmt,
+        lambda: typer.echo(f"{ref}: every version and the metadata deleted"),
+    )
 
 
 # -- history and diff ------------------------------------------------------------------------
+
+
+@app.command("enable-versioning")
+def enable_versioning(
+    ctx: typer.Context,
+    mount: Annotated[str, typer.Argument(help="The KV v1 mount to upgrade to KV v2 (one-way).")],
+    fmt: Fmt = "table",
+) -> None:
+    """Upgrade a KV v1 mount to v2 in place (`vault kv enable-versioning`); the mount is busy while it upgrades."""
+    _check_fmt(fmt)
+    with _client(ctx) as client:
+        name = client.enable_versioning(mount)
+    _emit(
+        {"mount": name, "kv_version": 2},
+        fmt,
+        lambda: typer.echo(f"{name}/: versioning enabled (KV v2); the upgrade runs on the server, reads wait for it"),
+    )

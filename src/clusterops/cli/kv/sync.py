@@ -110,7 +110,12 @@ def apply(
     ctx: typer.Context,
     state: Annotated[Path, typer.Argument(help="The desired-state YAML.")],
     plan_file: Annotated[
-        Path | None, typer.Option("--plan", help="A plan saved by `kv plan --out`: write only if nothing moved since.")
+        Path | None,
+        typer.Option(
+            "--plan",
+            help="A plan saved by `kv plan -o`: write exactly it, or refuse (exit 1) if the desired values, "
+            "metadata, address, namespace or the server moved since.",
+        ),
     ] = None,
     journal_dir: Annotated[
         Path | None,
@@ -123,20 +128,25 @@ def apply(
 ) -> None:
     """Make the server match the desired state. Every write uses cas at the plan's version.
 
-    Before writing: a capability pre-flight (sys/capabilities-self) and a check that no path moved since
-    the plan; either failing writes nothing. A journal of prior versions makes `kv undo RUN` possible.
+    Before writing: with --plan, a check that the desired state, address and namespace are the ones planned
+    (keyed digests); a capability pre-flight (sys/capabilities-self); a check that no path or planned metadata
+    field moved since the plan. Any failing writes nothing. A journal makes `kv undo RUN` possible.
     Exit 0 done, 1 a conflict or failure (the journal says what was written), 2 usage/auth/connection.
     """
     from clusterops.kv.journal import default_journal_dir
-    from clusterops.kv.sync import apply_plan, choose_saved_plan, load_plan
+    from clusterops.kv.sync import apply_plan, check_binding, load_plan
     from clusterops.kv.sync import plan as make_plan
 
     _check_fmt(fmt)
+    saved = load_plan(plan_file) if plan_file is not None else None
     desired = _load_desired(state, mount)
     folder = journal_dir or default_journal_dir()
     with _client(ctx, workers=workers) as client:
-        fresh = make_plan(client, desired, workers=workers)
-        chosen = fresh if plan_file is None else choose_saved_plan(load_plan(plan_file), fresh, client.settings.address)
+        if saved is not None:  # the reviewed plan, exactly: refused (exit 1) if anything it binds differs
+            check_binding(saved, desired, address=client.settings.address, namespace=client.settings.namespace or "")
+            chosen = saved
+        else:
+            chosen = make_plan(client, desired, workers=workers)
         if not chosen.drift:
             typer.echo("in sync: nothing to apply")
             return
@@ -181,10 +191,16 @@ def undo(
     ctx: typer.Context,
     run: Annotated[str, typer.Argument(help="The run id printed by `kv apply` (or its journal file).")],
     journal_dir: Annotated[Path | None, typer.Option("--journal-dir", help="Where run journals are.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Also undo paths changed after the run.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Also undo paths whose run-written version or metadata changed since.")
+    ] = False,
     fmt: Fmt = "table",
 ) -> None:
-    """Put back what an apply run changed: prior data as a new version (history kept), prior metadata."""
+    """Put back what an apply run changed: prior data as a new version (history kept), prior metadata.
+
+    Only at the run's address and namespace (else refused, exit 1), and only versions and metadata the
+    journal proves the run wrote; anything else is reported, not touched (exit 1).
+    """
     from clusterops.kv.journal import default_journal_dir, undo_run
 
     _check_fmt(fmt)
@@ -203,5 +219,5 @@ def undo(
         _console().print(t)
 
     _emit(doc, fmt, table)
-    if any(r.action in ("skipped", "failed") for r in results):
+    if any(r.action in ("skipped", "unproven", "partly-undone", "failed") for r in results):
         raise typer.Exit(1)

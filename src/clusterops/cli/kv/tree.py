@@ -57,6 +57,7 @@ def _copy_or_move(
     *,
     move: bool,
     all_versions: bool,
+    allow_history_loss: bool = False,
     force: bool,
     to_addr: str | None,
     to_token_file: str | None,
@@ -64,6 +65,7 @@ def _copy_or_move(
     workers: int,
     quiet: bool,
     fmt: str,
+    mount: str | None = None,
 ) -> None:
     from clusterops.kv.tree import copy_tree
 
@@ -73,8 +75,8 @@ def _copy_or_move(
             other_client(_opts(ctx), to_addr, to_token_file, to_namespace, pool_size=workers) if to_addr else client
         )
         try:
-            sref = client.resolve(src)
-            dref = dst_client.resolve(dst)
+            sref = client.resolve(src, mount=mount)
+            dref = dst_client.resolve(dst, mount=mount)
             with _progress("moving" if move else "copying", quiet) as progress:
                 report = copy_tree(
                     client,
@@ -84,6 +86,7 @@ def _copy_or_move(
                     all_versions=all_versions,
                     overwrite=force,
                     move=move,
+                    allow_history_loss=allow_history_loss,
                     workers=workers,
                     progress=progress,
                 )
@@ -128,6 +131,7 @@ def copy(
     to_addr: ToAddr = None,
     to_token_file: ToTokenFile = None,
     to_namespace: ToNamespace = None,
+    mount: Mount = None,
     workers: Workers = 16,
     quiet: Quiet = False,
     fmt: Fmt = "table",
@@ -135,7 +139,7 @@ def copy(
     """Copy a secret or subtree (latest version, or --all-versions with states and custom metadata)."""
     _copy_or_move(
         ctx, src, dst, move=False, all_versions=all_versions, force=force, to_addr=to_addr,
-        to_token_file=to_token_file, to_namespace=to_namespace, workers=workers, quiet=quiet, fmt=fmt,
+        to_token_file=to_token_file, to_namespace=to_namespace, workers=workers, quiet=quiet, fmt=fmt, mount=mount,
     )  # fmt: skip
 
 
@@ -144,19 +148,38 @@ def move(
     ctx: typer.Context,
     src: Annotated[str, typer.Argument(help="MOUNT/PATH: a secret or a subtree.")],
     dst: Annotated[str, typer.Argument(help="MOUNT/PATH of the destination.")],
-    all_versions: AllVersions = False,
+    all_versions: Annotated[
+        bool, typer.Option("--all-versions", help="Every version, states and metadata: the default for a move.")
+    ] = True,
+    latest_only: Annotated[
+        bool,
+        typer.Option("--latest-only", help="Move only the latest version: the older ones are LOST with the source."),
+    ] = False,
+    allow_history_loss: Annotated[
+        bool,
+        typer.Option(
+            "--allow-history-loss",
+            help="Also move secrets whose soft-deleted versions cannot be read (their data is lost).",
+        ),
+    ] = False,
     force: Force = False,
     to_addr: ToAddr = None,
     to_token_file: ToTokenFile = None,
     to_namespace: ToNamespace = None,
+    mount: Mount = None,
     workers: Workers = 16,
     quiet: Quiet = False,
     fmt: Fmt = "table",
 ) -> None:
-    """Copy, then delete each source secret whose copy succeeded (not atomic: a failed path stays at the source)."""
+    """Copy every version, then delete each source secret whose copy succeeded (not atomic).
+
+    A source secret that changed meanwhile, or has soft-deleted versions whose data cannot be carried,
+    stays at the source and is reported (exit 1). A destination that is or overlaps the source is refused.
+    """
     _copy_or_move(
-        ctx, src, dst, move=True, all_versions=all_versions, force=force, to_addr=to_addr,
-        to_token_file=to_token_file, to_namespace=to_namespace, workers=workers, quiet=quiet, fmt=fmt,
+        ctx, src, dst, move=True, all_versions=all_versions and not latest_only,
+        allow_history_loss=allow_history_loss or latest_only, force=force, to_addr=to_addr,
+        to_token_file=to_token_file, to_namespace=to_namespace, workers=workers, quiet=quiet, fmt=fmt, mount=mount,
     )  # fmt: skip
 
 

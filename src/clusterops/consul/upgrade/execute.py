@@ -19,8 +19,9 @@ from clusterops.consul.inventory import Inventory, InventoryServer
 from clusterops.consul.snapshot import SnapshotInfo, save_snapshot
 from clusterops.consul.state import ClusterState
 from clusterops.consul.upgrade.drivers import NodeDriver, driver_for
-from clusterops.consul.upgrade.plan import Plan, Step, parse_version
+from clusterops.consul.upgrade.plan import Plan, Step
 from clusterops.consul.upgrade.reader import ClusterReader
+from clusterops.consul.version import Version, same_version
 from clusterops.errors import ClusterOpsError, GateTimeout, UnsafePlan
 from clusterops.journal import Journal
 from clusterops.wait import Verdict, wait_until
@@ -95,7 +96,7 @@ def node_back_verdict(state: ClusterState, node: str, version: str) -> Verdict:
     if not peer.voter:
         return Verdict(False, f"{node} is a non-voter (autopilot promotes it after server_stabilization_time)")
     reported = state.version_of(peer)
-    if reported != version:
+    if not same_version(reported, version):
         return Verdict(False, f"{node} reports version {reported or '?'}, not {version}")
     health = state.health_of(peer)
     if health is None or not health.healthy:
@@ -311,7 +312,7 @@ class Upgrader:
         obs = self.read()
         if not isinstance(obs, ClusterState):
             return
-        upgraded = [p for p in obs.voters if p.node != step.server and obs.version_of(p) == step.to_version]
+        upgraded = [p for p in obs.voters if p.node != step.server and same_version(obs.version_of(p), step.to_version)]
         if not upgraded:
             return
         to = sorted(upgraded, key=lambda p: p.node)[0]
@@ -404,4 +405,5 @@ def _reachable(state: ClusterState) -> Verdict:
 
 def supports_leader_transfer(version: str) -> bool:
     """`/v1/operator/raft/transfer-leader` exists from Consul 1.15 on."""
-    return parse_version(version) >= (1, 15)
+    parsed = Version.reported(version)
+    return parsed is not None and parsed.at_least(1, 15)

@@ -1,0 +1,47 @@
+"""The local half of the lock (flock on the state dir) and the holder's description; the cluster
+half (Consul session + KV acquire) is proven on real servers in
+tests/integration/test_upgrade_lock_identity.py."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from clusterops.consul.lock import Holder, LocalLock, LockHeld
+
+
+def test_a_second_local_lock_is_refused_naming_the_holder(tmp_path: Path) -> None:
+    first = LocalLock(tmp_path, "consul upgrade of /inv.yaml")
+    first.acquire(Holder.me("consul upgrade --to 1.14.11 --apply", "20261201T000000Z-abc123"))
+    try:
+        with pytest.raises(LockHeld) as err:
+            LocalLock(tmp_path, "consul upgrade of /inv.yaml").acquire(Holder.me("consul upgrade --resume"))
+        text = str(err.value)
+        assert f"pid {os.getpid()}" in text and "run 20261201T000000Z-abc123" in text
+        assert socket.gethostname() in text and "since" in text and "nothing was touched" in text
+        assert err.value.exit_code == 1
+        # another subject (another inventory) is another lock
+        other = LocalLock(tmp_path, "consul upgrade of /other.yaml")
+        other.acquire(Holder.me("x"))
+        other.release()
+    finally:
+        first.release()
+    again = LocalLock(tmp_path, "consul upgrade of /inv.yaml")
+    again.acquire(Holder.me("y"))
+    again.release()
+    assert (first.path.stat().st_mode & 0o777) == 0o600
+
+
+def test_a_dead_process_on_this_host_is_provably_dead_and_nothing_else_is() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    me = Holder.me("x")
+    assert not me.provably_dead()
+    assert Holder(me.host, proc.pid, "", "x", "u", 0.0).provably_dead()
+    assert not Holder("another-host", proc.pid, "", "x", "u", 0.0).provably_dead()
+    assert Holder.from_json(me.to_json()) == me and Holder.from_json("garbage") is None
