@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
+from clusterops.kv.sync import PLAN_FORMAT
 from tests.unit.fuzz import mutate
 from tests.unit.fuzz.harness import NO_SERVER, Outcome, invoke, names_line, offline
 
@@ -126,7 +127,7 @@ steps:
 RESUMABLE = 'name: resumable\nsteps:\n  - id: a\n    pause: {seconds: 0}\n  - id: b\n    confirm: {prompt: "go?"}\n'
 
 PLAN = {
-    "format": "clusterops-kv-plan/1",
+    "format": PLAN_FORMAT,
     "mount": "secret",
     "address": "http://127.0.0.1:1",
     "namespace": "",
@@ -140,6 +141,9 @@ PLAN = {
         {"path": "app/api", "action": "create", "version": 0, "live_state": "absent",
          "keys": {"added": ["token"], "removed": [], "changed": []}, "metadata": {}},
     ],
+    "binding": {"key": "a2V5LWtleS1rZXkta2V5LWtleS1rZXkta2V5LWtleS0=",
+                "paths": {"app/db": {"data": {"password": "hmac:0f", "port": "hmac:1e"}, "metadata": {}},
+                          "app/api": {"data": {"token": "hmac:2d"}, "metadata": {}}}},
 }  # fmt: skip
 
 EXPORT = """\
@@ -229,7 +233,7 @@ KINDS = [
          setup=_playbook_setup),
     Kind("plan", "plan.json", lambda d: json.dumps(PLAN, indent=1),
          lambda d, f: ["kv", "apply", str(d / "desired.yaml"), "--plan", str(f)], strict=False, as_json=True,
-         setup=_kv_stub),
+         setup=_kv_stub, ok_codes=(1,)),  # 1: a well-formed plan refused because what it binds differs
     Kind("journal", "state/playbook/20261201T000000Z-fuzz00.json", _journal_seed,
          lambda d, f: ["run", str(d / "resumable.yaml"), "--resume", "--state-dir", str(d / "state")],
          strict=True, ok_codes=(0, 1), as_json=True, not_ours=("no unfinished run of", "its steps changed since run")),
