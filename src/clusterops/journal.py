@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from clusterops.atomicfile import write_private
-from clusterops.errors import UsageError
+from clusterops.errors import ConfigError, UsageError
+from clusterops.yamlsource import PathPart, dotted
 
 FINAL = ("done", "failed", "aborted")
 
@@ -61,14 +62,35 @@ class Journal:
 
     @classmethod
     def load(cls, path: Path) -> Journal:
+        """Read and check a journal; a malformed one raises ConfigError naming the file and line."""
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise UsageError(f"no journal at {path}") from None
-        except ValueError as err:
-            raise UsageError(
-                f"the journal {path} is not valid JSON ({err}); it was not written by clusterops"
+        except (OSError, UnicodeDecodeError) as err:
+            reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
+            raise ConfigError(f"cannot read this journal: {reason}", path=str(path)) from None
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError(
+                f"not valid JSON ({err.msg}); it was not written by clusterops, or was damaged",
+                path=str(path),
+                line=err.lineno,
             ) from None
+        except ValueError as err:  # e.g. a number too long to convert
+            raise ConfigError(f"not valid JSON ({err})", path=str(path)) from None
+        except RecursionError:
+            raise ConfigError("nested too deeply to be a journal", path=str(path)) from None
+        problem = journal_problem(doc)
+        if problem is not None:
+            keys, message = problem
+            raise ConfigError(
+                f"{dotted(keys) or '(top)'}: {message}; this is not a clusterops journal, or it was damaged "
+                "(move it out of the way to start afresh)",
+                path=str(path),
+                line=_json_line(text, keys),
+            )
         return cls(path, doc)
 
     @classmethod
@@ -77,10 +99,7 @@ class Journal:
         if not folder.is_dir():
             return None
         for path in sorted(folder.glob("*.json"), reverse=True):
-            try:
-                journal = cls.load(path)
-            except UsageError:
-                continue
+            journal = cls.load(path)  # a damaged journal is an error, never silently skipped
             if journal.doc.get("key") == key and journal.status not in ("done",):
                 return journal
         return None
@@ -124,12 +143,12 @@ class Journal:
         now = time.time()
         for step in self.doc["steps"]:
             if step["id"] == step_id:
-                if step["started"] is None and status != "pending":
+                if step.get("started") is None and status != "pending":
                     step["started"] = now
                 if status in FINAL or status == "skipped":
                     step["finished"] = now
                 step["status"] = status
-                step["data"].update(data)
+                step.setdefault("data", {}).update(data)
                 break
         else:
             raise KeyError(step_id)
@@ -140,10 +159,59 @@ class Journal:
         self.save()
 
     def event(self, kind: str, **data: Any) -> None:
-        self.doc["events"].append({"t": time.time(), "event": kind, **data})
+        self.doc.setdefault("events", []).append({"t": time.time(), "event": kind, **data})
         self.save()
 
     def finish(self, status: str, **values: Any) -> None:
         self.doc["status"] = status
         self.doc.update(values)
         self.save()
+
+
+_STATUSES = ("running", "done", "failed", "aborted")
+
+
+def journal_problem(doc: Any) -> tuple[list[PathPart], str] | None:
+    """The first thing wrong with a journal document (where, what), or None: the fields every reader
+    relies on. Owners may add their own fields; those are not checked here."""
+    if not isinstance(doc, dict):
+        return [], f"a journal is a JSON object, not {type(doc).__name__}"
+    for key in ("run_id", "kind", "key", "status"):
+        if not isinstance(doc.get(key), str) or not doc[key]:
+            return [key], "missing or not a non-empty string"
+    if doc["status"] not in _STATUSES:
+        return ["status"], f"{doc['status']!r} is not one of {', '.join(_STATUSES)}"
+    for key, kind in (("params", dict), ("events", list)):
+        if key in doc and not isinstance(doc[key], kind):
+            return [key], f"must be a JSON {'object' if kind is dict else 'array'}"
+    steps = doc.get("steps")
+    if not isinstance(steps, list):
+        return ["steps"], "missing or not a list of steps"
+    seen: set[str] = set()
+    for i, step in enumerate(steps):
+        if not isinstance(step, dict):
+            return ["steps", i], "each step is a JSON object with id, status and data"
+        for key in ("id", "status"):
+            if not isinstance(step.get(key), str) or not step[key]:
+                return ["steps", i, key], "missing or not a non-empty string"
+        if step["id"] in seen:
+            return ["steps", i, "id"], f"step {step['id']!r} appears twice"
+        seen.add(step["id"])
+        if not isinstance(step.get("data", {}), dict):
+            return ["steps", i, "data"], "must be a JSON object"
+        for key in ("started", "finished"):
+            value = step.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                return ["steps", i, key], "must be a time in seconds or null"
+    return None
+
+
+def _json_line(text: str, keys: list[PathPart]) -> int | None:
+    """The line of `keys` in a JSON text (JSON is YAML, so the YAML locator finds it), or None."""
+    from clusterops.yamlsource import load_yaml_text
+
+    try:
+        _, locator = load_yaml_text(text, "<journal>")
+    except ConfigError:
+        return None
+    return locator.line(keys)

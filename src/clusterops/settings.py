@@ -182,7 +182,10 @@ def normalize_consul_address(raw: str, *, default_scheme: str = "http") -> str:
         raise UsageError("the Consul address is empty")
     if "://" not in value:
         value = f"{default_scheme}://{value}"
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError as err:  # e.g. an unbalanced [ in an IPv6 address
+        raise UsageError(f"Consul address {raw!r} is not of the form [http(s)://]host:port ({err})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"Consul address {raw!r} is not of the form [http(s)://]host:port")
     try:

@@ -68,16 +68,72 @@ def load_yaml_text(text: str, path: str, *, loader: type[Any] = yaml.SafeLoader)
         line = mark.line + 1 if mark else None
         problem = err.problem or str(err)
         raise ConfigError(f"not valid YAML: {problem}", path=path, line=line) from None
+    except yaml.reader.ReaderError as err:  # a character YAML does not allow: no mark, a position
+        line = text.count("\n", 0, err.position) + 1
+        char = err.character if isinstance(err.character, int) else ord(str(err.character)[:1] or "\0")
+        raise ConfigError(f"not valid YAML: character #x{char:04x} is not allowed", path=path, line=line) from None
     except yaml.YAMLError as err:
         raise ConfigError(f"not valid YAML: {err}", path=path) from None
+    except RecursionError:
+        raise ConfigError("nested too deeply to read", path=path) from None
     if node is not None:
-        _walk(node, (), locator.lines)
+        expansion = _expansion_problem(node)
+        if expansion is not None:
+            raise ConfigError(expansion[1], path=path, line=expansion[0])
+        try:
+            _walk(node, (), locator.lines)
+        except RecursionError:
+            raise ConfigError("nested too deeply", path=path) from None
     return data, locator
+
+
+MAX_VALUES = 100_000
+
+
+def _expansion_problem(root: yaml.Node) -> tuple[int, str] | None:
+    """(line, problem) if aliases make the document refer to itself or expand to more than
+    MAX_VALUES values (a "billion laughs" document), which every reader would choke on."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if done:
+            active.discard(key)
+            sizes[key] = 1 + sum(sizes[id(c)] for c in children)
+            if sizes[key] > MAX_VALUES:
+                return node.start_mark.line + 1, (
+                    f"expands to more than {MAX_VALUES} values through YAML aliases; refusing to read it"
+                )
+            continue
+        if key in sizes:
+            continue
+        if key in active:
+            return node.start_mark.line + 1, "a YAML alias refers to a value that contains it"
+        active.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+    return None
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def load_yaml(path: str | Path) -> tuple[Any, Locator]:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_bytes()
     except OSError as err:
         raise ConfigError(f"cannot read: {err.strerror}", path=str(path)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise ConfigError(f"not UTF-8 text (byte {err.start})", path=str(path), line=line) from None
     return load_yaml_text(text, str(path))

@@ -39,23 +39,43 @@ def test_rolling_upgrade_playbook_plan_then_crash_then_resume(make_lab: LabFacto
     assert "would upgrade 3 server(s)" in plan.stdout and "(leader, " in plan.stdout
     assert not state.exists()  # a plan writes nothing
 
+    # An 8s deadline on the upgrade step (one server takes longer: stop, start, a stable gate): it
+    # finishes the server in hand, stops at the safe point before the next one, and once the run
+    # has returned nothing acts any more. Every later run passes the same vars (the journal key).
+    args += ["--var", "upgrade_timeout=8s"]
+    stopped = run_cli("run", *args, "--apply", env=env, timeout=600)
+    assert stopped.returncode == 1, stopped.stdout[-3000:] + stopped.stderr
+    assert "stopped at a safe point before" in stopped.stdout and "postmortem: ok" in stopped.stdout
+    journal = sorted((state / "upgrade").glob("*.json"))[-1]
+    before = journal.read_text()
+    done = [s["status"] for s in Journal.load(journal).steps()].count("done")
+    assert done == 1
+    time.sleep(5)  # a window in which an abandoned upgrade would stop the next server
+    assert journal.read_text() == before
+    now = wait_for_state(lab, lambda s: s.leader is not None, what="leader")
+    assert [now.version_of(p) for p in now.raft].count(CONSUL_B) == 1
+
+    # A crash (SIGKILL) right after the next server is done, then resume until it is finished.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "clusterops.cli.main", "run", *args, "--apply"],
+        [sys.executable, "-m", "clusterops.cli.main", "run", *args, "--resume"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        journals = sorted((state / "upgrade").glob("*.json")) if (state / "upgrade").exists() else []
-        if journals and any(s["status"] == "done" for s in Journal.load(journals[-1]).steps()):
+        if [s["status"] for s in Journal.load(journal).steps()].count("done") >= 2:
             break
         time.sleep(0.2)
     else:
-        raise AssertionError("the upgrade never finished its first server")
+        raise AssertionError("the resumed upgrade never finished its second server")
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
 
     junit = tmp_path / "upgrade.xml"
-    resumed = run_cli("run", *args, "--resume", "--junit", str(junit), env=env, timeout=600)
+    for _attempt in range(3):  # each run upgrades at most the servers its deadline allows
+        resumed = run_cli("run", *args, "--resume", "--junit", str(junit), env=env, timeout=600)
+        if resumed.returncode == 0:
+            break
+        assert "stopped at a safe point before" in resumed.stdout, resumed.stdout[-3000:] + resumed.stderr
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr
     assert "= preflight: done in an earlier attempt" in resumed.stdout
     assert "= snapshot: done in an earlier attempt" in resumed.stdout

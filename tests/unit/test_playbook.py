@@ -4,6 +4,7 @@ handlers, continue/abort, timeouts, resume, confirm, JUnit."""
 from __future__ import annotations
 
 import json
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -46,10 +47,10 @@ def test_schema_errors_name_the_line_and_the_schema_path(tmp_path: Path) -> None
     with pytest.raises(PlaybookInvalid) as err:
         load_playbook(path)
     text = str(err.value)
-    assert f"{path}:5: steps[0].consul.gate.stable_for: 'soon' does not match" in text
+    assert f"{path}:5: steps[0].consul.gate.stable_for: 'soon' is not valid: expected a Go-style duration" in text
     assert "[schema: $defs/step/properties/consul.gate" in text or "schema: properties/steps" in text
     assert f"{path}:7: steps[1].pause: 'seconds' is a required property" in text
-    assert f"{path}:10: steps[2].on_failure" in text
+    assert f"{path}:10: steps[2].on_failure: 'retry' is not valid: expected abort, continue, or" in text
     assert "nothing was run" in text
 
 
@@ -153,3 +154,134 @@ def test_junit_and_json_report(tmp_path: Path) -> None:
     assert suite.get("tests") == "5" and suite.get("failures") == "1" and suite.get("skipped") == "2"
     doc = json.loads(json.dumps(report.to_dict()))  # type: ignore[attr-defined]
     assert doc["status"] == "failed" and doc["mode"] == "apply" and doc["journal"].endswith(".json")
+
+
+# -- a step's timeout never leaves it acting; --var values cannot inject commands ------------------
+
+TICKER = """\
+name: ticker
+vars: {{out: ticks.txt}}
+steps:
+  - id: tick
+    exec: >-
+      {prelude}(while :; do echo bg >> {{{{ out }}}}; sleep 0.02; done) &
+      while :; do echo fg >> {{{{ out }}}}; sleep 0.02; done
+    timeout: 300ms
+    on_failure: {{run: [after], then: abort}}
+  - id: next
+    exec: "echo next >> {{{{ out }}}}"
+  - id: after
+    handler: true
+    exec: "echo handler >> {{{{ out }}}}"
+"""
+
+
+@pytest.mark.parametrize("prelude", ["", "trap '' TERM; "], ids=["stops-on-term", "ignores-term-so-killed"])
+def test_a_timed_out_exec_step_acts_no_more_after_it_ended(
+    tmp_path: Path, prelude: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clusterops.playbook import actions
+
+    monkeypatch.setattr(actions, "STOP_GRACE", 0.3)
+    path = write(tmp_path, TICKER.format(prelude=prelude))
+    _, report = run(path, tmp_path, apply=True)
+    statuses = {s.id: (s.status, s.summary) for s in report.steps}  # type: ignore[attr-defined]
+    assert statuses["tick"][0] == "failed" and "timed out" in statuses["tick"][1] and "stopped" in statuses["tick"][1]
+    assert statuses["after"][0] == "ok" and statuses["next"][0] == "not-run"
+    lines = (tmp_path / "ticks.txt").read_text().splitlines()
+    assert "fg" in lines and "bg" in lines  # both loops did run
+    assert lines[-1] == "handler"  # the handler ran only after every tick had stopped
+    time.sleep(0.5)  # a window in which a surviving loop would write ~25 more lines
+    assert (tmp_path / "ticks.txt").read_text().splitlines() == lines
+
+
+def test_a_timed_out_pause_and_the_journal_records_it(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: t\nsteps:\n  - id: slow\n    pause: {seconds: 30}\n    timeout: 200ms\n")
+    runner, report = run(path, tmp_path, apply=True)
+    step = report.steps[0]  # type: ignore[attr-defined]
+    assert step.status == "failed" and "timed out after 0.2s of a 30s pause" in step.summary
+    assert runner.journal is not None and runner.journal.status == "failed"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "x; touch pwned",
+        "$(touch pwned)",
+        "`touch pwned`",
+        "x' ; touch pwned; echo '",
+        'x" && touch pwned #',
+        "a\ntouch pwned",
+    ],
+)
+def test_exec_shell_quotes_variables(tmp_path: Path, value: str) -> None:
+    path = write(
+        tmp_path,
+        "name: q\nvars: {name: ok}\nsteps:\n  - id: say\n    exec: {command: 'printf %s {{ name }} > said.txt'}\n",
+    )
+    _, report = run(path, tmp_path, apply=True, vars={"name": value})
+    assert report.exit_code == 0  # type: ignore[attr-defined]
+    assert not (tmp_path / "pwned").exists()
+    assert (tmp_path / "said.txt").read_text() == value
+
+
+def test_an_unquoted_command_would_be_injectable(tmp_path: Path) -> None:
+    """The control for the test above: the same value spliced in unquoted does run `touch`."""
+    import subprocess
+
+    subprocess.run(["sh", "-c", "printf %s x; touch pwned"], cwd=tmp_path, check=True, capture_output=True)
+    assert (tmp_path / "pwned").exists()
+
+
+def test_variables_are_checked_against_the_schema_at_load(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "name: x\nvars: {s: '1', n: '2'}\nsteps:\n  - id: p\n    pause: {seconds: '{{ s }}'}\n"
+        "    timeout: '{{ s }}'\n  - id: c\n    consul.check: {min_failure_tolerance: '{{ n }}'}\n",
+    )
+    assert load_playbook(path).steps
+    with pytest.raises(PlaybookInvalid) as err:
+        load_playbook(path, {"s": "abc", "n": "many"})
+    text = str(err.value)
+    assert f"{path}:5: steps[0].pause.seconds: 'abc' is not valid: expected a number of seconds" in text
+    assert f"{path}:6: steps[0].timeout: 'abc' is not valid" in text
+    assert f"{path}:8: steps[1].consul.check.min_failure_tolerance: 'many' is not valid" in text
+    for bad in ("{seconds: abc}", "{seconds: -1}", "{seconds: .inf}", "{seconds: [1]}"):
+        with pytest.raises(PlaybookInvalid, match=r"pb.yaml:4: steps\[0\].pause.seconds"):
+            load_playbook(write(tmp_path, f"name: x\nsteps:\n  - id: p\n    pause: {bad}\n"))
+
+
+def test_the_upgrade_stops_at_a_safe_point_when_asked(tmp_path: Path) -> None:
+    """The hook a playbook deadline uses: asked before each server, the run stops there, journaled."""
+    from typing import Any, cast
+
+    from clusterops.consul.inventory import inventory_from_text
+    from clusterops.consul.upgrade.execute import UpgradeOptions, Upgrader, UpgradeStopped
+    from clusterops.consul.upgrade.plan import plan_upgrade
+    from clusterops.journal import Journal
+    from tests.unit.consul.factories import cluster
+
+    names = ["s1", "s2", "s3"]
+    inv = inventory_from_text(
+        "servers:\n"
+        + "".join(
+            f"  - {{name: {n}, address: '10.0.0.{i}:8500', driver: exec}}\n" for i, n in enumerate(names, 1)
+        ).replace("driver: exec", "driver: {type: exec, commands: {stop: 'false', start: 'false'}}")
+    )
+    plan = plan_upgrade(cluster(), inv, "1.14.11")
+    journal = Journal.create(tmp_path, kind="upgrade", key="k", params={}, steps=names)
+    touched: list[str] = []
+
+    class Driver:
+        def stop(self, server: Any) -> None:
+            touched.append(server.name)
+
+        switch = start = stop  # type: ignore[assignment]
+
+    upgrader = Upgrader(
+        inv, cast(Any, None), UpgradeOptions("1.14.11", snapshot=False), journal,
+        driver_factory=lambda s: Driver(), should_stop=lambda: True,
+    )  # fmt: skip
+    with pytest.raises(UpgradeStopped, match="safe point before s2"):
+        upgrader.run(plan, tmp_path)
+    assert touched == [] and Journal.load(journal.path).status == "failed"

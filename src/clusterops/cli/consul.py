@@ -287,6 +287,14 @@ def upgrade(
         typer.Option("--stable-window", help="Minimum time each gate must hold (default: server_stabilization_time)."),
     ] = "0s",
     no_snapshot: Annotated[bool, typer.Option("--no-snapshot", help="Skip the pre-upgrade snapshot.")] = False,
+    restore_test: Annotated[
+        bool,
+        typer.Option(
+            "--restore-test",
+            help="Restore the pre-upgrade snapshot into a throwaway server of the target version first; "
+            "stop before any server is touched if it does not restore.",
+        ),
+    ] = False,
     state_dir: Annotated[str | None, typer.Option("--state-dir", help="Journal and snapshot dir.")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="text or json (events, then a report).")] = "text",
 ) -> None:
@@ -332,6 +340,10 @@ def upgrade(
     import contextlib
     import sys
 
+    from clusterops.cli.snapshot import check_restores
+
+    if restore_test and no_snapshot:
+        raise typer.BadParameter("--restore-test needs the snapshot (drop --no-snapshot)", param_hint="--restore-test")
     live = fmt == "text" and sys.stdout.isatty()
     view = LiveView() if live else None
     show = view if view is not None else EventPrinter(fmt)
@@ -351,6 +363,7 @@ def upgrade(
             state_dir=Path(state_dir) if state_dir else None,
             on_event=on_event,
             on_plan=(lambda p: None) if fmt == "json" or live else render_plan,
+            after_snapshot=check_restores(to, as_json=fmt == "json") if restore_test else (lambda info: None),
             break_lock=break_lock,
         )
     if fmt == "json":

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import consul
@@ -69,6 +70,14 @@ class ConsulClient:
 
     def __init__(self, settings: ConsulSettings, *, attempts: int = 3, max_backoff: float = 2.0) -> None:
         self.settings = settings
+        if settings.scheme == "https":  # requests would raise a bare OSError at the first request
+            for what, value in (
+                ("CA file (--ca-file, CONSUL_CACERT)", settings.ca_cert if settings.verify else None),
+                ("client certificate (--client-cert, CONSUL_CLIENT_CERT)", settings.client_cert),
+                ("client key (--client-key, CONSUL_CLIENT_KEY)", settings.client_key),
+            ):
+                if value and not Path(value).exists():
+                    raise UsageError(f"the {what} {value} does not exist")
         verify: bool | str = settings.ca_cert if (settings.verify and settings.ca_cert) else settings.verify
         cert = (settings.client_cert, settings.client_key) if settings.client_cert else None
         self._c = consul.Consul(
@@ -319,6 +328,28 @@ class ConsulClient:
             return str(item["Value"].decode("utf-8"))
 
         return self._call(f"kv get {key}", "key:read", read)
+
+    def restore_snapshot(self, data: bytes) -> None:
+        """PUT /v1/snapshot: replace the servers' state with a saved snapshot (disaster recovery)."""
+        self._call("snapshot restore", PERM_MANAGEMENT, lambda: self._c.snapshot.restore(data))
+
+    def kv_keys(self, prefix: str = "") -> list[str]:
+        """Every KV key under `prefix` (names only, never values)."""
+
+        def read() -> list[str]:
+            _index, keys = self._c.kv.get(prefix, keys=True)
+            return [str(k) for k in keys or []]
+
+        return self._call("kv list", "key:list", read)
+
+    def catalog_services(self) -> tuple[int, dict[str, list[str]]]:
+        """(the catalog's raft index, service name -> tags)."""
+
+        def read() -> tuple[int, dict[str, list[str]]]:
+            index, services = self._c.catalog.services()
+            return int(index or 0), {str(k): [str(t) for t in v or []] for k, v in (services or {}).items()}
+
+        return self._call("catalog services", "service:read", read)
 
 
 def _first_line(text: str) -> str:

@@ -136,6 +136,8 @@ def _driver(raw: Any, keys: tuple[str | int, ...], named: dict[str, DriverSpec],
     if isinstance(raw, str):
         if raw in named:
             return named[raw]
+        if raw == "lab":  # the lab driver cannot work without its lab_dir: refuse here, before any plan
+            raise loc.error(keys, "the lab driver needs `lab_dir`: use {type: lab, lab_dir: DIR}")
         if raw in DRIVER_TYPES:
             return DriverSpec(type=raw)
         known = ", ".join(sorted(named)) or "none"
@@ -224,6 +226,8 @@ def parse_inventory(data: Any, loc: Locator) -> Inventory:
     for key, kind in CONSUL_KEYS.items():
         if consul.get(key) is not None:
             _check_type(consul[key], (kind,), ("consul", key), loc)
+    if consul.get("token_file") and not Path(consul["token_file"]).expanduser().is_file():
+        raise loc.error(("consul", "token_file"), f"{consul['token_file']} is not a readable file")
     for key in ("cluster", "datacenter"):
         if data.get(key) is not None:
             _check_type(data[key], (str,), (key,), loc)

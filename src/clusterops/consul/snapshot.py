@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,7 +55,7 @@ def inspect_snapshot(data: bytes, path: str = "<memory>") -> SnapshotInfo:
             got = hashlib.sha256(state.read()).hexdigest()
             if want.get("state.bin") != got:
                 raise SnapshotInvalid(f"snapshot {path}: state.bin does not match its SHA256SUMS")
-    except (tarfile.TarError, OSError, ValueError, KeyError, IndexError) as err:
+    except (tarfile.TarError, OSError, EOFError, zlib.error, ValueError, KeyError, IndexError) as err:
         raise SnapshotInvalid(f"snapshot {path} is not a readable Consul snapshot: {err}") from None
     index = int(meta.get("Index", 0))
     if index <= 0:

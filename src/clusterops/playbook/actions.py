@@ -3,15 +3,25 @@
 Every action is a function `(ctx, args, apply) -> Outcome` that calls one library function of
 the capability packages; none of them re-implements a capability. Plan mode reads live state
 where needed and changes nothing.
+
+A step's `timeout` is a deadline handed to the action (`ctx.deadline`), never a thread left
+behind: `exec` runs its command in its own process group and stops it at the deadline (SIGTERM,
+a grace period, then SIGKILL, and waits for it); `pause` and `consul.gate` wait no longer than
+the deadline; `consul.upgrade` stops at the next safe point between two servers (journaled,
+resumable). Every other action makes requests whose timeouts are clipped to the time left, and
+the runner fails it if it returns after its deadline. An action always returns before the next
+step or handler starts.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +53,19 @@ class RunContext:
     interactive: bool = False
     resuming: bool = False
     log: Callable[[str], None] = lambda line: None
+    deadline: float | None = None  # time.monotonic() by which the current step must have returned
     _inventory: Inventory | None = None
+
+    def remaining(self) -> float | None:
+        """Seconds left before the current step's deadline (never negative), or None without one."""
+        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+
+    def expired(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def _clip(self, timeout: float) -> float:
+        left = self.remaining()
+        return timeout if left is None else max(0.5, min(timeout, left))
 
     def path(self, value: str) -> Path:
         p = Path(value).expanduser()
@@ -79,7 +101,7 @@ class RunContext:
             )
         else:
             settings = inventory_settings(self.inventory())
-        return ConsulClient(settings)
+        return ConsulClient(replace(settings, timeout=self._clip(settings.timeout)))
 
     def vault_client(self, where: dict[str, Any] | None = None) -> VaultClient:
         from clusterops.kv.client import VaultClient
@@ -93,7 +115,7 @@ class RunContext:
             ca_cert=v.get("ca_cert"),
             verify=False if v.get("tls_skip_verify") else None,
         )
-        return VaultClient(settings)
+        return VaultClient(replace(settings, timeout=self._clip(settings.timeout)))
 
 
 # -- consul --------------------------------------------------------------------------------------
@@ -124,7 +146,7 @@ def consul_gate(ctx: RunContext, args: dict[str, Any], apply: bool) -> Outcome:
         expect_servers=int(args["expect_servers"]) if args.get("expect_servers") is not None else None,
         expect_version=args.get("expect_version"),
         stable_for=parse_duration(str(args.get("stable_for", "10s")), name="stable_for"),
-        timeout=parse_duration(str(args.get("timeout", "5m")), name="timeout"),
+        timeout=ctx._clip(parse_duration(str(args.get("timeout", "5m")), name="timeout")),
         interval=parse_duration(str(args.get("interval", "1s")), name="interval"),
     )
     with ctx.consul_client() as client:
@@ -197,7 +219,7 @@ def consul_upgrade(ctx: RunContext, args: dict[str, Any], apply: bool) -> Outcom
 
     report = apply_upgrade(
         inventory.path, target, plan_options=plan_options, options=options, resume=resume, state_dir=ctx.state_dir,
-        on_event=on_event,
+        on_event=on_event, should_stop=ctx.expired,
     )  # fmt: skip
     done = [s["server"] for s in report["steps"] if s["status"] == "done"]
     return Outcome(
@@ -350,6 +372,9 @@ def kv_copy(ctx: RunContext, args: dict[str, Any], apply: bool) -> Outcome:
 # -- exec, pause, confirm --------------------------------------------------------------------------
 
 
+STOP_GRACE = 10.0  # seconds between SIGTERM and SIGKILL when an exec step's deadline passes
+
+
 def exec_(ctx: RunContext, args: Any, apply: bool) -> Outcome:
     spec = {"command": args} if isinstance(args, str) else dict(args)
     command = str(spec["command"] if apply else spec.get("plan_command") or "")
@@ -357,20 +382,81 @@ def exec_(ctx: RunContext, args: Any, apply: bool) -> Outcome:
         return Outcome("ok", f"would run: {spec['command']}")
     cwd = ctx.path(str(spec.get("cwd", ".")))
     started = time.monotonic()
-    proc = subprocess.run(["sh", "-c", command], cwd=cwd, stdin=subprocess.DEVNULL, check=False)
+    try:
+        code = run_stoppable(["sh", "-c", command], cwd=cwd, timeout=ctx.remaining())
+    except OSError as err:
+        return Outcome("failed", f"`{command}` could not start in {cwd}: {err.strerror}")
     took = time.monotonic() - started
-    if proc.returncode != 0:
-        return Outcome("failed", f"`{command}` exited {proc.returncode} after {took:.1f}s")
+    if code is None:
+        return Outcome("failed", f"`{command}` timed out after {took:.1f}s; it was stopped (SIGTERM, then SIGKILL)")
+    if code != 0:
+        return Outcome("failed", f"`{command}` exited {code} after {took:.1f}s")
     return Outcome("ok", f"`{command}` exited 0 after {took:.1f}s")
 
 
+def run_stoppable(argv: list[str], *, cwd: Path, timeout: float | None, grace: float | None = None) -> int | None:
+    """Run `argv` in its own process group; its exit code, or None if it ran past `timeout` and was
+    stopped. Stopping is SIGTERM to the whole group, `grace` seconds, then SIGKILL to the group;
+    it returns only once the whole group is gone, so nothing the command started acts after this
+    returns (unless it left its process group on purpose). Ctrl-C stops it the same way. A command
+    that finishes in time may leave background processes running, as `sh` would."""
+    grace = STOP_GRACE if grace is None else grace
+    proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop_group(proc, grace)
+        return None
+    except BaseException:
+        _stop_group(proc, grace)
+        raise
+
+
+def _signal_group(pgid: int, sig: int) -> bool:
+    """Signal every process of the group; False once the group has no process left."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _stop_group(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM the group, wait up to `grace` for all of it to exit, then SIGKILL what is left."""
+    _signal_group(proc.pid, signal.SIGTERM)
+    end = time.monotonic() + grace
+    while time.monotonic() < end:
+        if proc.poll() is not None and not _signal_group(proc.pid, 0):
+            break
+        time.sleep(0.05)
+    _signal_group(proc.pid, signal.SIGKILL)
+    proc.wait()
+    end = time.monotonic() + 5  # SIGKILLed members are gone within moments (zombies until reaped)
+    while _signal_group(proc.pid, 0) and time.monotonic() < end:
+        time.sleep(0.01)
+
+
 def pause(ctx: RunContext, args: dict[str, Any], apply: bool) -> Outcome:
-    seconds = float(args["seconds"])
+    seconds = number(args["seconds"], "pause.seconds")
     reason = f" ({args['reason']})" if args.get("reason") else ""
     if not apply:
         return Outcome("ok", f"would pause {seconds:g}s{reason}")
+    left = ctx.remaining()
+    if left is not None and left < seconds:
+        time.sleep(left)
+        return Outcome("failed", f"timed out after {left:.1f}s of a {seconds:g}s pause{reason}")
     time.sleep(seconds)
     return Outcome("ok", f"paused {seconds:g}s{reason}")
+
+
+def number(value: Any, what: str) -> float:
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{what}: {value!r} is not a number of seconds") from None
+    if not result >= 0 or result == float("inf"):
+        raise UsageError(f"{what}: {value!r} is not a number of seconds")
+    return result
 
 
 def confirm(ctx: RunContext, args: dict[str, Any], apply: bool) -> Outcome:
@@ -384,9 +470,14 @@ def confirm(ctx: RunContext, args: dict[str, Any], apply: bool) -> Outcome:
     import typer
 
     if typer.confirm(prompt, default=False):
+        if ctx.expired():
+            return Outcome("failed", f"confirmed after the step's timeout ({prompt}); not taken as a yes")
         return Outcome("ok", f"confirmed: {prompt}")
     return Outcome("failed", f"declined: {prompt}")
 
+
+# Actions that honour ctx.deadline themselves; the runner fails any other one that returns late.
+DEADLINE_AWARE = frozenset({"consul.gate", "consul.upgrade", "exec", "pause", "confirm"})
 
 ACTIONS: dict[str, Callable[[RunContext, Any, bool], Outcome]] = {
     "consul.check": consul_check,

@@ -10,9 +10,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from clusterops.errors import ConfigError
-from clusterops.playbook.template import placeholders
-from clusterops.yamlsource import dotted, load_yaml
+from clusterops.durations import parse_duration
+from clusterops.errors import ConfigError, UsageError
+from clusterops.playbook.template import PLACEHOLDER, lookup, placeholders
+from clusterops.yamlsource import Locator, dotted, load_yaml
 
 ACTIONS = (
     "consul.check", "consul.gate", "consul.snapshot", "consul.upgrade", "validate.consul", "validate.vault",
@@ -81,7 +82,7 @@ def load_playbook(path: str | Path, extra_vars: dict[str, str] | None = None) ->
         where = list(err.absolute_path)
         schema_path = "/".join(str(p) for p in err.absolute_schema_path)
         line = loc.line(where)
-        problems.append(f"{path}:{line}: {dotted(where) or '(top)'}: {_short(err)} [schema: {schema_path}]")
+        problems.append(f"{at(path, line)}: {dotted(where) or '(top)'}: {_short(err)} [schema: {schema_path}]")
     if problems:
         raise PlaybookInvalid(
             f"{len(problems)} error(s); nothing was run:\n  " + "\n  ".join(problems), path=None, line=None
@@ -93,7 +94,7 @@ def load_playbook(path: str | Path, extra_vars: dict[str, str] | None = None) ->
         line = loc.line(["steps", i])
         if len(present) != 1:
             found = ", ".join(present) or "none"
-            problems.append(f"{path}:{line}: steps[{i}] ({raw['id']}): needs exactly one action, found {found}")
+            problems.append(f"{at(path, line)}: steps[{i}] ({raw['id']}): needs exactly one action, found {found}")
             continue
         on_failure = raw.get("on_failure", "abort")
         handlers: tuple[str, ...] = ()
@@ -110,22 +111,24 @@ def load_playbook(path: str | Path, extra_vars: dict[str, str] | None = None) ->
     ids = [s.id for s in steps]
     for s in steps:
         if ids.count(s.id) > 1:
-            problems.append(f"{path}:{s.line}: step id {s.id!r} is used more than once")
+            problems.append(f"{at(path, s.line)}: step id {s.id!r} is used more than once")
         for h in s.handlers:
             if h not in ids:
-                problems.append(f"{path}:{s.line}: {s.id}: on_failure runs unknown step {h!r}")
+                problems.append(f"{at(path, s.line)}: {s.id}: on_failure runs unknown step {h!r}")
             elif not next(x for x in steps if x.id == h).handler:
-                problems.append(f"{path}:{s.line}: {s.id}: on_failure step {h!r} must be marked `handler: true`")
+                problems.append(f"{at(path, s.line)}: {s.id}: on_failure step {h!r} must be marked `handler: true`")
     variables = {**(data.get("vars") or {}), **(extra_vars or {})}
     for i, raw in enumerate(data["steps"]):
         for name in sorted(placeholders(raw)):
             root = name.split(".", 1)[0]
             if root not in variables and root not in BUILTINS:
-                problems.append(f"{path}:{loc.line(['steps', i])}: {raw['id']}: undefined variable {{{{ {name} }}}}")
+                problems.append(f"{at(path, loc.line(['steps', i]))}: {raw['id']}: undefined variable {{{{ {name} }}}}")
     if data.get("inventory"):
         for name in placeholders(data["inventory"]):
             if name not in variables:
-                problems.append(f"{path}:{loc.line(['inventory'])}: inventory: undefined variable {{{{ {name} }}}}")
+                problems.append(f"{at(path, loc.line(['inventory']))}: inventory: undefined variable {{{{ {name} }}}}")
+    if not problems:
+        problems += _check_substituted(data, variables, validator, path, loc)
     if problems:
         raise PlaybookInvalid(f"{len(problems)} error(s); nothing was run:\n  " + "\n  ".join(problems))
     return Playbook(
@@ -141,6 +144,72 @@ def load_playbook(path: str | Path, extra_vars: dict[str, str] | None = None) ->
     )
 
 
+DURATIONS = {
+    "consul.gate": ("stable_for", "timeout", "interval"),
+    "consul.upgrade": ("gate_timeout", "stable_window"),
+}
+
+
+def _check_substituted(
+    data: dict[str, Any], variables: dict[str, Any], validator: Any, path: Path, loc: Locator
+) -> list[str]:
+    """Validate the steps again with the user's variables (vars: and --var) substituted, and parse
+    their durations, so a bad value fails here with its line instead of halfway through a run.
+    Built-in variables (run_id, steps.X.status, ...) are known only while running: left as they are."""
+    problems: list[str] = []
+    rendered = [partial_render(raw, variables) for raw in data["steps"]]
+    for err in validator.iter_errors({**data, "steps": rendered}):
+        where = list(err.absolute_path)
+        if where[:1] != ["steps"]:
+            continue
+        problems.append(f"{at(path, loc.line(where))}: {dotted(where)}: {_short(err)} (after substituting variables)")
+    if problems:
+        return problems
+    for i, raw in enumerate(rendered):
+        action = next(a for a in ACTIONS if a in raw)
+        fields: list[tuple[list[str | int], Any]] = [(["steps", i, "timeout"], raw.get("timeout"))]
+        if isinstance(raw[action], dict):
+            fields += [(["steps", i, action, k], raw[action].get(k)) for k in DURATIONS.get(action, ())]
+        for where, value in fields:
+            if value is None or placeholders(value):
+                continue
+            try:
+                seconds = parse_duration(str(value), name=dotted(where))
+            except UsageError as err:
+                problems.append(f"{at(path, loc.line(where))}: {err.message}")
+                continue
+            if not 0 <= seconds < 10 * 365 * 86400:
+                problems.append(f"{at(path, loc.line(where))}: {dotted(where)}: {value!r} is not a usable duration")
+    return problems
+
+
+def partial_render(value: Any, variables: dict[str, Any]) -> Any:
+    """`render` for the placeholders whose root is a user variable; the others stay as written."""
+    if isinstance(value, str):
+        known = [n for n in placeholders(value) if n.split(".", 1)[0] in variables]
+        if not known:
+            return value
+        whole = PLACEHOLDER.fullmatch(value.strip())
+        if whole and whole.group(1) in known:
+            return lookup(whole.group(1), variables)
+        return PLACEHOLDER.sub(
+            lambda m: str(lookup(m.group(1), variables)) if m.group(1) in known else m.group(0), value
+        )
+    if isinstance(value, list):
+        return [partial_render(v, variables) for v in value]
+    if isinstance(value, dict):
+        return {k: partial_render(v, variables) for k, v in value.items()}
+    return value
+
+
+def at(path: Path, line: int | None) -> str:
+    """`file:line`, or just `file` when the line is unknown (an empty document)."""
+    return f"{path}:{line}" if line else str(path)
+
+
 def _short(err: Any) -> str:
     message = str(err.message)
+    described = err.schema.get("description") if isinstance(err.schema, dict) else None
+    if err.validator in ("anyOf", "oneOf") and described:
+        message = f"{err.instance!r} is not valid: expected {described[0].lower()}{described[1:].rstrip('.')}"
     return message if len(message) < 200 else message[:197] + "..."

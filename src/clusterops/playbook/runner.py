@@ -1,14 +1,16 @@
 """Run a playbook: plan (read-only) or apply with a journal, so --resume never redoes a finished step.
 
-Per step: `when` (skip if false), the arguments rendered with variables, the action under a
-timeout, then `on_failure`: abort (default), continue, or run named handler steps first.
+Per step: `when` (skip if false), the arguments rendered with variables (shell-quoted in an
+`exec` command), the action with its `timeout` as a deadline it honours (see `actions`: no step is
+ever left running in the background), then `on_failure`: abort (default), continue, or run named
+handler steps first. Steps run one at a time in this thread: a handler or the next step starts
+only after the previous action has returned.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,9 +20,9 @@ from typing import Any
 from clusterops.durations import parse_duration
 from clusterops.errors import ClusterOpsError, UsageError
 from clusterops.journal import Journal, default_state_dir
-from clusterops.playbook.actions import ACTIONS, Outcome, RunContext
-from clusterops.playbook.model import Playbook, StepSpec
-from clusterops.playbook.template import evaluate, render
+from clusterops.playbook.actions import ACTIONS, DEADLINE_AWARE, Outcome, RunContext
+from clusterops.playbook.model import Playbook, StepSpec, at
+from clusterops.playbook.template import evaluate, render, shell_command
 
 JOURNAL_KIND = "playbook"
 
@@ -67,27 +69,6 @@ def journal_key(pb: Playbook) -> str:
     return f"{pb.path}|{digest}"
 
 
-def _with_timeout(fn: Callable[[], Outcome], timeout: float | None, what: str) -> Outcome:
-    if timeout is None:
-        return fn()
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["outcome"] = fn()
-        except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
-            box["error"] = err
-
-    worker = threading.Thread(target=target, daemon=True, name=f"step {what}")
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        return Outcome("failed", f"timed out after {timeout:g}s (the step was abandoned; see its own journal)")
-    if "error" in box:
-        raise box["error"]
-    return box["outcome"]  # type: ignore[no-any-return]
-
-
 class Runner:
     def __init__(
         self,
@@ -117,6 +98,19 @@ class Runner:
                     self.state_dir, kind=JOURNAL_KIND, key=key, params=params, steps=[s.id for s in pb.steps]
                 )
             else:
+                known = {s["id"] for s in self.journal.steps()}
+                wanted = {s.id for s in pb.steps}
+                if known != wanted:
+                    change = "; ".join(
+                        f"{what}: {', '.join(sorted(ids))[:200]}"
+                        for what, ids in (("added", wanted - known), ("removed", known - wanted))
+                        if ids
+                    )
+                    raise UsageError(
+                        f"{pb.path}: its steps changed since run {self.journal.run_id} ({change}; journal "
+                        f"{self.journal.path}); "
+                        "a resumed run needs the same steps, so start a new one with --apply"
+                    )
                 self.journal.set(status="running")
         run_id = self.journal.run_id if self.journal else "plan-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         self.ctx = RunContext(
@@ -144,24 +138,38 @@ class Runner:
                 self.log(f"= {step.id}: {result.summary}")
                 return result
         variables = self.variables()
-        if step.when is not None and not evaluate(step.when, variables):
-            result = StepResult(step.id, step.action, "skipped", f"when: {step.when} is false", handler=step.handler)
-            self._record(step, result)
-            return result
-        args = render(step.args, variables)
-        timeout = parse_duration(str(step.timeout), name=f"{step.id}.timeout") if step.timeout is not None else None
+        try:
+            if step.when is not None and not evaluate(step.when, variables):
+                result = StepResult(
+                    step.id, step.action, "skipped", f"when: {step.when} is false", handler=step.handler
+                )
+                self._record(step, result)
+                return result
+            args = shell_command(step.args, variables) if step.action == "exec" else render(step.args, variables)
+            timeout = (
+                parse_duration(str(render(step.timeout, variables)), name="timeout")
+                if step.timeout is not None
+                else None
+            )
+        except UsageError as err:  # a value known only now (steps.X.status, run_id): name where it is
+            raise UsageError(f"{at(self.pb.path, step.line)}: {step.id}: {err.message}") from None
         verb = "running" if self.apply else "planning"
         self.log(f"> {step.id} ({step.action}): {verb}")
         if self.journal is not None:
             self.journal.mark(step.id, "running")
         started = time.monotonic()
+        self.ctx.deadline = None if timeout is None else started + timeout
         try:
-            outcome = _with_timeout(lambda: ACTIONS[step.action](self.ctx, args, self.apply), timeout, step.id)
+            outcome = ACTIONS[step.action](self.ctx, args, self.apply)
         except ClusterOpsError as err:
             outcome = Outcome("failed", str(err).replace("\n", " "))
+        finally:
+            self.ctx.deadline = None
+        took = time.monotonic() - started
+        if timeout is not None and took > timeout and step.action not in DEADLINE_AWARE and outcome.status == "ok":
+            outcome = Outcome("failed", f"{outcome.summary}; but it took {took:.1f}s, past its timeout of {timeout:g}s")
         result = StepResult(
-            step.id, step.action, outcome.status, outcome.summary, time.monotonic() - started, outcome.details,
-            step.handler,
+            step.id, step.action, outcome.status, outcome.summary, took, outcome.details, step.handler,
         )  # fmt: skip
         self._record(step, result)
         return result
@@ -175,6 +183,17 @@ class Runner:
             self.journal.mark(step.id, result.status, summary=result.summary, seconds=round(result.seconds, 3))
 
     def run(self) -> RunReport:
+        """Run every step; the journal never stays "running" (Ctrl-C leaves it "aborted", an
+        unexpected error "failed"; both resumable)."""
+        try:
+            return self._run()
+        except BaseException as err:
+            if self.journal is not None and self.journal.status == "running":
+                interrupted = isinstance(err, KeyboardInterrupt)
+                self.journal.finish("aborted" if interrupted else "failed", error=type(err).__name__)
+            raise
+
+    def _run(self) -> RunReport:
         ordered: list[StepResult] = []
         failed = False
         sequence = self.pb.sequence

@@ -1,6 +1,7 @@
 """`{{ name }}` substitution and `when` conditions: deliberately small, no code execution.
 
-A value is a string with `{{ var }}` placeholders; `steps.<id>.status` names an earlier step's
+A value is a string with `{{ var }}` placeholders (in an `exec` command each value is
+shell-quoted); `steps.<id>.status` names an earlier step's
 outcome (ok, failed, skipped). A `when` is true/false after substitution, or `A == B` / `A != B`,
 optionally prefixed with `not`.
 """
@@ -8,12 +9,13 @@ optionally prefixed with `not`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import shlex
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from clusterops.errors import UsageError
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0", ""}
 
@@ -27,24 +29,40 @@ def lookup(name: str, variables: Mapping[str, Any]) -> Any:
     return node
 
 
-def render(value: Any, variables: Mapping[str, Any]) -> Any:
+def render(value: Any, variables: Mapping[str, Any], *, quote: Callable[[str], str] | None = None) -> Any:
     """Substitute placeholders in strings, recursively in lists and mappings. A string that is
-    exactly one placeholder keeps the variable's type (so numbers stay numbers)."""
+    exactly one placeholder keeps the variable's type (so numbers stay numbers). With `quote`
+    (e.g. `shlex.quote` for shell commands) every substituted value is quoted, always a string."""
     if isinstance(value, str):
-        whole = _PLACEHOLDER.fullmatch(value.strip())
+        if quote is not None:
+            return PLACEHOLDER.sub(lambda m: quote(str(lookup(m.group(1), variables))), value)
+        whole = PLACEHOLDER.fullmatch(value.strip())
         if whole:
             return lookup(whole.group(1), variables)
-        return _PLACEHOLDER.sub(lambda m: str(lookup(m.group(1), variables)), value)
+        return PLACEHOLDER.sub(lambda m: str(lookup(m.group(1), variables)), value)
     if isinstance(value, list):
-        return [render(v, variables) for v in value]
+        return [render(v, variables, quote=quote) for v in value]
     if isinstance(value, dict):
-        return {k: render(v, variables) for k, v in value.items()}
+        return {k: render(v, variables, quote=quote) for k, v in value.items()}
     return value
+
+
+def shell_command(args: Any, variables: Mapping[str, Any]) -> Any:
+    """An `exec` step's arguments: `command` and `plan_command` with every value shell-quoted (one
+    word each, so a --var cannot inject a command), the rest rendered as usual."""
+    if isinstance(args, str):
+        return render(args, variables, quote=shlex.quote)
+    if isinstance(args, dict):
+        return {
+            k: render(v, variables, quote=shlex.quote if k in ("command", "plan_command") else None)
+            for k, v in args.items()
+        }
+    return render(args, variables)
 
 
 def placeholders(value: Any) -> set[str]:
     if isinstance(value, str):
-        return {m.group(1) for m in _PLACEHOLDER.finditer(value)}
+        return {m.group(1) for m in PLACEHOLDER.finditer(value)}
     if isinstance(value, list):
         return set().union(*(placeholders(v) for v in value)) if value else set()
     if isinstance(value, dict):

@@ -191,8 +191,12 @@ def load_facts(path: str | Path) -> Facts:
         text = p.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"cannot read facts file: {err.strerror or err}", path=str(p)) from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"not UTF-8 text (byte {err.start})", path=str(p)) from None
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise ConfigError("nested too deeply", path=str(p)) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

@@ -16,7 +16,7 @@ from typing import Any
 
 from clusterops.consul.checks import stale_peers
 from clusterops.consul.inventory import Inventory, InventoryServer
-from clusterops.consul.snapshot import save_snapshot
+from clusterops.consul.snapshot import SnapshotInfo, save_snapshot
 from clusterops.consul.state import ClusterState
 from clusterops.consul.upgrade.drivers import NodeDriver, driver_for
 from clusterops.consul.upgrade.plan import Plan, Step
@@ -45,6 +45,12 @@ class UpgradeOptions:
     pre_step_grace: float = 15.0  # how long a pre-step regression may take to clear before we halt
     rollback_on_failure: bool = False
     snapshot: bool = True
+
+
+class UpgradeStopped(ClusterOpsError):
+    """The caller asked the run to stop (`should_stop`); it stopped between two servers."""
+
+    exit_code = 1
 
 
 Event = dict[str, Any]
@@ -129,6 +135,12 @@ class Upgrader:
     on_event: Callable[[Event], None] = lambda e: None
     driver_factory: Callable[[InventoryServer], NodeDriver] = driver_for
     tracker: Tracker = field(default_factory=Tracker)
+    # Asked before each server is touched (a safe point: every earlier server is done and gated);
+    # True stops the run there, journaled and resumable. A playbook step's deadline uses it.
+    should_stop: Callable[[], bool] = lambda: False
+    # Called with the pre-upgrade snapshot once it is saved, before any server is touched; raising
+    # stops the run there (`upgrade --restore-test` restores it into a throwaway server first).
+    after_snapshot: Callable[[SnapshotInfo], None] = lambda info: None
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -183,6 +195,7 @@ class Upgrader:
         info = save_snapshot(self.reader.client(leader), path)
         self.journal.set(snapshot=info.__dict__)
         self.emit("snapshot", path=info.path, bytes=info.bytes, index=info.index, term=info.term)
+        self.after_snapshot(info)
 
     def run(self, plan: Plan, state_dir: Path) -> dict[str, Any]:
         started = time.time()
@@ -197,6 +210,11 @@ class Upgrader:
                         self.journal.mark(step.server, "skipped", reason=f"already on {step.to_version}")
                     self.emit("skip", server=step.server, reason="done" if status == "done" else "already on target")
                     continue
+                if self.should_stop():
+                    raise UpgradeStopped(
+                        f"stopped at a safe point before {step.server}: asked to stop (a deadline passed); "
+                        "every server before it is done and gated; continue with --resume"
+                    )
                 self.run_step(step, baseline)
         except ClusterOpsError as err:
             self.journal.finish("failed", error=str(err), leader_changes=self.tracker.changes)

@@ -19,6 +19,7 @@ from clusterops.consul.autopilot_facts import AutopilotFacts, facts_from_api
 from clusterops.consul.identity import identity_findings, read_identities
 from clusterops.consul.inventory import Inventory, load_inventory
 from clusterops.consul.permissions import read_token_facts
+from clusterops.consul.snapshot import SnapshotInfo
 from clusterops.consul.state import ClusterState
 from clusterops.consul.upgrade.drivers import NodeDriver, driver_for
 from clusterops.consul.upgrade.execute import JOURNAL_KIND, Event, UpgradeOptions, Upgrader
@@ -116,9 +117,13 @@ def apply_upgrade(
     on_plan: Callable[[Plan], None] = lambda p: None,
     driver_factory: Callable[..., NodeDriver] = driver_for,
     break_lock: bool = False,
+    should_stop: Callable[[], bool] = lambda: False,
+    after_snapshot: Callable[[SnapshotInfo], None] = lambda info: None,
 ) -> dict[str, Any]:
     """Plan (refusing unsafe plans), then run every step; with `resume`, continue the last
     unfinished run for this inventory and target: finish its half-done server, then re-plan.
+    `should_stop` is asked before each server is touched; True stops the run there (UpgradeStopped).
+    `after_snapshot` gets the pre-upgrade snapshot before any server is touched; raising stops the run.
 
     Nothing is read from the cluster before the target is valid, and nothing is touched before
     both locks are held (LockHeld, exit 1, names the holder)."""
@@ -149,7 +154,7 @@ def apply_upgrade(
                 journal = Journal.load(journal.path)  # as the last holder left it
             return _apply_locked(
                 inventory, reader, target, journal, lock, plan_options, options, state_dir, on_event, on_plan,
-                driver_factory,
+                driver_factory, should_stop, after_snapshot,
             )  # fmt: skip
     finally:
         reader.close()
@@ -167,11 +172,22 @@ def _apply_locked(
     on_event: Callable[[Event], None],
     on_plan: Callable[[Plan], None],
     driver_factory: Callable[..., NodeDriver],
+    should_stop: Callable[[], bool] = lambda: False,
+    after_snapshot: Callable[[SnapshotInfo], None] = lambda info: None,
 ) -> dict[str, Any]:
     key = journal_key(inventory, target)
     options = replace(options, target=target)
     if journal is not None:
-        upgrader = Upgrader(inventory, reader, options, journal, on_event, driver_factory)
+        upgrader = Upgrader(
+            inventory,
+            reader,
+            options,
+            journal,
+            on_event,
+            driver_factory,
+            should_stop=should_stop,
+            after_snapshot=after_snapshot,
+        )
         upgrader.emit("resume", journal=str(journal.path))
         journal.set(status="running")
         half_done = [s for s in journal.steps() if s["status"] not in ("pending", "done", "skipped")]
@@ -202,7 +218,16 @@ def _apply_locked(
     }
     journal = Journal.create(state_dir, kind=JOURNAL_KIND, key=key, params=params, steps=[s.server for s in plan.steps])
     lock.set_run_id(journal.run_id)
-    upgrader = Upgrader(inventory, reader, options, journal, on_event, driver_factory)
+    upgrader = Upgrader(
+        inventory,
+        reader,
+        options,
+        journal,
+        on_event,
+        driver_factory,
+        should_stop=should_stop,
+        after_snapshot=after_snapshot,
+    )
     upgrader.emit("journal", path=str(journal.path))
     return upgrader.run(plan, state_dir)
 
