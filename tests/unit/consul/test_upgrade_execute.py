@@ -41,3 +41,34 @@ def test_probe_judges_the_servers_own_raft_view(raft: dict[str, object], ok: boo
     assert probe.ok is ok
     assert probe.problem.startswith(problem)
     assert probe.version == "1.14.11"
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_reads_are_retried_but_cluster_changing_writes_are_sent_once() -> None:
+    """Against a port where nothing listens (a real refused connection): a read is tried three
+    times, a raft remove-peer, force-leave, transfer-leader or leave exactly once."""
+    from clusterops.consul.client import ConsulClient
+    from clusterops.errors import ConnectionFailed
+    from clusterops.settings import ConsulSettings
+
+    client = ConsulClient(ConsulSettings(address=f"http://127.0.0.1:{_closed_port()}"), attempts=3, max_backoff=0.01)
+    with pytest.raises(ConnectionFailed):
+        client.leader()
+    assert client.requests_made == 3
+    for write in (
+        lambda: client.remove_raft_peer("abc"),
+        lambda: client.force_leave("s3"),
+        lambda: client.transfer_leader("abc"),
+        client.leave,
+    ):
+        client.requests_made = 0
+        with pytest.raises(ConnectionFailed):
+            write()
+        assert client.requests_made == 1
