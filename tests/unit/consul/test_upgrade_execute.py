@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from clusterops.consul.upgrade.execute import HEALTH_REFRESH, next_order
+from clusterops.consul.upgrade.execute import HEALTH_REFRESH, gate_window, next_order
 from clusterops.consul.upgrade.reader import probe_verdict
 
 
@@ -22,7 +22,11 @@ def test_an_upgraded_or_unknown_leader_keeps_the_order() -> None:
 
 
 def test_gate_window_is_never_shorter_than_autopilots_refresh() -> None:
-    assert HEALTH_REFRESH >= 2.0
+    assert HEALTH_REFRESH == 2.0  # Consul's ServerHealthInterval
+    assert gate_window(0.0, 0.5) == HEALTH_REFRESH  # a short server_stabilization_time
+    assert gate_window(1.0, None) == 10.0
+    assert gate_window(0.0, 10.0) == 10.0
+    assert gate_window(15.0, 10.0) == 15.0
 
 
 @pytest.mark.parametrize(

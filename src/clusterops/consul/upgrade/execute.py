@@ -111,6 +111,12 @@ class Observation:
     probes: tuple[Probe, ...] = ()
 
 
+def gate_window(requested: float, stabilization: float | None) -> float:
+    """How long a gate must hold (pure): --stable-window or server_stabilization_time (10 s when
+    unknown), whichever is longer, and never less than autopilot's health refresh interval."""
+    return max(requested, 10.0 if stabilization is None else stabilization, HEALTH_REFRESH)
+
+
 def next_order(pending: list[str], leader: str | None, upgraded: set[str]) -> list[str]:
     """The servers still to do, the current leader last (pure). When the leader is already
     upgraded, the order is kept; a leader that moved to a server not yet upgraded goes last."""
@@ -460,8 +466,7 @@ class Upgrader:
         than autopilot's health refresh interval (so no gate passes on a view older than it)."""
         obs = self.read()
         autopilot = obs.autopilot if isinstance(obs, ClusterState) else None
-        stabilization = autopilot.server_stabilization_time if autopilot else 10.0
-        return max(self.options.stable_window, stabilization, HEALTH_REFRESH)
+        return gate_window(self.options.stable_window, autopilot.server_stabilization_time if autopilot else None)
 
     def _hand_over_leadership(self, step: Step) -> None:
         """Move leadership to an upgraded server where Consul supports it (>= 1.15). Otherwise the
