@@ -207,15 +207,20 @@ def test_broken_new_binary_aborts_naming_the_server_and_rollback_restores_it(
     assert not processes.is_running(lab.state().server(first).pid)
     assert wait_for_state(lab, lambda s: s.leader is not None, what="quorum kept").leader is not None
 
-    lab.start(first)  # back on A by hand, then the same failure with --rollback-on-failure
+    lab.start(first, consul_version=CONSUL_A)  # back on A by hand, then the same failure, with rollback
     wait_for_state(lab, lambda s: s.failure_tolerance == 1, what="whole again")
+    # the restart may have moved leadership: the run decides its order from the cluster as it is now
     result = run_cli(
-        "consul", "upgrade", "-i", str(inventory), "--to", CONSUL_B, "--apply", "--rollback-on-failure", env=env
-    )
+        "consul", "upgrade", "-i", str(inventory), "--to", CONSUL_B, "--apply", "--rollback-on-failure",
+        "-f", "json", env=env,
+    )  # fmt: skip
     assert result.returncode == 1
-    assert f"{first} was rolled back to {CONSUL_A}" in result.stderr
+    stopped = [json.loads(line)["server"] for line in result.stdout.splitlines() if '"event": "stopping"' in line]
+    assert len(stopped) == 1
+    assert f"{stopped[0]} was rolled back to {CONSUL_A}" in result.stderr
     state = wait_for_state(lab, lambda s: s.failure_tolerance == 1, what="rolled back and healthy")
     assert {p.node: state.version_of(p) for p in state.raft} == {s.name: CONSUL_A for s in lab.state().servers}
+    others = {n: pid for n, pid in others.items() if n != stopped[0]}
     assert {n: lab.state().server(n).pid for n in others} == others
 
 
