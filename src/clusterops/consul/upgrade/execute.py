@@ -210,7 +210,7 @@ class Upgrader:
     ) -> ClusterState:
         """Wait until `judge` holds for `stable_for`; with `probe`, every observation also asks
         those servers directly, and any that does not answer fails the observation."""
-        last: list[str] = [""]
+        last: list[str | None] = [None]  # the first verdict is always reported, an ok one too
 
         def verdict(obs: Observation) -> Verdict:
             if isinstance(obs.state, str):
