@@ -7,8 +7,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -19,7 +22,7 @@ from clusterops.lab.cluster import Lab
 from clusterops.lab.inventory import lab_inventory
 from tests.conftest import CONSUL_A, CONSUL_B, LabFactory
 from tests.integration.helpers import lab_env, run_cli, wait_for_state
-from tests.integration.writer import Writer
+from tests.integration.writer import LeaderWatch, Writer
 
 
 def write_inventory(lab: Lab, tmp_path: Path) -> Path:
@@ -204,15 +207,20 @@ def test_broken_new_binary_aborts_naming_the_server_and_rollback_restores_it(
     assert not processes.is_running(lab.state().server(first).pid)
     assert wait_for_state(lab, lambda s: s.leader is not None, what="quorum kept").leader is not None
 
-    lab.start(first)  # back on A by hand, then the same failure with --rollback-on-failure
+    lab.start(first, consul_version=CONSUL_A)  # back on A by hand, then the same failure, with rollback
     wait_for_state(lab, lambda s: s.failure_tolerance == 1, what="whole again")
+    # the restart may have moved leadership: the run decides its order from the cluster as it is now
     result = run_cli(
-        "consul", "upgrade", "-i", str(inventory), "--to", CONSUL_B, "--apply", "--rollback-on-failure", env=env
-    )
+        "consul", "upgrade", "-i", str(inventory), "--to", CONSUL_B, "--apply", "--rollback-on-failure",
+        "-f", "json", env=env,
+    )  # fmt: skip
     assert result.returncode == 1
-    assert f"{first} was rolled back to {CONSUL_A}" in result.stderr
+    stopped = [json.loads(line)["server"] for line in result.stdout.splitlines() if '"event": "stopping"' in line]
+    assert len(stopped) == 1
+    assert f"{stopped[0]} was rolled back to {CONSUL_A}" in result.stderr
     state = wait_for_state(lab, lambda s: s.failure_tolerance == 1, what="rolled back and healthy")
     assert {p.node: state.version_of(p) for p in state.raft} == {s.name: CONSUL_A for s in lab.state().servers}
+    others = {n: pid for n, pid in others.items() if n != stopped[0]}
     assert {n: lab.state().server(n).pid for n in others} == others
 
 
@@ -289,3 +297,326 @@ def test_exec_driver_switch_failure_rolls_back_the_stopped_server(make_lab: LabF
     assert f"{name} was rolled back to {CONSUL_A}" in result.stderr
     state = wait_for_state(lab, lambda s: s.failure_tolerance == 1, what="whole again on A")
     assert {state.version_of(p) for p in state.raft} == {CONSUL_A}
+
+
+# -- issue 11: a stale view, a leader that moves, kill windows, a new version that never heals --
+
+
+class Run:
+    """`consul upgrade` in the background, its JSON events read as they come."""
+
+    def __init__(self, inventory: Path, env: dict[str, str], *extra: str) -> None:
+        argv = [sys.executable, "-m", "clusterops.cli.main", "consul", "upgrade", "-i", str(inventory),
+                "--to", CONSUL_B, "-f", "json", *extra]  # fmt: skip
+        if "--resume" not in extra:
+            argv.append("--apply")
+        self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.events: list[dict[str, Any]] = []
+        self.stderr = ""
+        self._eof = False
+        self._cond = threading.Condition()
+        self._readers = [threading.Thread(target=f, daemon=True) for f in (self._read_stdout, self._read_stderr)]
+        for t in self._readers:
+            t.start()
+
+    def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            event["seen"] = time.monotonic()
+            with self._cond:
+                self.events.append(event)
+                self._cond.notify_all()
+        with self._cond:
+            self._eof = True
+            self._cond.notify_all()
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        self.stderr = self.proc.stderr.read()
+
+    def wait_event(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 180) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = next((e for e in self.events if predicate(e)), None)
+                if found is not None:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0 or self._eof:
+                    time.sleep(0.3)  # the stderr reader
+                    raise AssertionError(f"no such event; the run said: {self.events[-5:]} {self.stderr[-2000:]}")
+                self._cond.wait(min(left, 0.5))
+
+    def finish(self, timeout: float = 300) -> int:
+        rc = self.proc.wait(timeout=timeout)
+        for t in self._readers:  # let the readers drain the pipes, then close them
+            t.join(timeout=10)
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
+        return rc
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.finish(timeout=30)
+
+    def stopped(self) -> list[str]:
+        return [e["server"] for e in self.events if e["event"] == "stopping"]
+
+
+def pids(lab: Lab, names: list[str]) -> dict[str, int | None]:
+    return {n: lab.state().server(n).pid for n in names}
+
+
+def leader_of(lab: Lab) -> str:
+    state = wait_for_state(lab, lambda s: s.leader is not None, what="a leader", server=_any_up(lab))
+    assert state.leader is not None
+    return state.leader.node
+
+
+def _any_up(lab: Lab) -> str:
+    return next(s.name for s in lab.state().servers if processes.is_running(s.pid))
+
+
+@pytest.mark.parametrize("servers", [3, 5])
+def test_a_server_frozen_near_the_end_of_its_gate_halts_the_run(
+    make_lab: LabFactory, tmp_path: Path, servers: int
+) -> None:
+    """The gate looks at every server directly at every poll: a just-upgraded server that hangs in
+    the last seconds of its window fails the gate (autopilot still calls it healthy), and nothing
+    else is stopped. Red without the direct probes: the gate passes on autopilot's old view and the
+    next server is stopped while this one hangs."""
+    lab = make_lab(servers=servers)
+    inventory = write_inventory(lab, tmp_path)
+    names = [s.name for s in lab.state().servers]
+    watch = LeaderWatch([s.http_addr for s in lab.state().servers])
+    watch.start()
+    run = Run(inventory, upgrade_env(lab, tmp_path / "state"), "--gate-timeout", "40s")
+    frozen: int | None = None
+    try:
+        gating = run.wait_event(lambda e: e["event"] == "gating")
+        first = gating["server"]
+        ok = run.wait_event(lambda e: e["event"] == "waiting" and e["what"].startswith(first) and e["reason"] == "ok")
+        time.sleep(max(0.0, ok["seen"] + gating["stable_for"] - 1.2 - time.monotonic()))  # near the window's end
+        frozen = lab.state().server(first).pid
+        assert frozen is not None
+        untouched = pids(lab, [n for n in names if n != first])
+        t_freeze = time.monotonic()
+        os.kill(frozen, signal.SIGSTOP)
+        rc = run.finish()
+        periods = watch.leaderless_after(t_freeze)
+    finally:
+        watch.stop()
+        if frozen is not None:
+            os.kill(frozen, signal.SIGCONT)
+        run.kill()
+    assert rc == 1, run.stderr[-3000:]
+    assert run.stopped() == [first]  # nothing else was stopped
+    assert pids(lab, list(untouched)) == untouched
+    assert f"{first} failed its gate" in run.stderr and f"{first} does not answer" in run.stderr
+    assert periods == []  # no leaderless period after the freeze: clusterops caused none
+
+
+def test_a_server_killed_just_before_the_plan_is_refused_naming_it(make_lab: LabFactory, tmp_path: Path) -> None:
+    """Serf and autopilot still call a server that died a second ago alive; the direct check
+    before the first stop does not. Red without it: the first server is stopped with one dead."""
+    lab = make_lab(servers=3)
+    inventory = write_inventory(lab, tmp_path)
+    plan = json.loads(run_cli("consul", "upgrade", "-i", str(inventory), "--to", CONSUL_B, "-f", "json",
+                              env=upgrade_env(lab, tmp_path / "s0")).stdout)  # fmt: skip
+    victim = plan["steps"][1]["server"]  # a follower that would go second
+    others = [s["server"] for s in plan["steps"] if s["server"] != victim]
+    before = pids(lab, others)
+    lab.stop(victim, kill=True)
+    run = Run(inventory, upgrade_env(lab, tmp_path / "state"))
+    assert run.finish() == 1, run.stderr[-3000:]
+    assert run.stopped() == []
+    assert victim in run.stderr and ("nothing was touched" in run.stderr or "no server was touched" in run.stderr)
+    assert pids(lab, others) == before
+
+
+def test_a_server_killed_just_before_a_step_halts_naming_it(make_lab: LabFactory, tmp_path: Path) -> None:
+    """5 servers: right after the first server is done, another one dies without warning. The
+    run halts before the next stop, naming it. Red without the direct, repeated check."""
+    lab = make_lab(servers=5)
+    inventory = write_inventory(lab, tmp_path)
+    watch = LeaderWatch([s.http_addr for s in lab.state().servers])
+    watch.start()
+    run = Run(inventory, upgrade_env(lab, tmp_path / "state"))
+    try:
+        start = run.wait_event(lambda e: e["event"] == "start")
+        order = start["steps"]
+        run.wait_event(lambda e: e["event"] == "done-server")
+        victim = order[3]
+        lab.stop(victim, kill=True)
+        t_kill = time.monotonic()
+        untouched = pids(lab, [n for n in order[1:] if n != victim])
+        rc = run.finish()
+        periods = watch.leaderless_after(t_kill)
+    finally:
+        watch.stop()
+        run.kill()
+    assert rc == 1, run.stderr[-3000:]
+    assert run.stopped() == [order[0]]
+    assert "halted before" in run.stderr and f"{victim} does not answer" in run.stderr
+    assert pids(lab, list(untouched)) == untouched
+    assert periods == []
+
+
+def test_leadership_moving_to_a_server_not_yet_upgraded_puts_it_last(make_lab: LabFactory, tmp_path: Path) -> None:
+    """After the first follower, the leader is restarted by hand until a server still on A wins:
+    the run reads the cluster again, says why the order changed, and stops the current leader
+    last, one server at a time."""
+    lab = make_lab(servers=3)
+    inventory = write_inventory(lab, tmp_path)
+    writer = Writer([s.http_addr for s in lab.state().servers], rate=20)
+    writer.start()
+    run = Run(inventory, upgrade_env(lab, tmp_path / "state"))
+    try:
+        run.wait_event(lambda e: e["event"] == "done-server")
+        run.proc.send_signal(signal.SIGSTOP)  # hold the tool while we move the leader by hand
+        try:
+            planned_last = leader_of(lab)
+            for _attempt in range(8):
+                leader = leader_of(lab)
+                if leader != planned_last and lab.state().server(leader).version == CONSUL_A:
+                    break  # another server not yet upgraded won
+                lab.stop(leader)
+                lab.start(leader)
+                wait_for_state(lab, lambda s: s.leader is not None and s.failure_tolerance == 1,
+                               what="whole again", server=_any_up(lab))  # fmt: skip
+            new_leader = leader_of(lab)
+            assert new_leader != planned_last and lab.state().server(new_leader).version == CONSUL_A, (
+                "no other server on A won in 8 restarts"
+            )
+        finally:
+            run.proc.send_signal(signal.SIGCONT)
+        rc = run.finish()
+    finally:
+        log = writer.stop()
+        run.kill()
+    assert rc == 0, run.stderr[-3000:]
+    moved = [e for e in run.events if e["event"] in ("reorder", "leader-moved")]
+    assert moved and any(new_leader in json.dumps(e) for e in moved)
+    stops = run.stopped()
+    assert stops[-1] == new_leader and sorted(stops) == sorted(s.name for s in lab.state().servers)
+    assert set(versions(lab).values()) == {CONSUL_B}
+    assert log.acknowledged and writer.missing(lab.state().servers[0].http_addr) == []
+
+
+def _exec_inventory(lab: Lab, tmp_path: Path, start: str, stop: str, switch: str = "") -> Path:
+    inventory = {
+        "drivers": {"local": {"type": "exec", "commands": {"stop": stop, "start": start, "switch": switch}}},
+        "servers": [{"name": s.name, "address": s.http_addr, "driver": "local"} for s in lab.state().servers],
+    }
+    if not switch:
+        del inventory["drivers"]["local"]["commands"]["switch"]  # type: ignore[index]
+    path = tmp_path / "inventory.yaml"
+    path.write_text(yaml.safe_dump(inventory))
+    return path
+
+
+def test_sigterm_then_kills_while_stopped_and_starting_resume_completes(make_lab: LabFactory, tmp_path: Path) -> None:
+    """One lab, every interruption in turn: SIGTERM mid-gate stops at a safe point with how to
+    resume; SIGKILL while a server is stopped, then while one is starting: each --resume brings
+    that server up on B, gates it and goes on; no server is stopped twice."""
+    lab = make_lab(servers=3)
+    cli = f"{sys.executable} -m clusterops.cli.main lab"
+    slow = tmp_path / "slow"
+    inventory = _exec_inventory(
+        lab, tmp_path,
+        stop=f"{cli} stop {{node}} --dir {lab.root}",
+        switch=f"if [ -f {slow}-switch ]; then sleep 5; fi",
+        start=f"{cli} start {{node}} --consul-version {{version}} --dir {lab.root} && "
+              f"if [ -f {slow}-start ]; then sleep 5; fi",
+    )  # fmt: skip
+    env = upgrade_env(lab, tmp_path / "state")
+    state_dir = tmp_path / "state"
+
+    # SIGTERM while the first server is gating: it finishes that gate, then stops, saying how to resume.
+    run = Run(inventory, env)
+    first = run.wait_event(lambda e: e["event"] == "gating")["server"]
+    run.proc.send_signal(signal.SIGTERM)
+    assert run.finish() == 1, run.stderr[-3000:]
+    assert "stopped on request at a safe point" in run.stderr and "--resume" in run.stderr
+    assert run.stopped() == [first] and journal_steps(state_dir)[first] == "done"
+    stops = run.stopped()
+    wait_for_state(lab, lambda s: s.failure_tolerance == 1, what="every server up")
+
+    # SIGKILL while the next server is stopped (its switch is slow).
+    slow.with_name("slow-switch").touch()
+    run = Run(inventory, env, "--resume")
+    second = run.wait_event(lambda e: e["event"] == "stopping")["server"]
+    wait_journal(state_dir, lambda st: st[second] == "stopped")
+    run.proc.send_signal(signal.SIGKILL)
+    run.finish()
+    stops += run.stopped()
+    slow.with_name("slow-switch").unlink()
+    assert not processes.is_running(lab.state().server(second).pid)
+
+    # SIGKILL while the last server is starting (its start is slow).
+    slow.with_name("slow-start").touch()
+    run = Run(inventory, env, "--resume")
+    third = run.wait_event(lambda e: e["event"] == "starting" and e["server"] != second)["server"]
+    run.proc.send_signal(signal.SIGKILL)
+    run.finish()
+    stops += run.stopped()
+    slow.with_name("slow-start").unlink()
+    assert any(e["event"] == "resume-check" and e["server"] == second for e in run.events)
+
+    done_pids = pids(lab, [first, second])
+    run = Run(inventory, env, "--resume")
+    assert run.finish() == 0, run.stderr[-3000:]
+    stops += run.stopped()
+    assert sorted(stops) == sorted([first, second, third])  # each server stopped exactly once
+    assert pids(lab, [first, second]) == done_pids
+    assert set(versions(lab).values()) == {CONSUL_B}
+
+
+def test_a_new_version_that_starts_but_never_heals_is_rolled_back(make_lab: LabFactory, tmp_path: Path) -> None:
+    """The exec driver's start returns 0, but B runs with a wrong datacenter and never becomes a
+    healthy voter: the gate fails naming the server and the condition; --rollback-on-failure
+    puts it back on A and gates the whole cluster healthy again."""
+    from clusterops.lab import binaries
+
+    lab = make_lab(servers=3)
+    consul_b = binaries.consul_binary(CONSUL_B)
+    root = lab.root
+    start = tmp_path / "start.sh"
+    start.write_text(f"""#!/bin/sh
+node=$1; version=$2; dir={root}/$node
+if [ "$version" = "{CONSUL_B}" ]; then  # the "new config": a wrong datacenter
+  cd "$dir" && nohup {consul_b} agent -config-file="$dir/config.hcl" -datacenter=wrong >"$dir/wrong.log" 2>&1 &
+  echo $! > "$dir/wrong.pid"
+  exit 0
+fi
+exec {sys.executable} -m clusterops.cli.main lab start "$node" --consul-version "$version" --dir {root}
+""")
+    stop = tmp_path / "stop.sh"
+    stop.write_text(f"""#!/bin/sh
+node=$1; dir={root}/$node
+{sys.executable} -m clusterops.cli.main lab stop "$node" --dir {root} || exit 1
+if [ -f "$dir/wrong.pid" ]; then
+  pid=$(cat "$dir/wrong.pid"); kill "$pid" 2>/dev/null
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+  rm -f "$dir/wrong.pid"
+fi
+""")
+    inventory = _exec_inventory(lab, tmp_path, start=f"sh {start} {{node}} {{version}}", stop=f"sh {stop} {{node}}")
+    env = upgrade_env(lab, tmp_path / "state")
+    first = json.loads(run_cli("consul", "upgrade", "-i", str(inventory), "--to", CONSUL_B, "-f", "json",
+                               env=env).stdout)["steps"][0]["server"]  # fmt: skip
+    others = pids(lab, [s.name for s in lab.state().servers if s.name != first])
+    run = Run(inventory, env, "--gate-timeout", "30s", "--rollback-on-failure")
+    assert run.finish() == 1, run.stderr[-3000:]
+    assert f"{first} failed its gate" in run.stderr and "last failed:" in run.stderr
+    assert f"{first} was rolled back to {CONSUL_A} and the cluster is healthy again" in run.stderr
+    assert run.stopped() == [first]
+    state = wait_for_state(lab, lambda s: s.failure_tolerance == 1, what="whole again on A")
+    assert {p.node: state.version_of(p) for p in state.raft} == {s.name: CONSUL_A for s in lab.state().servers}
+    assert pids(lab, list(others)) == others

@@ -75,3 +75,48 @@ class Writer(threading.Thread):
 
         stored = {e["Key"]: base64.b64decode(e["Value"] or b"").decode() for e in r.json()}
         return [k for k, v in self.log.acknowledged.items() if stored.get(k) != v]
+
+
+class LeaderWatch(threading.Thread):
+    """Asks every server for the leader every 100 ms; records each period in which none named one
+    (start, end in time.monotonic()), so a test can tell when a leaderless period began."""
+
+    def __init__(self, addresses: list[str], *, token: str | None = None) -> None:
+        super().__init__(daemon=True)
+        self.addresses = addresses
+        self.periods: list[tuple[float, float]] = []
+        self._halt = threading.Event()
+        self._headers = {"X-Consul-Token": token} if token else {}
+
+    def _leader(self, session: requests.Session) -> str:
+        for addr in self.addresses:
+            try:
+                leader = session.get(f"{addr}/v1/status/leader", headers=self._headers, timeout=0.5).json()
+            except (requests.RequestException, ValueError):
+                continue
+            if leader:
+                return str(leader)
+        return ""
+
+    def run(self) -> None:
+        session = requests.Session()
+        since: float | None = None
+        while not self._halt.is_set():
+            now = time.monotonic()
+            if self._leader(session):
+                if since is not None:
+                    self.periods.append((since, now))
+                    since = None
+            elif since is None:
+                since = now
+            time.sleep(0.1)
+        if since is not None:
+            self.periods.append((since, time.monotonic()))
+
+    def stop(self) -> list[tuple[float, float]]:
+        self._halt.set()
+        self.join(timeout=10)
+        return self.periods
+
+    def leaderless_after(self, t: float) -> list[tuple[float, float]]:
+        return [p for p in self.periods if p[1] > t]

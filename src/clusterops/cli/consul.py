@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -264,6 +268,28 @@ def remove_stale_peers(
     typer.echo(f"now: voters {len(after.voters)}, quorum {after.quorum}, failure tolerance {after.failure_tolerance}")
 
 
+@contextmanager
+def stop_at_safe_point(flag: threading.Event) -> Iterator[None]:
+    """Ctrl-C and SIGTERM do not kill an upgrade mid-server: they ask it to stop at the next safe
+    point (after the current server's start and gate; before any other stop)."""
+
+    def handler(signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        again = " (already requested)" if flag.is_set() else ""
+        flag.set()
+        typer.echo(
+            f"{name}{again}: finishing the current server (start and gate), then stopping at a safe point",
+            err=True,
+        )
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 @app.command()
 def upgrade(
     inventory: Annotated[str, typer.Option("--inventory", "-i", help="Inventory YAML (clusterops lab inventory).")],
@@ -353,7 +379,7 @@ def upgrade(
             typer.echo(f"lock: {event['note']}", err=True)
         show(event)
 
-    with view if view is not None else contextlib.nullcontext():
+    with stop_at_safe_point(options.stop), view if view is not None else contextlib.nullcontext():
         report = apply_upgrade(
             inventory,
             to,

@@ -109,6 +109,14 @@ class LiveView:
             self.header = f"upgrade to {event['target']}: baseline failure tolerance {event['baseline_ft']}"
         elif kind == "snapshot":
             self.header += f"; snapshot at index {event['index']}"
+        elif kind == "reorder":  # whoever leads now goes last
+            rest = [n for n in self.order if n not in event["order"]]
+            self.order = rest + [n for n in event["order"] if n in self.rows]
+            self.header += f"; order changed: {event['reason']}"
+        elif kind == "interrupted":
+            self.header += "; stopped on request at a safe point (--resume continues)"
+        elif kind == "leader-moved":
+            self._row(str(server))["detail"] = f"leads now: {event['reason']}"
         elif kind == "waiting" and not server:
             name = str(event.get("what", "")).split(" ")[0]
             if name in self.rows and self.rows[name]["status"] in ("gating", "starting"):

@@ -135,7 +135,10 @@ class ConsulClient:
 
     # -- plumbing -----------------------------------------------------------------------------
 
-    def _call(self, what: str, permission: str | None, fn: Callable[[], T]) -> T:
+    def _call(self, what: str, permission: str | None, fn: Callable[[], T], *, idempotent: bool = True) -> T:
+        """One call, translated to our errors. Only idempotent reads are retried; a write that
+        changes the cluster is sent once, and an unclear result is the caller's to re-read."""
+
         def once() -> T:
             self.requests_made += 1
             try:
@@ -197,7 +200,7 @@ class ConsulClient:
 
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_Transient),
-            stop=tenacity.stop_after_attempt(self._attempts) | _OutOfTime(),
+            stop=tenacity.stop_after_attempt(self._attempts if idempotent else 1) | _OutOfTime(),
             wait=wait,
             reraise=True,
         )
@@ -294,13 +297,19 @@ class ConsulClient:
     # -- writes -------------------------------------------------------------------------------
 
     def force_leave(self, node: str, *, prune: bool = False) -> None:
-        self._call(f"force-leave of {node}", PERM_OPERATOR_WRITE, lambda: self._c.agent.force_leave(node, prune=prune))
+        self._call(
+            f"force-leave of {node}",
+            PERM_OPERATOR_WRITE,
+            lambda: self._c.agent.force_leave(node, prune=prune),
+            idempotent=False,
+        )
 
     def remove_raft_peer(self, peer_id: str) -> None:
         self._call(
             f"raft remove-peer -id={peer_id}",
             PERM_OPERATOR_WRITE,
             lambda: self._c.operator.raft_remove_peer(peer_id=peer_id),
+            idempotent=False,
         )
 
     def transfer_leader(self, peer_id: str) -> None:
@@ -308,11 +317,12 @@ class ConsulClient:
             f"raft transfer-leader to {peer_id}",
             PERM_OPERATOR_WRITE,
             lambda: self._c.operator.raft_transfer_leader(peer_id=peer_id),
+            idempotent=False,
         )
 
     def leave(self) -> None:
         """Graceful leave: the agent leaves the cluster (and Raft, on a server) and shuts down."""
-        self._call("agent leave", "agent:write", lambda: self._c.agent.leave())
+        self._call("agent leave", "agent:write", lambda: self._c.agent.leave(), idempotent=False)
 
     def snapshot(self) -> bytes:
         return bytes(self._call("snapshot save", PERM_MANAGEMENT, lambda: self._c.snapshot.save()))

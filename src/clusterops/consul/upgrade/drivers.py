@@ -83,7 +83,13 @@ def render(template: str, server: InventoryServer, version: str) -> str:
 def _run(argv: list[str], what: str, timeout: float) -> None:
     try:
         proc = subprocess.run(
-            argv, capture_output=True, text=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl-C at the terminal must not kill a start half-way
         )
     except subprocess.TimeoutExpired:
         raise DriverError(f"{what}: timed out after {timeout:g}s") from None

@@ -3,14 +3,25 @@
 The executor is the imperative shell around pure pieces: the plan (`plan.py`), the judges below
 (pure functions of a ClusterState) and the one wait primitive. On any failure it stops, touches no
 other server and says which server and which condition; `rollback_on_failure` starts a server
-that did not rejoin again on its previous version.
+whose gate failed again on its previous version and gates the cluster healthy again.
+
+It decides from the cluster as it is now, never from a stale view:
+- before each server it reads the cluster again; whoever leads now goes last (`next_order`);
+- before every stop it asks each other server directly (its own HTTP API answering with its own
+  raft view, its RPC port accepting TCP) over several observations spaced apart, on top of the
+  leader's serf and autopilot views, which lag seconds behind a server that just died or hung;
+- each gate looks at every server directly at every poll, and holds for at least autopilot's
+  health refresh interval, so it cannot pass on autopilot data older than its window;
+- a stop request (SIGINT/SIGTERM through `UpgradeOptions.stop`) is honoured only at a safe point:
+  between servers, never with a server down.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +31,7 @@ from clusterops.consul.snapshot import SnapshotInfo, save_snapshot
 from clusterops.consul.state import ClusterState
 from clusterops.consul.upgrade.drivers import NodeDriver, driver_for
 from clusterops.consul.upgrade.plan import Plan, Step
-from clusterops.consul.upgrade.reader import ClusterReader
+from clusterops.consul.upgrade.reader import ClusterReader, Probe
 from clusterops.consul.version import Version, same_version
 from clusterops.errors import ClusterOpsError, GateTimeout, UnsafePlan
 from clusterops.journal import Journal
@@ -28,6 +39,10 @@ from clusterops.wait import Verdict, wait_until
 
 JOURNAL_KIND = "upgrade"
 IN_PROGRESS = ("stopping", "stopped", "starting", "started", "gating", "failed", "rolled-back")
+# Consul refreshes autopilot's server health every 2 s (agent/consul/config.go ServerHealthInterval,
+# an internal setting operators do not change): a gate window shorter than that could pass on a view
+# older than the window.
+HEALTH_REFRESH = 2.0
 
 
 class UpgradeFailed(ClusterOpsError):
@@ -45,6 +60,10 @@ class UpgradeOptions:
     pre_step_grace: float = 15.0  # how long a pre-step regression may take to clear before we halt
     rollback_on_failure: bool = False
     snapshot: bool = True
+    resume_start_grace: float = 30.0  # on --resume, how long a server caught "starting" may take to answer
+    probe_spacing: float = 1.0  # direct checks before a stop must hold over at least this long
+    # set (by the CLI's SIGINT/SIGTERM handler) to stop at the next safe point
+    stop: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
 
 
 class UpgradeStopped(ClusterOpsError):
@@ -76,8 +95,41 @@ class Tracker:
         self.leader, self.leader_node = key, leader.node
 
 
+class Interrupted(ClusterOpsError):
+    """A stop was requested (Ctrl-C, SIGTERM); the run stopped at a safe point, every server up."""
+
+    exit_code = 1
+
+
 class _Regression(Exception):
     """Another server failed while one was being upgraded."""
+
+
+class _LeaderMoved(Exception):
+    """Leadership moved onto the server about to be stopped while others still wait: reorder."""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One look at the cluster: the snapshot read through any server (or why it could not be
+    read), and the direct probes of the servers asked for."""
+
+    state: ClusterState | str
+    probes: tuple[Probe, ...] = ()
+
+
+def gate_window(requested: float, stabilization: float | None) -> float:
+    """How long a gate must hold (pure): --stable-window or server_stabilization_time (10 s when
+    unknown), whichever is longer, and never less than autopilot's health refresh interval."""
+    return max(requested, 10.0 if stabilization is None else stabilization, HEALTH_REFRESH)
+
+
+def next_order(pending: list[str], leader: str | None, upgraded: set[str]) -> list[str]:
+    """The servers still to do, the current leader last (pure). When the leader is already
+    upgraded, the order is kept; a leader that moved to a server not yet upgraded goes last."""
+    if leader is None or leader not in pending or leader in upgraded:
+        return list(pending)
+    return [n for n in pending if n != leader] + [leader]
 
 
 def failed_others(state: ClusterState, node: str) -> list[str]:
@@ -148,6 +200,9 @@ class Upgrader:
         payload = {"event": event, "t": time.time(), "run_id": self.journal.run_id, **data}
         self.on_event(payload)
 
+    def stop_requested(self) -> bool:
+        return self.options.stop.is_set()
+
     def read(self, exclude: frozenset[str] = frozenset()) -> ClusterState | str:
         try:
             state = self.reader.read(exclude)
@@ -164,26 +219,48 @@ class Upgrader:
         exclude: frozenset[str],
         timeout: float,
         stable_for: float = 0.0,
+        probe: frozenset[str] = frozenset(),
     ) -> ClusterState:
-        last: list[str] = [""]
+        """Wait until `judge` holds for `stable_for`; with `probe`, every observation also asks
+        those servers directly, and any that does not answer fails the observation."""
+        last: list[str | None] = [None]  # the first verdict is always reported, an ok one too
 
-        def verdict(obs: ClusterState | str) -> Verdict:
-            v = Verdict(False, f"cannot read the cluster: {obs}") if isinstance(obs, str) else judge(obs)
+        def verdict(obs: Observation) -> Verdict:
+            if isinstance(obs.state, str):
+                v = Verdict(False, f"cannot read the cluster: {obs.state}")
+            else:  # the judge first: it may raise (a regression, a leader that moved)
+                problems = [p.problem for p in obs.probes if not p.ok]
+                judged = judge(obs.state)
+                problems += [] if judged.ok else [judged.reason]
+                v = Verdict(not problems, "; ".join(problems))
             if v.reason != last[0]:
                 last[0] = v.reason
                 self.emit("waiting", what=what, reason=v.reason or "ok")
             return v
 
         result = wait_until(
-            lambda: self.read(exclude),
+            lambda: self.observe(exclude, probe),
             verdict,
             timeout=timeout,
             stable_for=stable_for,
             interval=self.options.interval,
             what=what,
         )
-        assert isinstance(result.observation, ClusterState)
-        return result.observation
+        assert isinstance(result.observation.state, ClusterState)
+        return result.observation.state
+
+    def observe(self, exclude: frozenset[str], probe: frozenset[str]) -> Observation:
+        state = self.read(exclude)
+        if not probe:
+            return Observation(state)
+        rpc = {p.node: p.address for p in state.raft} if isinstance(state, ClusterState) else {}
+        autopilot = state.autopilot if isinstance(state, ClusterState) else None
+        max_contact = max(2.0, 2 * autopilot.last_contact_threshold) if autopilot else 2.0
+        probes = self.reader.probe_all({n: rpc.get(n, "") for n in probe}, max_contact=max_contact)
+        return Observation(state, tuple(probes))
+
+    def others(self, server: str) -> frozenset[str]:
+        return frozenset(n for n in self.inventory.names if n != server)
 
     # -- the run ------------------------------------------------------------------------------
 
@@ -203,6 +280,7 @@ class Upgrader:
         self.emit("start", target=self.options.target, steps=[s.server for s in plan.steps], baseline_ft=baseline)
         try:
             self.take_snapshot(state_dir)
+            pending: list[Step] = []
             for step in plan.steps:
                 status = self.journal.step(step.server)["status"]
                 if status == "done" or step.action == "skip":
@@ -210,12 +288,25 @@ class Upgrader:
                         self.journal.mark(step.server, "skipped", reason=f"already on {step.to_version}")
                     self.emit("skip", server=step.server, reason="done" if status == "done" else "already on target")
                     continue
+                pending.append(step)
+            while pending:
                 if self.should_stop():
                     raise UpgradeStopped(
-                        f"stopped at a safe point before {step.server}: asked to stop (a deadline passed); "
+                        f"stopped at a safe point before {pending[0].server}: asked to stop (a deadline passed); "
                         "every server before it is done and gated; continue with --resume"
                     )
-                self.run_step(step, baseline)
+                self.check_stop([s.server for s in pending])
+                pending = self.reorder(pending)
+                try:
+                    self.run_step(pending[0], baseline, last=len(pending) == 1)
+                except _LeaderMoved as moved:  # nothing was touched: decide the order again
+                    self.emit("leader-moved", server=str(moved), reason="it leads now; it goes last")
+                    continue
+                pending.pop(0)
+        except Interrupted as err:
+            self.journal.finish("aborted", error=str(err), leader_changes=self.tracker.changes)
+            self.emit("interrupted", message=str(err))
+            raise
         except ClusterOpsError as err:
             self.journal.finish("failed", error=str(err), leader_changes=self.tracker.changes)
             self.emit("failed", error=str(err))
@@ -225,40 +316,91 @@ class Upgrader:
         self.emit("done", report=report)
         return report
 
-    def run_step(self, step: Step, baseline: int) -> None:
+    def check_stop(self, todo: list[str]) -> None:
+        """A safe point: every server is up (and gated). Stop here if a stop was requested."""
+        if not self.stop_requested():
+            return
+        done = [s["id"] for s in self.journal.steps() if s["status"] == "done"]
+        where = f"after {done[-1]}" if done else "before the first server"
+        raise Interrupted(
+            f"stopped on request at a safe point ({where}); every server is up; "
+            f"not yet upgraded: {', '.join(todo)}\n"
+            f"resume with: clusterops consul upgrade -i {self.inventory.path} --to {self.options.target} --resume"
+        )
+
+    def reorder(self, pending: list[Step]) -> list[Step]:
+        """Read the cluster now: whoever leads now goes last. Emits why when the order changes."""
+        obs = self.read()
+        if not isinstance(obs, ClusterState):
+            return pending  # the pre-stop check will wait for (or halt on) an unreadable cluster
+        leader = obs.leader.node if obs.leader else None
+        upgraded = {p.node for p in obs.raft if obs.version_of(p) == self.options.target}
+        names = next_order([s.server for s in pending], leader, upgraded)
+        by_name = {s.server: s for s in pending}
+        order = [replace(by_name[n], role="leader" if n == leader else "follower") for n in names]
+        if names != [s.server for s in pending] or any(a.role != b.role for a, b in zip(order, pending, strict=True)):
+            reason = (
+                f"{leader} leads now and is not on {self.options.target} yet, so it goes last"
+                if leader in by_name
+                else f"leadership moved to {leader}, already on {self.options.target}; the order stands"
+            )
+            self.emit("reorder", order=names, leader=leader, reason=reason)
+        return order
+
+    def confirm_before_stop(self, step: Step, baseline: int, *, last: bool) -> ClusterState:
+        """Before a stop: the cluster whole (read through the leader) AND every other server
+        answering directly, over observations spaced `probe_spacing` apart. Halts (nothing
+        touched) naming the server when that does not hold within pre_step_grace."""
+
+        def judge(state: ClusterState) -> Verdict:
+            verdict = cluster_verdict(state, baseline)
+            if verdict.ok and not last and state.leader is not None and state.leader.node == step.server:
+                raise _LeaderMoved(step.server)
+            return verdict
+
+        try:
+            return self.wait(
+                f"every other server answering before {step.server} stops",
+                judge,
+                exclude=frozenset(),
+                timeout=self.options.pre_step_grace,
+                stable_for=self.options.probe_spacing,
+                probe=self.others(step.server),
+            )
+        except GateTimeout as err:
+            raise UnsafePlan(f"halted before {step.server}: {err}; no server was touched") from None
+
+    def run_step(self, step: Step, baseline: int, *, last: bool = True) -> None:
         server = self.inventory.server(step.server)
         assert server is not None
         driver = self.driver_factory(server)
-        resumed = self.journal.step(step.server)["status"] in IN_PROGRESS
+        entry = self.journal.step(step.server)
+        recorded = entry.get("data") or {}
+        if recorded.get("from_version"):  # a resumed step: the version it ran before this run touched it
+            step = replace(step, from_version=str(recorded["from_version"]))
+        resumed = entry["status"] in IN_PROGRESS
         t0 = time.time()
-        if resumed and self._already_back(step):
-            self.emit("resume-check", server=step.server, result="already upgraded; gating")
+        found = self._resume_state(step, entry["status"]) if resumed else "fresh"
+        if found == "back":
+            self.emit("resume-check", server=step.server, result=f"answers on {step.to_version}; gating")
+        elif found == "down":
+            # Killed while this server was stopped or starting: it is still down. Bring it up on the
+            # target (the others must answer first), without stopping anything.
+            self.emit("resume-check", server=step.server, result=f"down; starting it on {step.to_version}")
+            self._wait_others(step)
+            self._switch_and_start(step, driver, server, t0)
         else:
-            # Pre-step: the cluster must be whole before we take a server down (halt, touch nothing).
-            try:
-                self.wait(
-                    f"cluster healthy before {step.server}",
-                    lambda s: cluster_verdict(s, baseline) if not resumed else _reachable(s),
-                    exclude=frozenset({step.server}) if resumed else frozenset(),
-                    timeout=self.options.pre_step_grace,
-                )
-            except GateTimeout as err:
-                raise UnsafePlan(f"halted before {step.server}: {err}; no server was touched") from None
+            if found == "old":
+                self.emit("resume-check", server=step.server, result=f"still on {step.from_version}; a full step")
+            self.confirm_before_stop(step, baseline, last=last)
             if step.role == "leader":
                 self._hand_over_leadership(step)
+            self.check_stop([step.server])  # a stop requested during the checks: nothing is down yet
             self.journal.mark(step.server, "stopping", from_version=step.from_version, to_version=step.to_version)
-            self.emit("stopping", server=step.server)
+            self.emit("stopping", server=step.server, role=step.role)
             driver.stop(server)
             self.journal.mark(step.server, "stopped", t_stop=time.time() - t0)
-            try:
-                driver.switch(server, step.to_version)
-                self.journal.mark(step.server, "starting")
-                self.emit("starting", server=step.server, version=step.to_version)
-                driver.start(server, step.to_version)
-            except ClusterOpsError as err:  # the server is down now: fail (and roll back if asked)
-                reason = f"{step.server} did not start on {step.to_version}: {err}"
-                self._fail(step, driver, server, reason, rejoined=False)
-            self.journal.mark(step.server, "started", t_start=time.time() - t0)
+            self._switch_and_start(step, driver, server, t0)
         self.journal.mark(step.server, "gating")
         window = self.stable_window()
         self.emit("gating", server=step.server, stable_for=window)
@@ -276,9 +418,10 @@ class Upgrader:
                 exclude=frozenset(),
                 timeout=self.options.gate_timeout,
                 stable_for=window,
+                probe=frozenset(self.inventory.names),
             )
         except GateTimeout as err:
-            self._fail(step, driver, server, f"{step.server}: {err}", rejoined=self._rejoined(step.server))
+            self._fail(step, driver, server, f"{step.server} failed its gate: {err}", down=False)
         except _Regression as failed:
             self._halt_on_regression(step, str(failed))
         peer = next(p for p in state.raft if p.node == step.server)
@@ -295,12 +438,54 @@ class Upgrader:
         )
         self.emit("done-server", server=step.server, seconds=round(time.time() - t0, 2), gate=gate_values)
 
+    def _switch_and_start(self, step: Step, driver: NodeDriver, server: InventoryServer, t0: float) -> None:
+        try:
+            driver.switch(server, step.to_version)
+            self.journal.mark(step.server, "starting")
+            self.emit("starting", server=step.server, version=step.to_version)
+            driver.start(server, step.to_version)
+        except ClusterOpsError as err:  # the server is down now: fail (and roll back if asked)
+            reason = f"{step.server} did not start on {step.to_version}: {err}"
+            self._fail(step, driver, server, reason, down=True)
+        self.journal.mark(step.server, "started", t_start=time.time() - t0)
+
+    def _resume_state(self, step: Step, status: str) -> str:
+        """Where a half-done server is, asked directly (a read, so it may be repeated): `back` (it
+        answers on the target), `old` (it answers on its old version: do the whole step), `down`."""
+        deadline = time.monotonic() + (self.options.resume_start_grace if status == "starting" else 0.0)
+        while True:
+            probe = self.reader.probe(step.server)
+            if probe.version:  # its agent answers, on some version
+                return "back" if same_version(probe.version, step.to_version) else "old"
+            if time.monotonic() >= deadline:  # a start cut short by a kill may still be coming up
+                break
+            time.sleep(self.options.interval)
+        return "back" if self._already_back(step) else "down"
+
+    def _wait_others(self, step: Step) -> None:
+        """Before starting a server that is already down: every other server answers, directly."""
+        try:
+            self.wait(
+                f"every other server answering before {step.server} starts",
+                _reachable,
+                exclude=frozenset({step.server}),
+                timeout=self.options.pre_step_grace,
+                stable_for=self.options.probe_spacing,
+                probe=self.others(step.server),
+            )
+        except GateTimeout as err:
+            raise UnsafePlan(
+                f"halted: {step.server} is down (stopped by an earlier run) and another server is not well: {err}\n"
+                f"{step.server} was not started; fix the other server, then --resume"
+            ) from None
+
     def stable_window(self) -> float:
         """How long a rejoined server must hold every condition: the cluster's
-        server_stabilization_time, or our own --stable-window if that is longer."""
+        server_stabilization_time, or our own --stable-window if that is longer, and never less
+        than autopilot's health refresh interval (so no gate passes on a view older than it)."""
         obs = self.read()
         autopilot = obs.autopilot if isinstance(obs, ClusterState) else None
-        return max(self.options.stable_window, autopilot.server_stabilization_time if autopilot else 10.0)
+        return gate_window(self.options.stable_window, autopilot.server_stabilization_time if autopilot else None)
 
     def _hand_over_leadership(self, step: Step) -> None:
         """Move leadership to an upgraded server where Consul supports it (>= 1.15). Otherwise the
@@ -317,7 +502,10 @@ class Upgrader:
             return
         to = sorted(upgraded, key=lambda p: p.node)[0]
         self.emit("leader-step", server=step.server, how=f"transfer-leader to {to.node}")
-        self.reader.client(step.server).transfer_leader(to.id)
+        try:
+            self.reader.client(step.server).transfer_leader(to.id)
+        except ClusterOpsError as err:  # a write with an unclear result: never repeated, re-read instead
+            self.emit("leader-step", server=step.server, how=f"transfer-leader unclear ({err}); reading again")
         self.wait(
             f"leadership to move off {step.server}",
             lambda s: Verdict(s.leader is not None and s.leader.node != step.server, "leader not moved yet"),
@@ -353,38 +541,53 @@ class Upgrader:
         obs = self.read()
         return isinstance(obs, ClusterState) and node_back_verdict(obs, step.server, step.to_version).ok
 
-    def _rejoined(self, node: str) -> bool:
-        """The server's own agent answers and the cluster counts it as a healthy voter."""
-        try:
-            self.reader.client(node).leader()
-        except ClusterOpsError:
-            return False
-        obs = self.read(frozenset({node}))
-        if not isinstance(obs, ClusterState):
-            return False
-        return any(p.node == node and p.voter for p in obs.raft) and any(
-            h.name == node and h.healthy for h in obs.health
-        )
-
-    def _fail(self, step: Step, driver: NodeDriver, server: InventoryServer, reason: str, *, rejoined: bool) -> None:
+    def _fail(self, step: Step, driver: NodeDriver, server: InventoryServer, reason: str, *, down: bool) -> None:
+        """The step failed (a start that failed, or a gate that never passed): stop the run. With
+        rollback_on_failure, put the server back on its previous version whenever that happened
+        (a server that answers but never became a healthy voter is rolled back too), then gate
+        the whole cluster healthy again."""
         self.journal.mark(step.server, "failed", reason=reason)
         self.emit("server-failed", server=step.server, reason=reason)
+        back = (
+            f"clusterops consul upgrade -i {self.inventory.path} --to {self.options.target} --resume "
+            f"(starts it on {step.to_version} again), or start it on {step.from_version} with your driver"
+        )
         if not self.options.rollback_on_failure:
-            raise UpgradeFailed(f"{reason}\nstopped: no other server was touched")
-        if rejoined:
-            raise UpgradeFailed(f"{reason}\n{step.server} rejoined, so it was not rolled back; no other server touched")
+            state = (
+                f"{step.server} is DOWN (this run stopped it); bring it back with: {back}"
+                if down
+                else f"{step.server} is left running {step.to_version}; --rollback-on-failure would restart it "
+                f"on {step.from_version}"
+            )
+            raise UpgradeFailed(f"{reason}\n{state}\nno other server was touched")
         self.emit("rollback", server=step.server, version=step.from_version)
-        driver.stop(server)
-        driver.switch(server, step.from_version)
-        driver.start(server, step.from_version)
-        try:
+        try:  # each driver command once: a failed one is reported, never retried blindly
+            if not down:
+                driver.stop(server)
+            driver.switch(server, step.from_version)
+            driver.start(server, step.from_version)
             self._wait_back(step.server, step.from_version)
-        except GateTimeout as err:
+            baseline = int(self.journal.params.get("baseline_failure_tolerance", 0))
+            self.wait(
+                f"cluster healthy after rolling {step.server} back",
+                lambda s: cluster_verdict(s, baseline),
+                exclude=frozenset(),
+                timeout=self.options.gate_timeout,
+                stable_for=self.stable_window(),
+                probe=frozenset(self.inventory.names),
+            )
+        except ClusterOpsError as err:
+            self.journal.mark(step.server, "failed", reason=reason, rollback_error=str(err))
             raise UpgradeFailed(
-                f"{reason}\nrollback of {step.server} to {step.from_version} failed too: {err}"
+                f"{reason}\nrollback of {step.server} to {step.from_version} failed too: {err}\n"
+                f"{step.server} may be down; bring it back on {step.from_version} with your driver; "
+                "no other server was touched"
             ) from None
         self.journal.mark(step.server, "rolled-back", version=step.from_version)
-        raise UpgradeFailed(f"{reason}\n{step.server} was rolled back to {step.from_version}; no other server touched")
+        raise UpgradeFailed(
+            f"{reason}\n{step.server} was rolled back to {step.from_version} and the cluster is healthy again; "
+            "no other server was touched"
+        )
 
     def report(self) -> dict[str, Any]:
         doc = self.journal.doc
