@@ -100,7 +100,8 @@ def test_healthy_lab_passes_then_a_low_limit_and_dropped_udp_are_named(lab: Lab,
     assert code == 0 and doc["findings"] == [], doc["findings"]
     assert len(doc["matrix"]) == 3 * 2 * 5  # every ordered pair: tcp 8300-8302, udp 8301-8302
     assert all(p["ok"] for p in doc["matrix"])
-    assert {p["detail"] for p in doc["matrix"] if p["proto"] == "udp"} == {"ack"}  # real memberlist acks
+    udp = {p["detail"] for p in doc["matrix"] if p["proto"] == "udp"}
+    assert "ack" in udp and udp <= {"ack", "answered"}  # memberlist acks (some arrive compressed: "answered")
 
     s1, s2, s3 = lab.state().servers
     assert s3.pid
