@@ -17,6 +17,7 @@ from clusterops.cli import kv as kv_cli
 from clusterops.cli import lab as lab_cli
 from clusterops.cli import run as run_cli
 from clusterops.cli import validate as validate_cli
+from clusterops.cli import vault as vault_cli
 from clusterops.errors import ClusterOpsError
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ app.add_typer(lab_cli.app, name="lab")
 app.add_typer(consul_cli.app, name="consul")
 app.add_typer(validate_cli.app, name="validate")
 app.add_typer(kv_cli.app, name="kv")
+app.add_typer(vault_cli.app, name="vault")
 app.command("run")(run_cli.run)
 
 

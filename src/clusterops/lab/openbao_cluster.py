@@ -274,9 +274,7 @@ storage "raft" {{
 
         self._wait(observe, timeout=timeout, what=f"{node.name} to answer")
 
-    def unseal(
-        self, name: str, *, key_file: str | os.PathLike[str] | None = None, wait_timeout: float = 30.0
-    ) -> None:
+    def unseal(self, name: str, *, key_file: str | os.PathLike[str] | None = None, wait_timeout: float = 30.0) -> None:
         """Unseal one node with the lab's Shamir keys (or those in `key_file`). A node that is still
         joining the cluster through retry_join completes the join with them."""
         keys = self.unseal_keys(key_file)
@@ -407,3 +405,15 @@ storage "raft" {{
                 for n in state.nodes
             ],
         }
+
+
+def free_prefix() -> str:
+    """A loopback prefix 127.0.K with nothing listening on .1-.9, for a throwaway lab."""
+    import random
+
+    candidates = [f"127.0.{k}" for k in range(10, 250)]
+    random.shuffle(candidates)
+    for prefix in candidates:
+        if not processes.listening_sockets([f"{prefix}.{i}" for i in range(1, 10)]):
+            return prefix
+    raise LabError("no free 127.0.K prefix for a throwaway lab")
