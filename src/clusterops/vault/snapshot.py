@@ -16,6 +16,7 @@ asked what it holds.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import io
 import json
@@ -23,6 +24,7 @@ import os
 import tarfile
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,11 +65,17 @@ def verify_snapshot(path: str | os.PathLike[str]) -> SnapshotInfo:
     except OSError as err:
         raise UsageError(f"cannot read the snapshot {p}: {err.strerror}") from err
     try:
-        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz") as tar:
+        # the whole gzip stream, not just the tar members: a file cut short after the last member
+        # still lists every member, and only the stream's end (its CRC and length) shows the damage
+        unpacked = gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as err:
+        raise ConfigError(f"not a complete gzip stream (cut short or damaged): {err}", path=str(p)) from err
+    try:
+        with tarfile.open(fileobj=io.BytesIO(unpacked), mode="r:") as tar:
             members = {m.name: tar.extractfile(m) for m in tar.getmembers() if m.isfile()}
             contents = {name: f.read() for name, f in members.items() if f is not None}
     except (tarfile.TarError, OSError, EOFError) as err:
-        raise ConfigError(f"not a readable raft snapshot (gzipped tar): {err}", path=str(p)) from err
+        raise ConfigError(f"not a readable raft snapshot (tar): {err}", path=str(p)) from err
     missing = [name for name in REQUIRED if name not in contents]
     if missing:
         raise ConfigError(f"not a raft snapshot: {', '.join(missing)} missing", path=str(p))
