@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from clusterops.errors import BinaryUnavailable
+from clusterops.errors import BinaryUnavailable, LabError
 from clusterops.lab import binaries, processes
 from clusterops.lab.openbao_cluster import OpenBaoCluster
 from clusterops.vault.state import NodeTarget, VaultClusterState, read_vault_state
@@ -322,3 +322,46 @@ def test_version_skew_and_a_standby_older_than_the_active(
     code, doc = check_json(inventory)
     assert code == 1
     assert rules(doc)["VH009"] == [active.name]
+
+
+# -- transit auto-unseal through a second OpenBao server -------------------------------------------
+
+
+def test_transit_auto_unseal_restart_and_a_node_that_cannot_reach_its_seal(lab_root: Path, tmp_path: Path) -> None:
+    require_openbao()
+    root = lab_root / "vault-transit"
+    e = {**env(), "CLUSTEROPS_LAB_DIR": str(root)}
+    up = run_cli("lab", "vault", "up", "--nodes", "1", "--seal", "transit", "--prefix", free_prefix(), env=e)
+    cluster = OpenBaoCluster(root)
+    try:
+        assert up.returncode == 0, up.stderr
+        state = cluster.state()
+        assert state.seal == "transit" and state.transit_pid
+        transit_token = cluster.transit_token_file.read_text().strip()
+        assert stat.S_IMODE(cluster.transit_token_file.stat().st_mode) == 0o600
+        node = state.nodes[0]
+        config = (cluster.node_dir(node.name) / "config.hcl").read_text()
+        assert 'seal "transit"' in config and transit_token not in config
+        assert transit_token not in Path(f"/proc/{node.pid}/cmdline").read_bytes().decode()
+        assert "recovery_keys_base64" in cluster.key_file.read_text()  # auto-unseal: recovery keys
+        inventory = write_inventory(cluster, tmp_path)
+        assert "unseal_key_file" not in Path(inventory).read_text()
+
+        # a restart unseals itself: no key given
+        assert run_cli("lab", "stop", node.name, env=e).returncode == 0
+        assert run_cli("lab", "start", node.name, env=e).returncode == 0
+        wait_state(cluster, lambda s: s.active is not None, "the restarted node to be active again")
+        code, doc = check_json(inventory, "--min-failure-tolerance", "0")
+        assert code == 0 and set(rules(doc)) == {"VH015"}  # one node: only the "fewer than 3 voters" warning
+
+        # the seal's server is gone: OpenBao refuses to start at all ("Error configuring seal"), and
+        # the lab says why; with no node answering, check is a connection error (exit 2) naming it
+        processes.stop(state.transit_pid)
+        cluster.stop(node.name)
+        with pytest.raises(LabError, match='Error configuring seal "transit"'):
+            cluster.start(node.name, unseal_keys=False)
+        result = run_cli("vault", "check", "-i", inventory, env=env())
+        assert result.returncode == 2 and f"{node.api_addr} is not answering" in result.stderr
+    finally:
+        assert run_cli("lab", "down", env=e).returncode == 0
+    assert not root.exists()

@@ -31,21 +31,28 @@ def is_vault_node(root: Path | None, name: str) -> bool:
     return cluster.exists() and name in {n.name for n in cluster.state().nodes}
 
 
-def up_cluster(root: Path | None, nodes: int, version: str | None, prefix: str, timeout: float) -> None:
+def up_cluster(
+    root: Path | None, nodes: int, version: str | None, prefix: str, timeout: float, seal: str = "shamir"
+) -> None:
     import time
 
     from clusterops.lab import binaries
 
     cluster = _cluster(root)
     started = time.monotonic()
-    state = cluster.up(nodes=nodes, version=version or binaries.DEFAULT_OPENBAO, prefix=prefix, timeout=timeout)
+    state = cluster.up(
+        nodes=nodes, version=version or binaries.DEFAULT_OPENBAO, prefix=prefix, seal=seal, timeout=timeout
+    )
     typer.echo(
         f"OpenBao raft cluster up in {time.monotonic() - started:.1f}s: {len(state.nodes)} nodes on "
-        f"{state.nodes[0].version}, initialised and unsealed"
+        f"{state.nodes[0].version}, initialised and unsealed ({state.seal} seal)"
     )
+    if state.transit_addr:
+        typer.echo(f"  transit  {state.transit_addr}  pid {state.transit_pid} (auto-unseal)")
     for n in state.nodes:
         typer.echo(f"  {n.name}  {n.api_addr}  pid {n.pid}")
-    typer.echo(f"unseal keys in {cluster.key_file}, root token in {cluster.token_file} (mode 0600)")
+    keys = "unseal keys" if state.seal == "shamir" else "recovery keys"
+    typer.echo(f"{keys} in {cluster.key_file}, root token in {cluster.token_file} (mode 0600)")
 
 
 @app.command()
@@ -54,10 +61,13 @@ def up(
     vault_version: Annotated[str | None, typer.Option("--vault-version", help="OpenBao version.")] = None,
     prefix: Annotated[str, typer.Option("--prefix", help="Node i listens on PREFIX.i:8200.")] = "127.0.0",
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for a ready cluster.")] = 90,
+    seal: Annotated[
+        str, typer.Option("--seal", help="shamir (keys in the lab dir) or transit (auto-unseal via a 2nd OpenBao).")
+    ] = "shamir",
     root: Path | None = DirOption,
 ) -> None:
     """Start, initialise and unseal N nodes; wait for an active node, N voters and healthy autopilot."""
-    up_cluster(root, nodes, vault_version, prefix, timeout)
+    up_cluster(root, nodes, vault_version, prefix, timeout, seal)
 
 
 @app.command()

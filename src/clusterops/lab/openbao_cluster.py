@@ -12,6 +12,11 @@ Layout, inside the lab root (so `clusterops lab down` finds and stops these proc
     <root>/openbao/unseal-keys.json       {"keys_base64": [...], "threshold": 2}  (0600)
     <root>/openbao/root.token             (0600)
     <root>/openbao/<node>/config.hcl, data/, bao.log
+
+With `seal="transit"` the nodes auto-unseal through the transit engine of a second OpenBao server
+(a dev server on `<prefix>.20:8200`, its token in `<root>/openbao/transit.token`, handed to the
+nodes in their environment as VAULT_TOKEN, never in argv or a config file); the cluster is then
+initialised with recovery keys instead of unseal keys.
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ from clusterops.wait import Verdict, wait_until
 STATE_FILE = "openbao-raft.json"
 API_PORT, CLUSTER_PORT = 8200, 8201
 SHARES, THRESHOLD = 3, 2
+SEALS = ("shamir", "transit")
+TRANSIT_HOST_OCTET = 20
+TRANSIT_KEY = "autounseal"
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,9 @@ class BaoClusterState:
     root: str
     prefix: str
     nodes: tuple[BaoNode, ...]
+    seal: str = "shamir"
+    transit_addr: str = ""
+    transit_pid: int | None = None
     created: float = field(default_factory=time.time)
 
     def node(self, name: str) -> BaoNode:
@@ -83,6 +94,9 @@ class BaoClusterState:
             root=data["root"],
             prefix=data["prefix"],
             nodes=tuple(BaoNode(**n) for n in data["nodes"]),
+            seal=str(data.get("seal", "shamir")),
+            transit_addr=str(data.get("transit_addr", "")),
+            transit_pid=data.get("transit_pid"),
             created=float(data.get("created", 0.0)),
         )
 
@@ -115,6 +129,10 @@ class OpenBaoCluster:
     @property
     def token_file(self) -> Path:
         return self.base / "root.token"
+
+    @property
+    def transit_token_file(self) -> Path:
+        return self.base / "transit.token"
 
     def node_dir(self, name: str) -> Path:
         return self.base / name
@@ -162,16 +180,21 @@ class OpenBaoCluster:
         nodes: int = 3,
         version: str = binaries.DEFAULT_OPENBAO,
         prefix: str = "127.0.0",
+        seal: str = "shamir",
         timeout: float = 90.0,
     ) -> BaoClusterState:
         """Start N nodes, initialise the cluster, unseal every node, wait until ready.
         On any failure everything this started is stopped again."""
         if nodes < 1 or nodes > 9:
             raise UsageError(f"--vault-servers must be between 1 and 9, not {nodes}")
+        if seal not in SEALS:
+            raise UsageError(f"--seal must be one of {', '.join(SEALS)}, not {seal!r}")
         if self.exists() and any(processes.is_running(n.pid) for n in self.state().nodes):
             raise LabError(f"an OpenBao raft cluster is already running in {self.root}", hint="`clusterops lab down`")
         bao = binaries.openbao_binary(version)
         ips = [f"{prefix}.{i}" for i in range(1, nodes + 1)]
+        if seal == "transit":
+            ips.append(f"{prefix}.{TRANSIT_HOST_OCTET}")
         busy = [s for s in processes.listening_sockets(ips) if int(s.rsplit(":", 1)[1]) in (API_PORT, CLUSTER_PORT)]
         if busy:
             raise LabError(f"addresses the OpenBao lab needs are already in use: {', '.join(sorted(busy))}")
@@ -179,10 +202,14 @@ class OpenBaoCluster:
         state = BaoClusterState(
             root=str(self.root),
             prefix=prefix,
-            nodes=tuple(BaoNode(f"v{i}", ip, version) for i, ip in enumerate(ips, start=1)),
+            nodes=tuple(BaoNode(f"v{i}", f"{prefix}.{i}", version) for i in range(1, nodes + 1)),
+            seal=seal,
         )
         self._save(state)
         try:
+            if seal == "transit":
+                state = self._start_transit(state, bao)
+                self._save(state)
             for node in state.nodes:
                 state = state.with_node(self._spawn(state, node, bao))
                 self._save(state)
@@ -198,10 +225,14 @@ class OpenBaoCluster:
         stopped: list[str] = []
         if self.exists():
             try:
-                for n in self.state().nodes:
+                state = self.state()
+                for n in state.nodes:
                     if processes.is_running(n.pid):
                         processes.stop(n.pid)
                         stopped.append(n.name)
+                if processes.is_running(state.transit_pid):
+                    processes.stop(state.transit_pid)
+                    stopped.append("transit")
             except LabError:
                 pass
         if self.base.exists():
@@ -238,7 +269,60 @@ storage "raft" {{
   performance_multiplier = 1
 {joins}
 }}
+{self._seal_stanza(state)}"""
+
+    @staticmethod
+    def _seal_stanza(state: BaoClusterState) -> str:
+        if state.seal != "transit":
+            return ""
+        return f"""
+seal "transit" {{
+  address    = "{state.transit_addr}"
+  key_name   = "{TRANSIT_KEY}"
+  mount_path = "transit/"
+}}
 """
+
+    def _node_env(self, state: BaoClusterState) -> dict[str, str]:
+        env = _bao_env()
+        if state.seal == "transit":
+            env["VAULT_TOKEN"] = self.transit_token_file.read_text().strip()  # the seal's token: env, not argv
+        return env
+
+    def _start_transit(self, state: BaoClusterState, bao: Path) -> BaoClusterState:
+        """A second OpenBao server (dev mode) whose transit engine seals and unseals the cluster."""
+        import secrets
+
+        token = "transit-" + secrets.token_hex(16)
+        write_private(self.transit_token_file, token + "\n")
+        ip = f"{state.prefix}.{TRANSIT_HOST_OCTET}"
+        transit_dir = self.base / "transit"
+        transit_dir.mkdir(parents=True, exist_ok=True)
+        env = _bao_env()
+        env["BAO_DEV_ROOT_TOKEN_ID"] = token
+        pid = processes.spawn(
+            [str(bao), "server", "-dev", f"-dev-listen-address={ip}:{API_PORT}"],
+            cwd=transit_dir,
+            log=transit_dir / "bao.log",
+            env=env,
+        )
+        addr = f"http://{ip}:{API_PORT}"
+        transit = BaoNode("transit", ip, state.nodes[0].version, pid)
+
+        def observe() -> str:
+            if not processes.is_running(pid):
+                raise LabError("the transit server exited; see " + str(transit_dir / "bao.log"))
+            try:
+                with RaftClient(VaultSettings(address=addr, token=token, timeout=2.0)) as c:
+                    return "" if c.health(addr).code == 200 else "not active yet"
+            except ClusterOpsError as err:
+                return str(err)
+
+        self._wait(observe, timeout=30, what="the transit server")
+        with RaftClient(VaultSettings(address=addr, token=token, timeout=10.0)) as c:
+            c._request("POST", "sys/mounts/transit", node=transit.api_addr, json_body={"type": "transit"})
+            c._request("POST", f"transit/keys/{TRANSIT_KEY}", node=transit.api_addr, json_body={})
+        return replace(state, transit_addr=addr, transit_pid=pid)
 
     def _spawn(self, state: BaoClusterState, node: BaoNode, bao: Path) -> BaoNode:
         node_dir = self.node_dir(node.name)
@@ -246,16 +330,22 @@ storage "raft" {{
         config = node_dir / "config.hcl"
         write_private(config, self._config(state, node))
         pid = processes.spawn(
-            [str(bao), "server", f"-config={config}"], cwd=node_dir, log=self.log_path(node.name), env=_bao_env()
+            [str(bao), "server", f"-config={config}"],
+            cwd=node_dir,
+            log=self.log_path(node.name),
+            env=self._node_env(state),
         )
         return replace(node, pid=pid)
 
     def _initialise(self, state: BaoClusterState, *, timeout: float) -> None:
         first = state.nodes[0]
         self._wait_answering(first, timeout=timeout)
-        with RaftClient(VaultSettings(address=first.api_addr, timeout=10.0)) as c:
-            answer = c.init(first.api_addr, shares=SHARES, threshold=THRESHOLD)
-        keys = {"keys_base64": answer.get("keys_base64") or [], "threshold": THRESHOLD}
+        with RaftClient(VaultSettings(address=first.api_addr, timeout=30.0)) as c:
+            answer = c.init(first.api_addr, shares=SHARES, threshold=THRESHOLD, recovery=state.seal != "shamir")
+        if state.seal == "shamir":
+            keys: dict[str, Any] = {"keys_base64": answer.get("keys_base64") or [], "threshold": THRESHOLD}
+        else:  # auto-unseal: the keys are recovery keys (for generate-root and the like), not unseal keys
+            keys = {"recovery_keys_base64": answer.get("recovery_keys_base64") or [], "threshold": THRESHOLD}
         write_private(self.key_file, json.dumps(keys, indent=2) + "\n")
         write_private(self.token_file, str(answer.get("root_token", "")) + "\n")
         for node in state.nodes:
@@ -276,9 +366,11 @@ storage "raft" {{
 
     def unseal(self, name: str, *, key_file: str | os.PathLike[str] | None = None, wait_timeout: float = 30.0) -> None:
         """Unseal one node with the lab's Shamir keys (or those in `key_file`). A node that is still
-        joining the cluster through retry_join completes the join with them."""
-        keys = self.unseal_keys(key_file)
-        node = self.state().node(name)
+        joining the cluster through retry_join completes the join with them. With the transit seal
+        the node unseals itself: this only waits for it."""
+        state = self.state()
+        node = state.node(name)
+        keys = self.unseal_keys(key_file) if state.seal == "shamir" else []
         self._wait_answering(node, timeout=wait_timeout)
 
         def observe() -> str:
@@ -286,6 +378,8 @@ storage "raft" {{
                 raise LabError(f"{node.name} exited; last log lines:\n{self.log_tail(node.name)}")
             try:
                 with RaftClient(VaultSettings(address=node.api_addr, timeout=5.0)) as c:
+                    if not keys:
+                        return "" if c.health(node.api_addr).code in (200, 429, 473) else "not unsealed yet"
                     return "" if unseal(c, node.api_addr, keys) else "still sealed"
             except ClusterOpsError as err:
                 return str(err)
@@ -397,9 +491,12 @@ storage "raft" {{
     def inventory(self) -> dict[str, Any]:
         """The inventory of the raft cluster, in the shape `clusterops vault ... -i` reads."""
         state = self.state()
+        vault = {"token_file": str(self.token_file)}
+        if state.seal == "shamir":
+            vault["unseal_key_file"] = str(self.key_file)
         return {
             "cluster": "lab-openbao",
-            "vault": {"token_file": str(self.token_file), "unseal_key_file": str(self.key_file)},
+            "vault": vault,
             "servers": [
                 {"name": n.name, "address": n.api_addr, "driver": {"type": "lab", "lab_dir": str(self.root)}}
                 for n in state.nodes

@@ -138,13 +138,19 @@ class RaftClient:
     def seal_status(self, node: str) -> dict[str, Any]:
         return self._data("sys/seal-status", node=node)
 
-    def init(self, node: str, *, shares: int, threshold: int) -> dict[str, Any]:
-        """`sys/init`; the answer holds the unseal keys and the root token: the caller stores them."""
+    def init(self, node: str, *, shares: int, threshold: int, recovery: bool = False) -> dict[str, Any]:
+        """`sys/init`; the answer holds the unseal (or, with auto-unseal, recovery) keys and the root
+        token: the caller stores them."""
+        body = (
+            {"recovery_shares": shares, "recovery_threshold": threshold}
+            if recovery
+            else {"secret_shares": shares, "secret_threshold": threshold}
+        )
         resp = self._request(
             "POST",
             "sys/init",
             node=node,
-            json_body={"secret_shares": shares, "secret_threshold": threshold},
+            json_body=body,
             token=False,
             capability="update",
         )
