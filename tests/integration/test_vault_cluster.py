@@ -21,6 +21,15 @@ from clusterops.errors import BinaryUnavailable, LabError
 from clusterops.lab import binaries, processes
 from clusterops.lab.openbao_cluster import OpenBaoCluster
 from clusterops.vault.state import NodeTarget, VaultClusterState, read_vault_state
+from clusterops.vault.upgrade_adapter import (
+    VaultUpgradeAdapter,
+    cluster_ok,
+    gate_values,
+    node_back,
+    node_gate,
+    order,
+    preflight,
+)
 from clusterops.wait import Verdict, wait_until
 from tests.conftest import IN_CI, free_prefix
 from tests.integration.helpers import run_cli
@@ -295,33 +304,56 @@ def test_five_node_incident_on_the_older_release(
 # -- version order: never fail over to an older version -------------------------------------------
 
 
-def test_version_skew_and_a_standby_older_than_the_active(
+def test_version_order_findings_and_a_rolling_upgrade_through_the_vault_adapter(
     own_cluster: list[OpenBaoCluster], lab_root: Path, tmp_path: Path
 ) -> None:
+    """2.6.2 -> 2.7.2 by hand through the adapter the shared upgrade executor will call: standbys
+    first (each restarted sealed, unsealed by the adapter, gated), then step-down and the old active."""
     cluster = new_cluster(own_cluster, lab_root, 3, OLD)
     inventory = write_inventory(cluster, tmp_path)
-    active = read(cluster).active
-    assert active is not None
-    standbys = [n.name for n in cluster.state().nodes if n.name != active.name]
-    for name in standbys:  # the upgrade order: standbys first
+    adapter = VaultUpgradeAdapter(cluster.client(), targets(cluster), unseal_keys=[])
+    keyed = VaultUpgradeAdapter(adapter.client, adapter.targets, unseal_keys=cluster.unseal_keys())
+    before = adapter.read()
+    assert preflight(before, NEW) == [] and preflight(before, "2.5.0")  # a downgrade is refused
+    baseline = before.failure_tolerance
+    steps = order(before, [n.name for n in cluster.state().nodes])
+    assert [role for _, role in steps] == ["standby", "standby", "active"]
+
+    def upgrade(name: str) -> None:
         cluster.stop(name)
-        cluster.start(name, version=NEW)
-        wait_state(cluster, lambda s: s.failure_tolerance == 1 and not s.non_voters, f"{name} back as a voter")
+        cluster.start(name, version=NEW, unseal_keys=False)  # comes back sealed: no key given
+        reason = node_back(adapter.read(), name, NEW).reason
+        assert f"{name} is sealed: unseal it" in reason or "does not answer" in reason
+        keyed.after_start(name)
+        wait_until(
+            adapter.read,
+            lambda s: node_gate(s, name, NEW, baseline),
+            timeout=120,
+            stable_for=adapter.stabilization_time(before),  # held, as the executor's gate holds it
+            interval=0.5,
+            what=f"{name} gate",
+        )
+
+    for name, _role in steps[:2]:
+        upgrade(name)
     code, doc = check_json(inventory)
     assert code == 0  # skew is a warning; the active node is the oldest, which is the safe order
     assert rules(doc) == {"VH008": ["cluster"]}
 
-    with cluster.client() as c:
-        c.step_down(active.address)  # an upgraded standby takes over; the old active is now an older standby
-    state = wait_state(
-        cluster,
-        lambda s: s.active is not None and s.active.name != active.name and s.failure_tolerance == 1,
-        "a new active node",
-    )
+    old_active = steps[2][0]
+    assert keyed.hand_over(old_active) == "sys/step-down"  # an upgraded standby takes over
+    state = wait_state(cluster, lambda s: cluster_ok(s, baseline).ok, "a healthy cluster under a new active")
     assert state.active is not None and state.active.version == NEW
     code, doc = check_json(inventory)
     assert code == 1
-    assert rules(doc)["VH009"] == [active.name]
+    assert rules(doc)["VH009"] == [old_active]  # never fail over to an older version
+
+    upgrade(old_active)
+    final = adapter.read()
+    assert {n.version for n in final.nodes} == {NEW}
+    assert gate_values(final, old_active)["failure_tolerance"] == baseline
+    code, doc = check_json(inventory)
+    assert code == 0, doc["findings"]
 
 
 # -- transit auto-unseal through a second OpenBao server -------------------------------------------
