@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from clusterops.cli import lab_vault
+
 if TYPE_CHECKING:
     from clusterops.lab.cluster import Lab
 
@@ -18,9 +20,7 @@ app = typer.Typer(
 
 DirOption = typer.Option(None, "--dir", envvar="CLUSTEROPS_LAB_DIR", help="Lab state dir.", show_default=False)
 
-from clusterops.cli import lab_vault  # noqa: E402 - the OpenBao raft cluster: `lab vault ...`
-
-app.add_typer(lab_vault.app, name="vault")
+app.add_typer(lab_vault.app, name="vault")  # the OpenBao raft cluster: `lab vault ...`
 
 
 def _lab(root: Path | None) -> Lab:
