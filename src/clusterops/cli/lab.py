@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from clusterops.cli import lab_vault
+
 if TYPE_CHECKING:
     from clusterops.lab.cluster import Lab
 
@@ -17,6 +19,8 @@ app = typer.Typer(
 )
 
 DirOption = typer.Option(None, "--dir", envvar="CLUSTEROPS_LAB_DIR", help="Lab state dir.", show_default=False)
+
+app.add_typer(lab_vault.app, name="vault")  # the OpenBao raft cluster: `lab vault ...`
 
 
 def _lab(root: Path | None) -> Lab:
@@ -40,6 +44,7 @@ def up(
     ),
     prefix: str = typer.Option("127.0.0", "--prefix", help="Server i listens on PREFIX.i."),
     timeout: float = typer.Option(60, "--timeout", help="Seconds to wait for a healthy cluster."),
+    vault_servers: int = typer.Option(0, "--vault-servers", help="Also an OpenBao raft cluster of N nodes."),
     root: Path | None = DirOption,
 ) -> None:
     """Start N servers and wait for a leader, N voters and healthy autopilot."""
@@ -71,6 +76,8 @@ def up(
     if state.vault:
         typer.echo(f"  openbao {state.vault.version}  {state.vault.addr}  pid {state.vault.pid}")
     typer.echo(f'state in {lab.root}; `eval "$(clusterops lab env)"` to point the CLIs at it')
+    if vault_servers:
+        lab_vault.up_cluster(root, vault_servers, vault_version, prefix, max(timeout, 90))
 
 
 @app.command()
@@ -135,6 +142,9 @@ def stop(
     root: Path | None = DirOption,
 ) -> None:
     """Stop one server (it stays a Raft voter, as a real crashed or restarting server does)."""
+    if lab_vault.is_vault_node(root, node):
+        lab_vault.stop_node(root, node, kill)
+        return
     _lab(root).stop(node, kill=kill)
     typer.echo(f"{node} {'killed' if kill else 'stopped'}")
 
@@ -143,9 +153,14 @@ def stop(
 def start(
     node: str = typer.Argument(..., help="Server name, e.g. s2."),
     consul_version: str = typer.Option(None, "--consul-version", help="Start on this version (an upgrade)."),
+    vault_version: str = typer.Option(None, "--vault-version", help="OpenBao node vN: start on this version."),
+    unseal_key_file: str = typer.Option(None, "--unseal-key-file", help="OpenBao node vN: Shamir keys file."),
     root: Path | None = DirOption,
 ) -> None:
     """Start a stopped server, optionally on another Consul version; its data is kept."""
+    if lab_vault.is_vault_node(root, node):
+        lab_vault.start_node(root, node, vault_version, unseal_key_file)
+        return
     server = _lab(root).start(node, consul_version=consul_version)
     typer.echo(f"{node} started on Consul {server.version} (pid {server.pid})")
 
@@ -158,8 +173,14 @@ def wipe(node: str = typer.Argument(..., help="A stopped server."), root: Path |
 
 
 @app.command()
-def inventory(root: Path | None = DirOption) -> None:
+def inventory(
+    root: Path | None = DirOption,
+    vault: bool = typer.Option(False, "--vault", help="The OpenBao raft cluster's inventory."),
+) -> None:
     """Print the YAML inventory of the lab's servers, for the other commands."""
+    if vault:
+        lab_vault.print_inventory(root)
+        return
     import yaml
 
     from clusterops.lab.inventory import lab_inventory

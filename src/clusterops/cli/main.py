@@ -28,6 +28,7 @@ from clusterops.cli import preflight as preflight_cli
 from clusterops.cli import run as run_cli
 from clusterops.cli import snapshot as snapshot_cli
 from clusterops.cli import validate as validate_cli
+from clusterops.cli import vault as vault_cli
 from clusterops.errors import ClusterOpsError
 
 app = typer.Typer(
@@ -44,6 +45,7 @@ app.add_typer(consul_cli.app, name="consul")
 app.add_typer(validate_cli.app, name="validate")
 app.add_typer(kv_cli.app, name="kv")
 app.add_typer(preflight_cli.app, name="facts")
+app.add_typer(vault_cli.app, name="vault")
 app.command("run")(run_cli.run)
 
 

@@ -1,0 +1,330 @@
+"""`clusterops vault`: health of a Vault / OpenBao raft cluster, gates, dead peers and snapshots.
+
+The nodes come from an inventory (`-i`, e.g. `clusterops lab inventory --vault`), else from the raft
+configuration seen through --address / VAULT_ADDR (API port = cluster port - 1, same scheme).
+Tokens come from VAULT_TOKEN / BAO_TOKEN, --token-file or the inventory's token_file; never argv.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from clusterops.cli.vault_options import Address, CaCert, SkipVerify, TokenFile
+
+if TYPE_CHECKING:
+    from clusterops.vault.client import RaftClient
+    from clusterops.vault.state import NodeTarget
+
+app = typer.Typer(
+    help="Vault / OpenBao raft clusters: status, checks, gates, dead peers, snapshots.", no_args_is_help=True
+)
+snapshot_app = typer.Typer(help="Raft snapshots: save (checked) and restore-test.", no_args_is_help=True)
+app.add_typer(snapshot_app, name="snapshot")
+
+Inventory = Annotated[
+    str | None, typer.Option("--inventory", "-i", help="Inventory YAML listing the nodes.", show_default=False)
+]
+Format = Annotated[str, typer.Option("--format", "-f", help="Output format.")]
+
+
+def _connect(
+    inventory: str | None, address: str | None, token_file: str | None, ca_cert: str | None, skip: bool
+) -> tuple[RaftClient, list[NodeTarget]]:
+    from clusterops.settings import VaultSettings
+    from clusterops.vault.client import RaftClient
+    from clusterops.vault.inventory import load_vault_inventory
+    from clusterops.vault.state import derive_targets
+
+    inv = load_vault_inventory(inventory) if inventory else None
+    settings = VaultSettings.resolve(
+        address=address or (inv.servers[0].address if inv else None),
+        token_file=token_file or (inv.setting("token_file") if inv else None),
+        ca_cert=ca_cert or (inv.setting("ca_cert") if inv else None),
+        verify=False if skip or (inv and str(inv.vault.get("tls_skip_verify")).lower() == "true") else None,
+    )
+    client = RaftClient(settings)
+    if inv is not None:
+        return client, list(inv.servers)
+    try:
+        return client, derive_targets(client, settings.address)
+    except Exception:
+        client.close()
+        raise
+
+
+def _yes_no(value: bool | None) -> str:
+    return "-" if value is None else ("yes" if value else "no")
+
+
+@app.command()
+def status(
+    inventory: Inventory = None,
+    fmt: Format = "table",
+    address: Address = None,
+    token_file: TokenFile = None,
+    ca_cert: CaCert = None,
+    tls_skip_verify: SkipVerify = False,
+) -> None:
+    """One row per node (role from its own sys/health) and a summary: active, voters, failure tolerance."""
+    from clusterops.durations import format_duration
+    from clusterops.vault.state import read_vault_state
+    from clusterops.vault.status import node_rows, status_document, summarize
+
+    if fmt not in ("table", "json"):
+        raise typer.BadParameter("use table or json", param_hint="--format")
+    client, targets = _connect(inventory, address, token_file, ca_cert, tls_skip_verify)
+    with client:
+        state = read_vault_state(client, targets)
+    if fmt == "json":
+        typer.echo(json.dumps(status_document(state), indent=2))
+        return
+    from rich.table import Table
+
+    from clusterops.report.table import console as make_console
+
+    table = Table()
+    for col in ("node", "address", "role", "version", "raft id", "voter", "healthy", "last contact", "lag"):
+        table.add_column(col)
+    for r in node_rows(state):
+        table.add_row(
+            r.name,
+            r.address,
+            r.role,
+            r.version or "-",
+            r.raft_id or "-",
+            _yes_no(r.voter),
+            _yes_no(r.healthy),
+            "-" if r.last_contact is None else format_duration(r.last_contact),
+            "-" if r.index_lag is None else str(r.index_lag),
+        )
+    console = make_console()
+    console.print(table)
+    s = summarize(state)
+    console.print(
+        f"active {s.active or 'NONE'} | voters {s.voters} | quorum {s.quorum} | failure tolerance "
+        f"{s.failure_tolerance} (autopilot {s.autopilot_failure_tolerance}) | healthy {'yes' if s.healthy else 'NO'}"
+        + (f" | dead {', '.join(s.dead)}" if s.dead else ""),
+        highlight=False,
+    )
+    for err in state.errors:
+        console.print(f"could not read {err}", highlight=False)
+
+
+@app.command()
+def check(
+    inventory: Inventory = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, junit, sarif or github.")] = "table",
+    fail_on: Annotated[str, typer.Option("--fail-on", help="Exit 1 on findings at or above: info, warning, error.")] = (
+        "error"
+    ),
+    min_failure_tolerance: Annotated[int, typer.Option("--min-failure-tolerance")] = 1,
+    address: Address = None,
+    token_file: TokenFile = None,
+    ca_cert: CaCert = None,
+    tls_skip_verify: SkipVerify = False,
+) -> None:
+    """Findings with stable ids (VH001...) and remedies. Exit 0 healthy, 1 findings, 2 errors."""
+    from clusterops.findings import Report, Severity
+    from clusterops.report import render
+    from clusterops.vault.checks import RULES, check_cluster
+    from clusterops.vault.state import read_vault_state
+    from clusterops.vault.status import summarize
+
+    try:
+        threshold = Severity(fail_on)
+    except ValueError:
+        raise typer.BadParameter("use info, warning or error", param_hint="--fail-on") from None
+    client, targets = _connect(inventory, address, token_file, ca_cert, tls_skip_verify)
+    with client:
+        state = read_vault_state(client, targets)
+    s = summarize(state)
+    report = Report(
+        tool="clusterops vault check",
+        findings=tuple(check_cluster(state, min_failure_tolerance=min_failure_tolerance)),
+        rules=tuple(RULES.values()),
+        summary=f"active {s.active or 'NONE'}, voters {s.voters}, quorum {s.quorum}, "
+        f"failure tolerance {s.failure_tolerance}",
+    )
+    render(report, fmt, sys.stdout, fail_on=threshold)
+    raise typer.Exit(report.exit_code(threshold))
+
+
+@app.command()
+def gate(
+    inventory: Inventory = None,
+    min_failure_tolerance: Annotated[int, typer.Option("--min-failure-tolerance")] = 1,
+    expect_voters: Annotated[int | None, typer.Option("--expect-voters", help="Voters expected.")] = None,
+    expect_version: Annotated[str | None, typer.Option("--expect-version", help="Version every node runs.")] = None,
+    stable_for: Annotated[
+        str | None, typer.Option("--stable-for", help="Hold time (default: autopilot's server_stabilization_time).")
+    ] = None,
+    timeout: Annotated[str, typer.Option("--timeout", help="Give up after this long (exit 1).")] = "5m",
+    interval: Annotated[str, typer.Option("--interval", help="Time between polls.")] = "1s",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final line.")] = False,
+    address: Address = None,
+    token_file: TokenFile = None,
+    ca_cert: CaCert = None,
+    tls_skip_verify: SkipVerify = False,
+) -> None:
+    """Block until it is safe to touch the next node; exit 0, or 1 naming the condition that failed last."""
+    from dataclasses import asdict
+
+    from clusterops.durations import parse_duration
+    from clusterops.errors import GateTimeout
+    from clusterops.vault.gate import GateSpec, run_gate
+    from clusterops.vault.state import VaultClusterState
+    from clusterops.wait import Verdict
+
+    spec = GateSpec(
+        min_failure_tolerance=min_failure_tolerance,
+        expect_voters=expect_voters,
+        expect_version=expect_version,
+        stable_for=parse_duration(stable_for, name="--stable-for") if stable_for else None,
+        timeout=parse_duration(timeout, name="--timeout"),
+        interval=parse_duration(interval, name="--interval"),
+    )
+    last: list[str] = []
+
+    def on_poll(_state: VaultClusterState, verdict: Verdict) -> None:
+        line = "ok" if verdict.ok else verdict.reason
+        if not quiet and fmt == "text" and (not last or last[-1] != line):
+            typer.echo(f"gate: {line}", err=True)
+        last.append(line)
+
+    client, targets = _connect(inventory, address, token_file, ca_cert, tls_skip_verify)
+    with client:
+        try:
+            result = run_gate(client, targets, spec, on_poll=on_poll)
+        except GateTimeout as err:
+            if fmt == "json":
+                typer.echo(json.dumps({"passed": False, "reason": str(err)}))
+            raise
+    if fmt == "json":
+        typer.echo(json.dumps({"passed": True, **asdict(result)}))
+    else:
+        typer.echo(
+            f"gate passed after {result.elapsed:.1f}s: active {result.active}, {result.voters} voters, "
+            f"failure tolerance {result.failure_tolerance}, held {result.stable_for:g}s"
+        )
+
+
+@app.command("remove-stale-peers")
+def remove_stale_peers(
+    inventory: Inventory = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Remove them (default: only show the plan).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    address: Address = None,
+    token_file: TokenFile = None,
+    ca_cert: CaCert = None,
+    tls_skip_verify: SkipVerify = False,
+) -> None:
+    """Remove raft peers that are really gone (bao operator raft remove-peer). Dry run unless --apply."""
+    from clusterops.vault.stale import apply_removals, plan_removals
+    from clusterops.vault.state import read_vault_state
+
+    client, targets = _connect(inventory, address, token_file, ca_cert, tls_skip_verify)
+    with client:
+        state = read_vault_state(client, targets)
+        plan = plan_removals(state)
+        if not plan:
+            typer.echo("no dead raft peers")
+            return
+        typer.echo(f"voters {len(state.voters)}, quorum {state.quorum}, failure tolerance {state.failure_tolerance}")
+        for r in plan:
+            verdict = f"REFUSED: {r.refused}" if r.refused else "will run"
+            typer.echo(f"  {r.server.node_id} {r.server.address} ({r.reason}): {r.command}  [{verdict}]")
+        todo = [r for r in plan if not r.refused]
+        if not apply:
+            typer.echo("dry run: nothing changed; rerun with --apply to remove them")
+            raise typer.Exit(1)
+        if not todo:
+            typer.echo("nothing to remove: every dead peer was refused")
+            raise typer.Exit(1)
+        if not yes and not typer.confirm(f"remove {len(todo)} raft peer(s)?"):
+            typer.echo("aborted: nothing changed")
+            raise typer.Exit(1)
+        failed = False
+        for outcome in apply_removals(client, targets, plan):
+            after = (
+                ""
+                if outcome.failure_tolerance_after is None
+                else f"; now {outcome.voters_after} voters, failure tolerance {outcome.failure_tolerance_after}"
+            )
+            typer.echo(f"  {outcome.removal.server.node_id}: {outcome.detail}{after}")
+            failed = failed or not outcome.done
+    if failed:
+        raise typer.Exit(1)
+
+
+@snapshot_app.command("save")
+def snapshot_save(
+    path: Annotated[str, typer.Argument(help="File to write (mode 0600; written only once checked).")],
+    inventory: Inventory = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+    address: Address = None,
+    token_file: TokenFile = None,
+    ca_cert: CaCert = None,
+    tls_skip_verify: SkipVerify = False,
+) -> None:
+    """Save a raft snapshot from the active node and check the file (checksums, sizes) before keeping it."""
+    from clusterops.errors import ConnectionFailed
+    from clusterops.vault.snapshot import save_snapshot
+    from clusterops.vault.state import read_vault_state
+
+    client, targets = _connect(inventory, address, token_file, ca_cert, tls_skip_verify)
+    with client:
+        active = read_vault_state(client, targets).active
+        if active is None:
+            raise ConnectionFailed("no active node to take the snapshot from")
+        info = save_snapshot(client, path, node=active.address)
+    if fmt == "json":
+        typer.echo(json.dumps(info.to_dict(), indent=2))
+    else:
+        typer.echo(
+            f"snapshot {info.path}: {info.size} bytes, raft index {info.index} term {info.term}, "
+            f"{len(info.peers)} peers, checksums ok (sha256 {info.sha256[:16]}...)"
+        )
+
+
+@snapshot_app.command("restore-test")
+def snapshot_restore_test(
+    path: Annotated[str, typer.Argument(help="A snapshot file.")],
+    unseal_key_file: Annotated[
+        str | None, typer.Option("--unseal-key-file", help="The source cluster's Shamir keys (mode 0600).")
+    ] = None,
+    vault_version: Annotated[str | None, typer.Option("--vault-version", help="OpenBao version to restore on.")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+    token_file: TokenFile = None,
+) -> None:
+    """Restore into a throwaway single-node OpenBao lab and report what it holds; nothing else is touched."""
+    from clusterops.settings import VaultSettings
+    from clusterops.vault.snapshot import restore_test
+    from clusterops.vault.unseal import read_unseal_keys
+
+    keys = read_unseal_keys(unseal_key_file) if unseal_key_file else None
+    token = VaultSettings.resolve(token_file=token_file).token
+    report = restore_test(path, unseal_keys=keys, token=token, version=vault_version)
+    if fmt == "json":
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        s = report.snapshot
+        typer.echo(f"snapshot {s.path}: raft index {s.index} term {s.term}, checksums ok")
+        typer.echo(
+            f"restored on OpenBao {report.version} in {report.seconds:.1f}s; "
+            f"{'unsealed' if report.unsealed else 'sealed'}"
+        )
+        if report.mounts:
+            typer.echo("  mounts: " + ", ".join(f"{k} ({v})" for k, v in sorted(report.mounts.items())))
+            typer.echo("  auth: " + ", ".join(f"{k} ({v})" for k, v in sorted(report.auth_methods.items())))
+            typer.echo("  policies: " + ", ".join(report.policies))
+            for mount, count in sorted(report.kv_top_level.items()):
+                typer.echo(f"  {mount}: {count} top-level key(s)")
+        for note in report.notes:
+            typer.echo(f"  note: {note}")
+    if not report.unsealed:
+        raise typer.Exit(1)

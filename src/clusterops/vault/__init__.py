@@ -1,0 +1,1 @@
+"""Vault / OpenBao clusters on integrated storage (raft): state, checks, stale peers, snapshots."""
