@@ -8,6 +8,7 @@ addresses affects exactly one pair of servers. The nftables table is this test's
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -63,8 +64,8 @@ def _rules(doc: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 @contextmanager
-def udp_dropped(source: str, dest: str, port: int) -> Iterator[None]:
-    """Drop UDP `source` -> `dest`:`port` where the packet arrives (silently, as a firewall on the path would)."""
+def udp_dropped(source: str, dest: str, port: int, proto: str = "udp") -> Iterator[None]:
+    """Drop `proto` `source` -> `dest`:`port` where the packet arrives (silently, as a firewall on the path would)."""
     nft = shutil.which("nft")
     if nft is None:
         msg = "nft (Debian's nftables) is not installed; `make system-deps` installs it"
@@ -77,11 +78,15 @@ def udp_dropped(source: str, dest: str, port: int) -> Iterator[None]:
         subprocess.run(
             [nft, "add", "chain", "inet", table, "inp", "{ type filter hook input priority 0; }"], check=True
         )
-        rule = ["ip", "saddr", source, "ip", "daddr", dest, "udp", "dport", str(port), "drop"]
+        rule = ["ip", "saddr", source, "ip", "daddr", dest, proto, "dport", str(port), "drop"]
         subprocess.run([nft, "add", "rule", "inet", table, "inp", *rule], check=True)
         yield
     finally:
         subprocess.run([nft, "delete", "table", "inet", table], check=False)
+
+
+def tcp_dropped(source: str, dest: str, port: int) -> contextlib.AbstractContextManager[None]:
+    return udp_dropped(source, dest, port, proto="tcp")
 
 
 @pytest.fixture
@@ -227,3 +232,41 @@ def test_udp_probes_reach_an_encrypted_cluster_only_with_its_key(make_lab: LabFa
     wrong.write_text(base64.b64encode(os.urandom(32)).decode())
     code, doc = _preflight(inventory, "--gossip-key-file", str(wrong))
     assert code == 1 and {f["rule"] for f in doc["findings"]} == {"PF021"}
+
+
+def test_vault_preflight_on_a_raft_cluster_names_a_dropped_api_port(lab_root: Path, tmp_path: Path) -> None:
+    """`vault preflight` on a real OpenBao raft cluster: API and cluster listeners held by each node, TCP between
+    every pair (cluster ports read from the raft configuration); one pair's API port dropped is named exactly."""
+    from clusterops.lab import binaries
+    from clusterops.lab.openbao_cluster import OpenBaoCluster
+    from tests.conftest import free_prefix, require_binaries
+
+    require_binaries(vault=True)
+    cluster = OpenBaoCluster(lab_root / f"vault-preflight-{uuid.uuid4().hex[:6]}")
+    cluster.up(nodes=3, version=binaries.DEFAULT_OPENBAO, prefix=free_prefix())
+    try:
+        inventory = tmp_path / "vault-inventory.yaml"
+        inventory.write_text(yaml.safe_dump(cluster.inventory(), sort_keys=False))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CONSUL_", "VAULT_", "BAO_"))}
+
+        def preflight() -> tuple[int, dict[str, Any]]:
+            result = run_cli("vault", "preflight", "-i", str(inventory), "-f", "json", "--min-nofile", MIN_NOFILE,
+                             env=env)  # fmt: skip
+            assert result.returncode in (0, 1), result.stdout + result.stderr
+            return result.returncode, json.loads(result.stdout)
+
+        code, doc = preflight()
+        assert code == 0, doc["findings"]
+        assert len(doc["matrix"]) == 3 * 2 * 2 and all(p["ok"] for p in doc["matrix"])
+        assert {p["port"] for p in doc["matrix"]} == {8200, 8201}
+        assert all(h["probed"] and h["pid"] for h in doc["hosts"].values())
+        assert cluster.root_token() not in json.dumps(doc)
+
+        v1, v2 = cluster.state().nodes[0], cluster.state().nodes[1]
+        with tcp_dropped(v1.ip, v2.ip, 8200):
+            code, doc = preflight()
+        assert code == 1
+        assert _rules(doc) == [("PF020", f"{v1.name} -> {v2.name}")], doc["findings"]
+        assert "tcp 8200" in doc["findings"][0]["message"]
+    finally:
+        cluster.down()

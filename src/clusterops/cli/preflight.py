@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
+    from clusterops.findings import Severity
     from clusterops.preflight.run import PreflightResult
 
 FORMATS = ("table", "json", "junit", "sarif", "github")
@@ -41,10 +42,9 @@ def consul_preflight(
     configuration names (listening, and by the agent), TCP 8300-8302 and UDP 8301-8302 between every pair of
     servers (UDP by a real gossip ping), the data dir's space and mode, and clock offsets. Exit 1 on findings."""
     from clusterops.durations import parse_duration
-    from clusterops.findings import Report, Severity
-    from clusterops.preflight.rules import RULES, Thresholds
+    from clusterops.findings import Severity
+    from clusterops.preflight.rules import Thresholds
     from clusterops.preflight.run import preflight
-    from clusterops.report import render
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"use one of {', '.join(FORMATS)}", param_hint="--format")
@@ -64,10 +64,55 @@ def consul_preflight(
     result = preflight(
         inventory, thresholds=thresholds, gossip_key_file=gossip_key_file, probe_timeout=timeout, on_done=progress
     )
+    _render(result, "clusterops consul preflight", fmt, threshold)
+
+
+def vault_preflight(
+    inventory: Inventory,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, junit, sarif or github.")] = "table",
+    fail_on: Annotated[str, typer.Option("--fail-on", help="Exit 1 on findings at or above: info, warning, error.")] = (
+        "error"
+    ),
+    min_nofile: Annotated[
+        int, typer.Option("--min-nofile", help="Recommended open-file soft limit (PF002); Vault's unit uses 65536.")
+    ] = 65536,
+    max_clock_offset: Annotated[
+        str, typer.Option("--max-clock-offset", help="Largest clock difference between nodes (PF040).")
+    ] = "1s",
+    probe_timeout: Annotated[str, typer.Option("--probe-timeout", help="How long one TCP connect may take.")] = "1.5s",
+) -> None:
+    """Check every Vault/OpenBao node's host at once, read-only: the server's open-file limits and use, its API
+    and cluster listeners (held by it), TCP to every other node's API and cluster ports, the raft data dir
+    (lab nodes), and clock offsets. Exit 1 on findings."""
+    from clusterops.durations import parse_duration
+    from clusterops.findings import Severity
+    from clusterops.preflight.rules import Thresholds
+    from clusterops.preflight.vault import vault_preflight as run_vault_preflight
+
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"use one of {', '.join(FORMATS)}", param_hint="--format")
+    try:
+        threshold = Severity(fail_on)
+    except ValueError:
+        raise typer.BadParameter("use info, warning or error", param_hint="--fail-on") from None
+    thresholds = Thresholds(
+        min_nofile=min_nofile, max_clock_offset=parse_duration(max_clock_offset, name="--max-clock-offset")
+    )
+    result = run_vault_preflight(
+        inventory, thresholds=thresholds, probe_timeout=parse_duration(probe_timeout, name="--probe-timeout")
+    )
+    _render(result, "clusterops vault preflight", fmt, threshold)
+
+
+def _render(result: PreflightResult, tool: str, fmt: str, threshold: Severity) -> None:
+    from clusterops.findings import Report
+    from clusterops.preflight.rules import RULES
+    from clusterops.report import render
+
     for _server, error in sorted(result.failures.items()):
         typer.echo(f"error: {error}", err=True)
     report = Report(
-        tool="clusterops consul preflight",
+        tool=tool,
         findings=tuple(result.findings),
         rules=tuple(RULES.values()),
         summary=f"{len(result.results)} of {len(result.views)} hosts probed in {result.wall:.1f}s",

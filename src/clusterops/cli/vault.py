@@ -328,3 +328,9 @@ def snapshot_restore_test(
             typer.echo(f"  note: {note}")
     if not report.unsealed:
         raise typer.Exit(1)
+
+
+# Host preflight lives in its own module; registered here so that it is `clusterops vault preflight`.
+from clusterops.cli.preflight import vault_preflight  # noqa: E402 - registration after the group's commands
+
+app.command("preflight")(vault_preflight)

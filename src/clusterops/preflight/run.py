@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,7 +199,7 @@ def build_request(
 
 @dataclass
 class PreflightResult:
-    views: dict[str, AgentView]
+    views: dict[str, Any]  # server -> what its agent said of itself (AgentView for Consul)
     results: dict[str, ProbeResult] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
@@ -212,7 +212,7 @@ class PreflightResult:
 
 
 def probe_all(
-    inventory: Inventory,
+    servers: Sequence[InventoryServer],
     make_request: Callable[[InventoryServer], dict[str, Any]],
     *,
     concurrency: int | None = None,
@@ -232,9 +232,9 @@ def probe_all(
             on_done(server.name, "failed")
 
     started = time.monotonic()
-    workers = concurrency or max(1, len(inventory.servers))
+    workers = concurrency or max(1, len(servers))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(one, inventory.servers))
+        list(pool.map(one, servers))
     return results, failures, time.monotonic() - started
 
 
@@ -252,19 +252,26 @@ def preflight(
     key = gossip_key(gossip_key_file or inventory.consul.get("gossip_key_file"))
     views = read_views(inventory)
     results, failures, wall = probe_all(
-        inventory,
+        inventory.servers,
         lambda s: build_request(s, views, key=key, timeout=probe_timeout),
         concurrency=concurrency,
         on_done=on_done,
     )
     out = PreflightResult(views=views, results=results, failures=failures, wall=wall)
     members = max([v.members for v in views.values()] + [len(inventory.servers)])
+    judge(out, {name: v.endpoints for name, v in views.items()}, members, thresholds)
+    return out
+
+
+def judge(
+    out: PreflightResult, endpoints: dict[str, tuple[Endpoint, ...]], members: int, thresholds: Thresholds
+) -> None:
+    """Findings from every probe's answer: the part of a preflight that is the same for Consul and Vault."""
     offsets = {}
-    for name, result in sorted(results.items()):
+    for name, result in sorted(out.results.items()):
         answer = result.answer
-        view = views[name]
         out.findings += process_findings(name, answer, members, thresholds)
-        out.findings += listener_findings(name, answer, view.endpoints)
+        out.findings += listener_findings(name, answer, endpoints.get(name, ()))
         out.findings += disk_findings(name, answer, thresholds)
         for r in answer.get("reach", []):
             out.probes.append(Probe(name, r["target"], r["proto"], int(r["port"]), r["ok"], r["detail"]))
@@ -272,7 +279,6 @@ def preflight(
         offsets[name] = (float(answer["time"]) - mid, (result.finished - result.started) / 2)
     out.findings += reach_findings(out.probes)
     out.findings += clock_findings(offsets, thresholds)
-    return out
 
 
 def collect_facts(
@@ -284,7 +290,9 @@ def collect_facts(
     inventory = load_inventory(inventory_path)
     views = {s.name: default_view(s, "") for s in inventory.servers}
     results, failures, _ = probe_all(
-        inventory, lambda s: build_request(s, views, key=None, timeout=1.0, facts=True), concurrency=concurrency
+        inventory.servers,
+        lambda s: build_request(s, views, key=None, timeout=1.0, facts=True),
+        concurrency=concurrency,
     )
     nodes: dict[str, Any] = {}
     for name, result in sorted(results.items()):
