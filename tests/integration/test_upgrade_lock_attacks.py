@@ -13,7 +13,7 @@ import pytest
 
 from clusterops.consul import lock as cluster_lock
 from clusterops.consul.lock import Holder, LockHeld
-from tests.conftest import IN_CI, LabFactory
+from tests.conftest import CONSUL_B, IN_CI, LabFactory
 from tests.integration.helpers import lab_client
 
 _HOLDER = textwrap.dedent(
@@ -74,3 +74,37 @@ def test_resume_never_takes_over_a_live_holder_in_another_pid_namespace(make_lab
             if pipe is not None:
                 pipe.close()  # closing stdin lets the holder release and exit
         holder.wait(timeout=30)
+
+
+def test_a_run_that_lost_its_lock_stops_no_other_server(make_lab: LabFactory, tmp_path: Path) -> None:
+    """The run's session expired (its laptop was suspended for longer than twice the TTL) and another
+    operator took the lock. The renewal noticed, failed to take it back, set `lost`, and nothing read it:
+    the first run went on stopping servers while the second held the lock."""
+    import time
+
+    from tests.integration.test_consul_upgrade import versions, wait_journal, write_inventory
+    from tests.integration.test_upgrade_lock_identity import events, upgrade
+
+    lab = make_lab(servers=3)
+    inventory = write_inventory(lab, tmp_path)
+    state_dir = tmp_path / "state"
+    run = upgrade(inventory, state_dir, lab, "--apply")
+    try:
+        wait_journal(state_dir, lambda st: "gating" in st.values())  # the first server is back, being gated
+        other = Holder("ops-laptop", 4242, "", "consul upgrade --to 1.14.11 --apply", "bob", time.time())
+        with lab_client(lab) as client:
+            ours, _ = cluster_lock.read_holder(client, cluster_lock.LOCK_KEY)
+            cluster_lock.destroy_session(client, ours)  # what a TTL expiry does
+            theirs = cluster_lock.create_session(client, "bob", ttl=60)
+            assert cluster_lock.try_acquire(client, cluster_lock.LOCK_KEY, theirs, other.to_json())
+        out, err = run.communicate(timeout=600)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    assert run.returncode == 1, out[-2000:] + err
+    assert "lost the cluster lock clusterops/lock" in err and "by bob on host ops-laptop" in err
+    assert len([e for e in events(out) if e["event"] == "stopping"]) == 1  # the first server only
+    assert sorted(versions(lab).values()).count(CONSUL_B) == 1
+    with lab_client(lab) as client:
+        assert cluster_lock.read_holder(client, cluster_lock.LOCK_KEY)[0] == theirs  # bob's lock untouched

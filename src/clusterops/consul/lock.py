@@ -262,6 +262,29 @@ class Lock:
             with contextlib.suppress(ClusterOpsError):
                 self._first(lambda c: try_acquire(c, self.key, self.session, self.holder.to_json()))
 
+    def ensure_held(self) -> None:
+        """Raise LockHeld unless the cluster lock is still this run's (read now, from the cluster).
+
+        Called right before each server is stopped: a run that was paused or cut off for longer than
+        the session's TTL (a suspended laptop, a stalled VM) has lost its session, and another run
+        may have taken the lock meanwhile; it must not stop another server."""
+        if not self.session:
+            return  # the local lock only (warned when it was taken)
+        try:
+            session, other = self._first(lambda c: read_holder(c, self.key))
+        except ClusterOpsError as err:
+            raise LockHeld(
+                f"cannot confirm that this run still holds the cluster lock {self.key} "
+                f"({str(err).splitlines()[0]}); no other server was stopped"
+            ) from None
+        if session != self.session:
+            who = other.describe() if other and session else (f"session {session}" if session else "nobody")
+            raise LockHeld(
+                f"this run lost the cluster lock {self.key} (its session expired: the run was paused or cut "
+                f"off for more than {2 * self.ttl:g}s); it is now held by {who}; no other server was stopped",
+                hint="when no other run is working on the cluster, `--resume` continues this run",
+            )
+
     def start_renewing(self) -> None:
         if not self.session:
             return
