@@ -270,13 +270,17 @@ class Lock:
         may have taken the lock meanwhile; it must not stop another server."""
         if not self.session:
             return  # the local lock only (warned when it was taken)
-        try:
-            session, other = self._first(lambda c: read_holder(c, self.key))
-        except ClusterOpsError as err:
-            raise LockHeld(
-                f"cannot confirm that this run still holds the cluster lock {self.key} "
-                f"({str(err).splitlines()[0]}); no other server was stopped"
-            ) from None
+        for attempt in range(3):  # an idempotent read: a leader election right after a hand-over may fail it
+            try:
+                session, other = self._first(lambda c: read_holder(c, self.key))
+                break
+            except ClusterOpsError as err:
+                if attempt == 2:
+                    raise LockHeld(
+                        f"cannot confirm that this run still holds the cluster lock {self.key} "
+                        f"({str(err).splitlines()[0]}); no other server was stopped"
+                    ) from None
+                time.sleep(1.0)
         if session != self.session:
             who = other.describe() if other and session else (f"session {session}" if session else "nobody")
             raise LockHeld(
