@@ -61,6 +61,28 @@ exec "$@"
 """
 
 
+def _die_with_parent() -> None:
+    """In the forked child, before exec: SIGTERM when the process that started it dies (prctl
+    PR_SET_PDEATHSIG), so dockerd stops its containers and containerd even when the test run is killed."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+
+
+def unmount_below(root: Path) -> None:
+    """Lazily unmount every mount point at or below `root`, deepest first (dockerd bind-mounts its data root
+    onto itself; `umount -R root` fails when root itself is not a mount point, and the mount leaked)."""
+    try:
+        lines = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return
+    prefix = str(root).rstrip("/")
+    points = [line.split()[1].encode().decode("unicode_escape") for line in lines if len(line.split()) > 1]
+    for point in sorted({p for p in points if p == prefix or p.startswith(prefix + "/")}, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+
+
 class EngineError(RuntimeError):
     pass
 
@@ -118,6 +140,7 @@ class DockerEngine:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=_die_with_parent,  # a test run killed mid-way (SIGKILL, SIGTERM) takes dockerd down too
         )
         log.close()
         deadline = time.monotonic() + 60
@@ -153,7 +176,7 @@ class DockerEngine:
         for pid in self._leftover_pids():  # containerd / shims started for our exec root
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        subprocess.run(["umount", "-R", "-l", str(self.root)], capture_output=True, check=False)
+        unmount_below(self.root)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def _leftover_pids(self) -> list[int]:

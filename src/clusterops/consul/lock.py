@@ -15,7 +15,8 @@ a playbook's `consul.upgrade` step) holds both while it works:
 
 A run that finds either lock held is refused at once (`LockHeld`, exit 1) with the holder: host,
 pid, run id, command and since when. `--resume` takes over a cluster lock whose holder is provably
-dead (same host, its pid gone); `--break-lock` takes over any cluster lock and says what it broke.
+dead (same host, same PID namespace since this boot, its pid gone); `--break-lock` takes over any
+cluster lock and says what it broke.
 A token without `session:write`/`key:write` gets a warning and the local lock only.
 
 This module talks to Consul's session and KV endpoints through the adapter's HTTP session
@@ -65,10 +66,11 @@ class Holder:
     command: str
     user: str
     since: float
+    pidns: str = ""  # boot id and PID namespace: a pid means something only inside them
 
     @classmethod
     def me(cls, command: str, run_id: str = "") -> Holder:
-        return cls(socket.gethostname(), os.getpid(), run_id, command, _user(), time.time())
+        return cls(socket.gethostname(), os.getpid(), run_id, command, _user(), time.time(), _pid_namespace())
 
     def describe(self) -> str:
         since = datetime.fromtimestamp(self.since, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -86,13 +88,17 @@ class Holder:
             return cls(
                 host=str(raw["host"]), pid=int(raw["pid"]), run_id=str(raw.get("run_id", "")),
                 command=str(raw.get("command", "")), user=str(raw.get("user", "")), since=float(raw["since"]),
+                pidns=str(raw.get("pidns", "")),
             )  # fmt: skip
         except (ValueError, KeyError, TypeError):
             return None
 
     def provably_dead(self) -> bool:
-        """True only when the holder ran on this host and its process is gone."""
-        if self.host != socket.gethostname():
+        """True only when the holder ran on this host, in this PID namespace since this boot, and its
+        process is gone. A host name alone proves nothing: a container sharing the host's name
+        (`--uts=host`, `--network host`) has its own pids, so a live holder there has no pid here."""
+        here = _pid_namespace()
+        if self.host != socket.gethostname() or not here or self.pidns != here:
             return False
         try:
             os.kill(self.pid, 0)
@@ -101,6 +107,15 @@ class Holder:
         except PermissionError:  # alive, someone else's
             return False
         return False
+
+
+def _pid_namespace() -> str:
+    """`<boot id>/<pid namespace>` of this process, or "" where Linux does not say."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+        return f"{boot}/{Path('/proc/self/ns/pid').readlink()}"
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 def _user() -> str:
@@ -246,6 +261,33 @@ class Lock:
         if self.session:
             with contextlib.suppress(ClusterOpsError):
                 self._first(lambda c: try_acquire(c, self.key, self.session, self.holder.to_json()))
+
+    def ensure_held(self) -> None:
+        """Raise LockHeld unless the cluster lock is still this run's (read now, from the cluster).
+
+        Called right before each server is stopped: a run that was paused or cut off for longer than
+        the session's TTL (a suspended laptop, a stalled VM) has lost its session, and another run
+        may have taken the lock meanwhile; it must not stop another server."""
+        if not self.session:
+            return  # the local lock only (warned when it was taken)
+        for attempt in range(3):  # an idempotent read: a leader election right after a hand-over may fail it
+            try:
+                session, other = self._first(lambda c: read_holder(c, self.key))
+                break
+            except ClusterOpsError as err:
+                if attempt == 2:
+                    raise LockHeld(
+                        f"cannot confirm that this run still holds the cluster lock {self.key} "
+                        f"({str(err).splitlines()[0]}); no other server was stopped"
+                    ) from None
+                time.sleep(1.0)
+        if session != self.session:
+            who = other.describe() if other and session else (f"session {session}" if session else "nobody")
+            raise LockHeld(
+                f"this run lost the cluster lock {self.key} (its session expired: the run was paused or cut "
+                f"off for more than {2 * self.ttl:g}s); it is now held by {who}; no other server was stopped",
+                hint="when no other run is working on the cluster, `--resume` continues this run",
+            )
 
     def start_renewing(self) -> None:
         if not self.session:

@@ -106,6 +106,15 @@ def _apply_removals(
             outcomes.append(RemovalOutcome(removal, False, f"refused: {removal.refused}"))
             continue
         peer = removal.peer
+        # Decide from the cluster as it is now, not as it was at plan time (the confirmation prompt, or the
+        # wait for the lock, may have lasted minutes): a dead server that was restarted meanwhile is a
+        # healthy voter again, and removing it takes away quorum.
+        now = {r.peer.id: r for r in plan_removals(read_cluster_state(client))}
+        fresh = now.get(peer.id)
+        if fresh is None or fresh.refused:
+            why = fresh.refused if fresh is not None else "its node is an alive member again"
+            outcomes.append(RemovalOutcome(removal, False, f"not removed: no longer stale and dead ({why})"))
+            continue
         if removal.action == "force-leave":
             client.force_leave(peer.node)
         else:

@@ -22,7 +22,10 @@ from dataclasses import dataclass, field
 
 from clusterops.errors import UsageError
 
-_STRICT = re.compile(r"v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?")
+# ASCII digits only (`\d` would take fullwidth or Arabic-Indic digits), no leading zero (`01.14.11`):
+# Consul never prints either, and semver forbids leading zeros.
+_NUM = r"(0|[1-9][0-9]*)"
+_STRICT = re.compile(rf"v?{_NUM}\.{_NUM}\.{_NUM}(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?", re.ASCII)
 
 
 @dataclass(frozen=True, order=False)
@@ -44,7 +47,7 @@ class Version:
             )
         match = _STRICT.fullmatch(text)
         if match is None:
-            if re.fullmatch(r"v?\d+\.\d+", text):
+            if re.fullmatch(r"v?[0-9]+\.[0-9]+", text):
                 raise UsageError(
                     f"{what} {text!r} names no patch release; give the exact version to install, e.g. {text}.0 "
                     "or the latest patch of that series"

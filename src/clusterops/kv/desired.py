@@ -196,6 +196,16 @@ def load_desired(
             return _json_value(value["value"], (*keys, "value"), loc)
         raise loc.error(keys, f"{label}: a value is a literal or one of {{env: NAME}}, {{file: PATH}}, {{stdin: NAME}}")
 
+    seen: dict[str, str] = {}  # one secret, one entry: `app` and `/app/` would plan two rows and write one
+    for rel in secrets_raw:
+        name = str(rel).strip("/")
+        if name in seen:
+            first = seen[name]
+            raise loc.error(
+                ("secrets", rel),
+                f"names the same secret as {first!r} (line {loc.line(('secrets', first))}); keep one entry",
+            )
+        seen[name] = rel
     secrets: list[DesiredSecret] = []
     for rel, spec in sorted(secrets_raw.items(), key=lambda kv: str(kv[0])):
         at: tuple[PathPart, ...] = ("secrets", rel)

@@ -44,6 +44,9 @@ RULES: dict[str, Rule] = {
              "Check the agent's log for bind errors and the configuration's addresses and ports."),
         Rule("PF011", E, "a port the configuration names is held by another process",
              "Stop the other process or move one of them: the agent cannot (re)start while the port is taken."),
+        Rule("PF012", W, "a port the configuration names is held by a process the probe cannot identify",
+             "Run the probe with the rights to read /proc/PID/fd of the agent's user (root, or as that user), "
+             "or check by hand with `ss -ltnup`."),
         Rule("PF020", E, "a TCP port of a server cannot be reached from another server",
              "Open the port between the two hosts (firewall, security group, routing)."),
         Rule("PF021", E, "UDP gossip between two servers is dropped",
@@ -150,6 +153,13 @@ def listener_findings(server: str, answer: Mapping[str, Any], endpoints: Iterabl
             out.append(_f("PF011", server, f"{where} is held by {who}, not by the agent (pid {pid or 'none'})"))
         elif not holders:
             out.append(_f("PF010", server, f"{where}: nothing listens there"))
+        elif not any(s["pid"] is not None and s["pid"] == pid for s in holders):
+            # every holder is of unknown owner (the probe may not read other users' descriptors): it may
+            # be another process, so never an OK
+            out.append(
+                _f("PF012", server, f"{where}: something listens there, but this probe cannot tell which process "
+                   f"(it may not read the descriptors of other users' processes); the agent is pid {pid or 'unknown'}")
+            )  # fmt: skip
     return out
 
 

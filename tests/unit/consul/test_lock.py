@@ -42,6 +42,10 @@ def test_a_dead_process_on_this_host_is_provably_dead_and_nothing_else_is() -> N
     proc.wait()
     me = Holder.me("x")
     assert not me.provably_dead()
-    assert Holder(me.host, proc.pid, "", "x", "u", 0.0).provably_dead()
-    assert not Holder("another-host", proc.pid, "", "x", "u", 0.0).provably_dead()
+    assert me.pidns and Holder(me.host, proc.pid, "", "x", "u", 0.0, me.pidns).provably_dead()
+    assert not Holder("another-host", proc.pid, "", "x", "u", 0.0, me.pidns).provably_dead()
+    # same host name, another PID namespace (a container sharing the host's name) or another boot:
+    # the pid names another process there, so nothing is proven
+    assert not Holder(me.host, proc.pid, "", "x", "u", 0.0, "boot/pid:[1]").provably_dead()
+    assert not Holder(me.host, proc.pid, "", "x", "u", 0.0).provably_dead()  # a holder that did not say
     assert Holder.from_json(me.to_json()) == me and Holder.from_json("garbage") is None

@@ -25,6 +25,12 @@ from tests.unit.consul.test_upgrade_plan import lab_inventory_text
         ("latest", "not a version"),
         ("1.14.x", "not a version"),
         ("", "not a version"),
+        ("\uff11.14.11", "not a version"),  # fullwidth 1: `\d` took it and planned 1.14.11
+        ("1.\u0661\u0664.11", "not a version"),  # Arabic-Indic 14
+        ("01.14.11", "not a version"),  # leading zeros: Consul never prints them, semver forbids them
+        ("1.014.11", "not a version"),
+        ("1.14.011", "not a version"),
+        ("1.14.11\n", "whitespace"),
     ],
 )
 def test_a_target_is_refused_not_half_accepted(text: str, why: str) -> None:
@@ -58,6 +64,8 @@ def test_equality_ignores_build_metadata_but_not_prerelease() -> None:
     assert not same_version("1.14.11-rc1", "1.14.11") and not same_version("", "1.14.11")
     assert Version.reported("1.14.10") < Version.target("1.14.11")  # type: ignore[operator]
     assert Version.reported("rc1.2.3") is None
+    assert Version.reported("\uff11.14.11") is None and Version.reported("01.14.11") is None
+    assert Version.reported("1.0.0") == Version.target("1.0.0")  # a zero alone is not a leading zero
 
 
 def test_v_prefixed_target_plans_and_gates_like_the_plain_one() -> None:

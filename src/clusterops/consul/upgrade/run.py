@@ -152,8 +152,14 @@ def apply_upgrade(
         ) as lock:
             if journal is not None:
                 journal = Journal.load(journal.path)  # as the last holder left it
+
+            def guarded(event: Event) -> None:
+                if event.get("event") == "stopping":  # the last moment before a server goes down
+                    lock.ensure_held()
+                on_event(event)
+
             return _apply_locked(
-                inventory, reader, target, journal, lock, plan_options, options, state_dir, on_event, on_plan,
+                inventory, reader, target, journal, lock, plan_options, options, state_dir, guarded, on_plan,
                 driver_factory, should_stop, after_snapshot,
             )  # fmt: skip
     finally:
