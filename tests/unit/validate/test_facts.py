@@ -44,7 +44,7 @@ def test_facts_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
-        ("nodes: [\n", "invalid YAML"),
+        ("nodes: [\n", "not valid YAML"),
         ("hosts: {}\n", "unknown top-level keys"),
         ("nodes:\n  s1:\n    interfaces: [{name: eth0, addresses: [10.0.0.300/24]}]\n", "not an address/prefix"),
         ("nodes:\n  s1:\n    interfaces: [{name: eth0, flags: [shiny]}]\n", "unknown flag"),
