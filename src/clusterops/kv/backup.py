@@ -373,7 +373,10 @@ def _parse(plain: bytes, where: str, *, lines: bool = True) -> Any:
         line = mark.line + 1 if mark else None
         if line is None and isinstance(getattr(err, "position", None), int):  # a reader error: a position
             line = plain.count(b"\n", 0, err.position) + 1  # type: ignore[attr-defined]
-        raise ConfigError("is not a readable export (YAML or JSON)", path=where, line=at(line or 1)) from None
+        problem = getattr(err, "problem", None) or "not YAML"
+        raise ConfigError(
+            f"is not a readable export (YAML or JSON): {problem}", path=where, line=at(line or 1)
+        ) from None
     except RecursionError:
         raise ConfigError("is nested too deeply to read", path=where, line=at(1)) from None
 

@@ -148,7 +148,7 @@ def load_desired(
     unknown = set(raw) - {"mount", "secrets"}
     if unknown:
         raise loc.error(
-            (sorted(unknown, key=str)[0],), f"unknown top-level key(s): {', '.join(sorted(map(str, unknown)))}"
+            (str(sorted(unknown, key=str)[0]),), f"unknown top-level key(s): {', '.join(sorted(map(str, unknown)))}"
         )
     mount = str(mount_override or raw.get("mount") or "").strip("/")
     if not mount:

@@ -400,7 +400,9 @@ def load_plan(path: Path) -> SyncPlan:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as err:
-        raise ConfigError(f"is not JSON: {err.msg}", path=where, line=err.lineno) from None
+        raise ConfigError(
+            f"is not JSON: {err.msg.removesuffix(' at')} (column {err.colno})", path=where, line=err.lineno
+        ) from None
     except RecursionError:
         raise ConfigError("is nested too deeply to read", path=where, line=1) from None
     return SyncPlan.from_dict(raw, where, line=_json_lines(text, where))
