@@ -19,7 +19,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,13 +28,14 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import yaml
 
 from clusterops.atomicfile import write_private
-from clusterops.errors import CasConflict, ConfigError, NotFound, UsageError
+from clusterops.errors import CasConflict, ClusterOpsError, ConfigError, NotFound, UsageError
 from clusterops.kv import paths
 from clusterops.kv.client import VaultClient
 from clusterops.kv.model import SecretRef
 from clusterops.kv.pool import DEFAULT_WORKERS, Outcome, Progress, run_bounded, run_streaming
 from clusterops.kv.replay import ReplayResult, SecretRecord, read_record, replay
 from clusterops.kv.tree import error_message, join, paths_below
+from clusterops.yamlsource import Locator, PathPart, dotted, load_yaml_text
 
 if TYPE_CHECKING:
     from cryptography.fernet import Fernet
@@ -346,40 +347,120 @@ def write_export(doc: Export, path: Path, *, fmt: str, key: bytes | None) -> Non
         out.discard()
 
 
-def _parse(plain: bytes, where: str) -> Any:
-    """JSON with the JSON parser (an export written with --format json), else YAML with the C loader."""
+def _parse(plain: bytes, where: str, *, lines: bool = True) -> Any:
+    """JSON with the JSON parser (an export written with --format json), else YAML with the C loader.
+
+    `lines`: the text is the file as written (not decrypted from it), so an error can name its line."""
+
+    def at(line: int | None) -> int | None:
+        return line if lines else None
+
     head = plain[:64].lstrip()
     if head.startswith(b"{"):
         try:
             return json.loads(plain)
         except ValueError as err:
             line = getattr(err, "lineno", None)
-            raise ConfigError("is not valid JSON", path=where, line=line) from None
+            if isinstance(err, UnicodeDecodeError):
+                line = plain.count(b"\n", 0, err.start) + 1
+            raise ConfigError("is not valid JSON", path=where, line=at(line)) from None
+        except RecursionError:
+            raise ConfigError("is nested too deeply to read", path=where, line=at(1)) from None
     try:
         return yaml.load(plain, Loader=_Loader)  # a safe loader: CSafeLoader, or SafeLoader without libyaml
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
+        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+        line = mark.line + 1 if mark else None
+        if line is None and isinstance(getattr(err, "position", None), int):  # a reader error: a position
+            line = plain.count(b"\n", 0, err.position) + 1  # type: ignore[attr-defined]
+        problem = getattr(err, "problem", None) or "not YAML"
         raise ConfigError(
-            "is not a readable export (YAML or JSON)", path=where, line=mark.line + 1 if mark else None
+            f"is not a readable export (YAML or JSON): {problem}", path=where, line=at(line or 1)
         ) from None
+    except RecursionError:
+        raise ConfigError("is nested too deeply to read", path=where, line=at(1)) from None
+
+
+def _line_finder(plain: bytes, where: str, enabled: bool) -> Callable[[tuple[PathPart, ...]], int | None]:
+    """Key path -> line in the export's text, worked out on the first error only."""
+    found: list[Locator] = []
+
+    def line(keys: tuple[PathPart, ...]) -> int | None:
+        if not enabled:
+            return None
+        if not found:
+            try:
+                found.append(load_yaml_text(plain.decode("utf-8"), where, loader=_Loader)[1])
+            except (ClusterOpsError, ValueError, TypeError):
+                found.append(Locator(where))
+        return found[0].line(keys) or 1
+
+    return line
 
 
 def load_export(blob: bytes, *, key: bytes | None, where: str) -> Export:
-    raw = _parse(decrypt(blob, key), where)
+    """An export file; every error names the file and, for a plain (not encrypted) file, the line."""
+    plain = decrypt(blob, key)
+    readable = plain is blob  # encrypted: lines of the decrypted text are no lines of the file
+    raw = _parse(plain, where, lines=readable)
+    line = _line_finder(plain, where, readable)
+
+    def bad(keys: tuple[PathPart, ...], message: str) -> ConfigError:
+        return ConfigError(f"{dotted(keys)}: {message}" if keys else message, path=where, line=line(keys))
+
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise ConfigError(f"is not a clusterops export (format {FORMAT} expected)", path=where)
+        raise bad((), f"is not a clusterops export (format {FORMAT} expected)")
+    if not isinstance(raw.get("source") or {}, dict):
+        raise bad(("source",), "must be an object (address, mount, path)")
+    entries = raw.get("secrets") or []
+    if not isinstance(entries, list):
+        raise bad(("secrets",), "must be a list of secrets")
+    for n, entry in enumerate(entries):
+        _check_entry(entry, ("secrets", n), bad)
     try:
-        records = tuple(SecretRecord.from_dict(r) for r in raw.get("secrets") or [])
-    except (KeyError, TypeError, ValueError) as err:
-        raise ConfigError(f"has a malformed secret entry ({type(err).__name__})", path=where) from err
-    check_records(records, where)
+        records = tuple(SecretRecord.from_dict(r) for r in entries)
+    except (KeyError, TypeError, ValueError, OverflowError, UsageError) as err:  # the checks above should catch all
+        raise bad(("secrets",), f"has a malformed secret entry ({type(err).__name__})") from err
+    check_records(records, where, line=lambda n: line(("secrets", n - 1, "path")))
     return Export(dict(raw.get("source") or {}), records)
+
+
+def _whole(value: Any) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
+
+
+def _check_entry(entry: Any, at: tuple[PathPart, ...], bad: Callable[[tuple[PathPart, ...], str], ConfigError]) -> None:
+    """One exported secret's shape, checked before it is read."""
+    if not isinstance(entry, dict) or "path" not in entry:
+        raise bad(at, "an exported secret needs a `path` and a list of `versions`")
+    if not isinstance(entry["path"], str):
+        raise bad((*at, "path"), "must be a string")
+    meta = entry.get("metadata") or {}
+    if not isinstance(meta, dict):
+        raise bad((*at, "metadata"), "must be an object")
+    for name in ("current_version", "oldest_version", "max_versions"):
+        if not _whole(meta.get(name)):
+            raise bad((*at, "metadata", name), "must be a whole number")
+    if not isinstance(meta.get("custom_metadata") or {}, dict):
+        raise bad((*at, "metadata", "custom_metadata"), "must map names to strings")
+    versions = entry.get("versions") or []
+    if not isinstance(versions, list):
+        raise bad((*at, "versions"), "must be a list of versions")
+    for n, v in enumerate(versions):
+        if not isinstance(v, dict) or "version" not in v:
+            raise bad((*at, "versions", n), "a version needs a `version` number")
+        if v["version"] is None or not _whole(v["version"]):
+            raise bad((*at, "versions", n, "version"), "must be a whole number")
+        if v.get("data") is not None and not isinstance(v["data"], dict):
+            raise bad((*at, "versions", n, "data"), "must be an object of key: value")
 
 
 # -- import ---------------------------------------------------------------------------------
 
 
-def check_records(records: tuple[SecretRecord, ...], where: str) -> None:
+def check_records(
+    records: tuple[SecretRecord, ...], where: str, *, line: Callable[[int], int | None] = lambda index: None
+) -> None:
     """Refuse an export with an entry that could land outside DEST or twice on one path; nothing is written.
 
     Each entry's path is relative to DEST: a '..', '.' or empty segment (also percent-encoded), or two
@@ -393,11 +474,14 @@ def check_records(records: tuple[SecretRecord, ...], where: str) -> None:
                 f"secret entry {index} (path {rec.path!r}) {why}: it would be written outside the destination; "
                 "nothing was imported",
                 path=where,
+                line=line(index),
             )
         key = rec.path.strip("/")
         if key in seen:
             raise ConfigError(
-                f"secret entries {seen[key]} and {index} both have path {rec.path!r}; nothing was imported", path=where
+                f"secret entries {seen[key]} and {index} both have path {rec.path!r}; nothing was imported",
+                path=where,
+                line=line(index),
             )
         seen[key] = index
 

@@ -141,20 +141,24 @@ def load_desired(
     except UnicodeDecodeError:
         raise ConfigError("is not UTF-8 text", path=where) from None
     raw, loc = load_yaml_text(text, where, loader=StringLoader)
+    if loc.lines.get(()) is None:
+        loc.lines[()] = 1  # an empty document: a whole-file error points at its start
     if not isinstance(raw, dict):
-        raise ConfigError("must be a mapping with `mount` and `secrets`", path=where)
+        raise loc.error((), "must be a mapping with `mount` and `secrets`")
     unknown = set(raw) - {"mount", "secrets"}
     if unknown:
-        raise loc.error((sorted(unknown)[0],), f"unknown top-level key(s): {', '.join(sorted(map(str, unknown)))}")
+        raise loc.error(
+            (str(sorted(unknown, key=str)[0]),), f"unknown top-level key(s): {', '.join(sorted(map(str, unknown)))}"
+        )
     mount = str(mount_override or raw.get("mount") or "").strip("/")
     if not mount:
-        raise ConfigError("names no `mount` (or pass --mount)", path=where)
+        raise ConfigError("names no `mount` (or pass --mount)", path=where, line=loc.line(("mount",)))
     secrets_raw = raw.get("secrets") or {}
     if not isinstance(secrets_raw, dict):
         raise loc.error(("secrets",), "`secrets` must map paths to {data, metadata}")
     stdin_cache: list[dict[str, Any]] = []
 
-    def from_stdin(name: str, label: str) -> Any:
+    def from_stdin(name: str, label: str, keys: tuple[PathPart, ...]) -> Any:
         if not stdin_cache:
             text = read_stdin()
             try:
@@ -163,15 +167,19 @@ def load_desired(
                 try:
                     value = yaml.load(text, Loader=StringLoader)  # a SafeLoader subclass
                 except yaml.YAMLError:
-                    raise ConfigError("stdin is neither a JSON nor a YAML object", path=where) from None
+                    raise ConfigError(
+                        "stdin is neither a JSON nor a YAML object", path=where, line=loc.line(keys)
+                    ) from None
             if not isinstance(value, dict):
-                raise ConfigError("stdin must hold a JSON or YAML object of name: value", path=where)
+                raise ConfigError(
+                    "stdin must hold a JSON or YAML object of name: value", path=where, line=loc.line(keys)
+                )
             stdin_cache.append(value)
         if name not in stdin_cache[0]:
-            raise ConfigError(f"{label}: stdin has no entry {name!r}", path=where)
+            raise ConfigError(f"{label}: stdin has no entry {name!r}", path=where, line=loc.line(keys))
         got = stdin_cache[0][name]
         if got is None:
-            raise ConfigError(f"{label}: stdin entry {name!r} has no value", path=where)
+            raise ConfigError(f"{label}: stdin entry {name!r} has no value", path=where, line=loc.line(keys))
         return got
 
     def resolve(value: Any, label: str, keys: tuple[PathPart, ...]) -> Any:
@@ -191,7 +199,7 @@ def load_desired(
             except UnicodeDecodeError:
                 raise loc.error(keys, f"{label}: {target} is not UTF-8 text") from None
         if set(value) == {"stdin"}:
-            return from_stdin(str(value["stdin"]), label)
+            return from_stdin(str(value["stdin"]), label, keys)
         if set(value) == {"value"}:
             return _json_value(value["value"], (*keys, "value"), loc)
         raise loc.error(keys, f"{label}: a value is a literal or one of {{env: NAME}}, {{file: PATH}}, {{stdin: NAME}}")

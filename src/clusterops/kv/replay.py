@@ -41,6 +41,8 @@ class VersionRecord:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> VersionRecord:
+        if not isinstance(raw, Mapping) or "version" not in raw:
+            raise UsageError("an exported version needs a `version` number")
         data = raw.get("data")
         return cls(
             version=int(raw["version"]),
@@ -77,9 +79,11 @@ class SecretRecord:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> SecretRecord:
-        meta = raw.get("metadata") or {}
-        if "path" not in raw or not isinstance(raw.get("versions", []), list):
+        if not isinstance(raw, Mapping):
             raise UsageError("an exported secret needs a path and a list of versions")
+        meta = raw.get("metadata") or {}
+        if "path" not in raw or not isinstance(raw.get("versions") or [], list) or not isinstance(meta, Mapping):
+            raise UsageError("an exported secret needs a path, a list of versions and metadata as a mapping")
         return cls(
             path=str(raw["path"]),
             settings={k: meta.get(k) for k in SETTINGS if meta.get(k) is not None},

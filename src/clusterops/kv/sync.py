@@ -33,6 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from clusterops.durations import parse_duration
 from clusterops.errors import AuthError, CasConflict, ClusterOpsError, ConfigError, NotFound, UnsafePlan, UsageError
 from clusterops.kv.client import VaultClient
@@ -40,9 +42,11 @@ from clusterops.kv.desired import METADATA_FIELDS, DesiredState
 from clusterops.kv.model import SecretRef
 from clusterops.kv.pool import DEFAULT_WORKERS, Progress, run_bounded
 from clusterops.kv.redact import Redactor
+from clusterops.yamlsource import Locator, PathPart, dotted, load_yaml_text
 
 PLAN_FORMAT = "clusterops-kv-plan/2"
 _PARTS = ("data", "metadata")
+_LINE_LOADER: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -160,23 +164,43 @@ class SyncPlan:
         return out
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any], where: str = "plan") -> SyncPlan:
-        if raw.get("format") != PLAN_FORMAT:
-            raise ConfigError(f"is not a clusterops plan (format {PLAN_FORMAT} expected)", path=where)
+    def from_dict(
+        cls, raw: Any, where: str = "plan", *, line: Callable[[Keys], int | None] = lambda keys: None
+    ) -> SyncPlan:
+        """A saved plan, its shape checked first; `line` maps a key path to its line in the file."""
+
+        def bad(keys: Keys, message: str) -> ConfigError:
+            return ConfigError(f"{dotted(keys)}: {message}" if keys else message, path=where, line=line(keys))
+
+        if not isinstance(raw, Mapping) or raw.get("format") != PLAN_FORMAT:
+            raise bad((), f"is not a clusterops plan (format {PLAN_FORMAT} expected)")
+        raw_items = raw.get("items") or []
+        if not isinstance(raw_items, list):
+            raise bad(("items",), "must be a list of planned paths")
+        items = tuple(_plan_item(i, ("items", n), bad) for n, i in enumerate(raw_items))
+        binding = raw.get("binding") or {}
+        if not isinstance(binding, Mapping):
+            raise bad(("binding",), "must be an object with `key` and `paths`")
         try:
-            items = tuple(PlanItem.from_dict(i) for i in raw.get("items") or [])
-            binding = raw.get("binding") or {}
             key = base64.b64decode(str(binding.get("key") or ""), validate=True)
-            bound = {
-                str(p): {
-                    part: {str(k): str(v) for k, v in (d.get(part) or {}).items()} for part in ("data", "metadata")
-                }
-                for p, d in (binding.get("paths") or {}).items()
-            }
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
-            raise ConfigError(f"has a malformed item ({type(err).__name__})", path=where) from err
+        except ValueError:
+            raise bad(("binding", "key"), "is not base64") from None
         if len(key) < 16:
-            raise ConfigError("has no binding key: save plans with `kv plan -o FILE`", path=where)
+            raise bad(("binding",), "has no binding key: save plans with `kv plan -o FILE`")
+        paths = binding.get("paths") or {}
+        if not isinstance(paths, Mapping):
+            raise bad(("binding", "paths"), "must map each path to its digests")
+        bound: dict[str, Mapping[str, Mapping[str, str]]] = {}
+        for p, d in paths.items():
+            if not isinstance(d, Mapping):
+                raise bad(("binding", "paths", p), "must be an object with `data` and `metadata`")
+            parts: dict[str, Mapping[str, str]] = {}
+            for part in _PARTS:
+                digests = d.get(part) or {}
+                if not isinstance(digests, Mapping) or not all(isinstance(v, str) for v in digests.values()):
+                    raise bad(("binding", "paths", p, part), "must map each name to its digest (a string)")
+                parts[part] = {str(k): v for k, v in digests.items()}
+            bound[str(p)] = parts
         return cls(
             str(raw.get("mount") or ""),
             items,
@@ -186,6 +210,39 @@ class SyncPlan:
             key,
             bound,
         )
+
+
+Keys = tuple[PathPart, ...]
+_ACTIONS = ("create", "update", "unchanged")
+
+
+def _plan_item(raw: Any, at: Keys, bad: Callable[[Keys, str], ConfigError]) -> PlanItem:
+    """One planned path, its shape checked before it is read (every error names the item)."""
+    if not isinstance(raw, Mapping):
+        raise bad(at, "must be an object with `path`, `action` and `version`")
+    for name in ("path", "action", "version"):
+        if name not in raw:
+            raise bad(at, f"has no `{name}`")
+    if not isinstance(raw["path"], str) or not raw["path"]:
+        raise bad((*at, "path"), "must be a secret path")
+    if raw["action"] not in _ACTIONS:
+        raise bad((*at, "action"), f"must be one of {', '.join(_ACTIONS)}")
+    version = raw["version"]
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise bad((*at, "version"), "must be a whole number")
+    if not isinstance(raw.get("live_state") or "", str):
+        raise bad((*at, "live_state"), "must be a string")
+    keys = raw.get("keys") or {}
+    if not isinstance(keys, Mapping):
+        raise bad((*at, "keys"), "must be an object with `added`, `removed` and `changed`")
+    for name in ("added", "removed", "changed"):
+        names = keys.get(name) or []
+        if not isinstance(names, list) or not all(isinstance(k, str) for k in names):
+            raise bad((*at, "keys", name), "must be a list of key names")
+    metadata = raw.get("metadata") or {}
+    if not isinstance(metadata, Mapping) or not all(isinstance(v, Mapping) for v in metadata.values()):
+        raise bad((*at, "metadata"), "must map each field to {live, desired}")
+    return PlanItem.from_dict(raw)
 
 
 # -- reading the live side -------------------------------------------------------------------
@@ -332,13 +389,38 @@ def save_plan(plan_: SyncPlan, path: Path) -> None:
 
 
 def load_plan(path: Path) -> SyncPlan:
+    """A saved plan; every error names the file and line (the line of the item or field at fault)."""
+    where = str(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as err:
-        raise ConfigError(f"cannot read: {err.strerror}", path=str(path)) from err
-    except ValueError:
-        raise ConfigError("is not JSON", path=str(path)) from None
-    return SyncPlan.from_dict(raw, str(path))
+        raise ConfigError(f"cannot read: {err.strerror}", path=where) from err
+    except UnicodeDecodeError:
+        raise ConfigError("is not UTF-8 text", path=where) from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(
+            f"is not JSON: {err.msg.removesuffix(' at')} (column {err.colno})", path=where, line=err.lineno
+        ) from None
+    except RecursionError:
+        raise ConfigError("is nested too deeply to read", path=where, line=1) from None
+    return SyncPlan.from_dict(raw, where, line=_json_lines(text, where))
+
+
+def _json_lines(text: str, where: str) -> Callable[[Keys], int | None]:
+    """Key path -> line in a JSON text, worked out on the first error only (JSON is YAML to the line finder)."""
+    found: list[Locator] = []
+
+    def line(keys: Keys) -> int | None:
+        if not found:
+            try:
+                found.append(load_yaml_text(text, where, loader=_LINE_LOADER)[1])
+            except (ClusterOpsError, ValueError, TypeError):
+                found.append(Locator(where))
+        return found[0].line(keys) or 1
+
+    return line
 
 
 # -- pre-flight ------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from clusterops.errors import ConfigError
+from clusterops.yamlsource import Locator, PathPart, load_yaml_text
 
 IPIface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
@@ -96,7 +97,18 @@ class Facts:
         return self.default
 
 
-def parse_flags(raw: object, name: str, where: str) -> frozenset[str]:
+Keys = tuple[PathPart, ...]
+
+
+def _error(where: str, message: str, loc: Locator | None, keys: Keys) -> ConfigError:
+    """`where` is "FILE" or "FILE: node X"; with a locator the error reads "FILE:LINE: node X: message"."""
+    if loc is None or not where.startswith(loc.path):
+        return ConfigError(message, path=where)
+    label = where[len(loc.path) :].lstrip(": ")
+    return ConfigError(f"{label}: {message}" if label else message, path=loc.path, line=loc.line(keys))
+
+
+def parse_flags(raw: object, name: str, where: str, *, loc: Locator | None = None, keys: Keys = ()) -> frozenset[str]:
     if raw is None:
         flags = {"up"}
         if name == "lo":
@@ -105,60 +117,66 @@ def parse_flags(raw: object, name: str, where: str) -> frozenset[str]:
     if isinstance(raw, str):
         raw = [p for p in raw.replace(",", "|").split("|") if p.strip()]
     if not isinstance(raw, list):
-        raise ConfigError(f"interface {name}: flags must be a list of names", path=where)
+        raise _error(where, f"interface {name}: flags must be a list of names", loc, keys)
     out = set()
-    for f in raw:
+    for i, f in enumerate(raw):
         key = str(f).strip().lower()
         key = _FLAG_ALIASES.get(key, key)
         if key not in KNOWN_FLAGS:
-            raise ConfigError(
-                f"interface {name}: unknown flag {f!r}; use {', '.join(KNOWN_FLAGS)}",
-                path=where,
-            )
+            raise _error(where, f"interface {name}: unknown flag {f!r}; use {', '.join(KNOWN_FLAGS)}", loc, (*keys, i))
         out.add(key)
     return frozenset(out)
 
 
-def parse_address(raw: object, name: str, where: str) -> IPIface:
+def parse_address(raw: object, name: str, where: str, *, loc: Locator | None = None, keys: Keys = ()) -> IPIface:
     text = str(raw).strip()
     try:
         return ipaddress.ip_interface(text)
     except ValueError:
-        raise ConfigError(f"interface {name}: {text!r} is not an address/prefix", path=where) from None
+        raise _error(where, f"interface {name}: {text!r} is not an address/prefix", loc, keys) from None
 
 
-def host_from_dict(data: object, where: str) -> HostFacts:
+def host_from_dict(data: object, where: str, *, loc: Locator | None = None, keys: Keys = ()) -> HostFacts:
     if not isinstance(data, dict):
-        raise ConfigError("a host must be a mapping with 'interfaces'", path=where)
+        raise _error(where, "a host must be a mapping with 'interfaces'", loc, keys)
     raw_ifaces = data.get("interfaces") or []
     if not isinstance(raw_ifaces, list):
-        raise ConfigError("'interfaces' must be a list", path=where)
+        raise _error(where, "'interfaces' must be a list", loc, (*keys, "interfaces"))
     ifaces = []
     for n, raw in enumerate(raw_ifaces, start=1):
+        at: Keys = (*keys, "interfaces", n - 1)
         if not isinstance(raw, dict) or not raw.get("name"):
-            raise ConfigError(f"interface #{n} needs a 'name'", path=where)
+            raise _error(where, f"interface #{n} needs a 'name'", loc, at)
         name = str(raw["name"])
         addrs = raw.get("addresses") or []
         if isinstance(addrs, str):
             addrs = addrs.split()
         if not isinstance(addrs, list):
-            raise ConfigError(f"interface {name}: 'addresses' must be a list", path=where)
+            raise _error(where, f"interface {name}: 'addresses' must be a list", loc, (*at, "addresses"))
         ifaces.append(
             Interface(
                 name=name,
-                flags=parse_flags(raw.get("flags"), name, where),
-                addresses=tuple(parse_address(a, name, where) for a in addrs),
+                flags=parse_flags(raw.get("flags"), name, where, loc=loc, keys=(*at, "flags")),
+                addresses=tuple(
+                    parse_address(a, name, where, loc=loc, keys=(*at, "addresses", i)) for i, a in enumerate(addrs)
+                ),
                 index=n,
             )
         )
     route = data.get("default_route")
     if isinstance(route, dict):
         route = route.get("interface")
+    if isinstance(route, list | dict):
+        raise _error(
+            where, "default_route must name an interface (or be {interface: NAME})", loc, (*keys, "default_route")
+        )
     if route is not None and route not in {i.name for i in ifaces}:
-        raise ConfigError(f"default_route names interface {route!r}, which is not declared", path=where)
+        raise _error(
+            where, f"default_route names interface {route!r}, which is not declared", loc, (*keys, "default_route")
+        )
     env = data.get("env") or {}
     if not isinstance(env, dict):
-        raise ConfigError("'env' must be a mapping of variable to value", path=where)
+        raise _error(where, "'env' must be a mapping of variable to value", loc, (*keys, "env"))
     return HostFacts(
         interfaces=tuple(ifaces),
         default_interface=str(route) if route is not None else None,
@@ -167,75 +185,62 @@ def host_from_dict(data: object, where: str) -> HostFacts:
     )
 
 
-def facts_from_dict(data: Any, source: str) -> Facts:
+def facts_from_dict(data: Any, source: str, *, loc: Locator | None = None) -> Facts:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError("the facts file must be a mapping with 'nodes'", path=source)
+        raise _error(source, "the facts file must be a mapping with 'nodes'", loc, ())
     unknown = set(data) - {"nodes", "default"}
     if unknown:
-        raise ConfigError(f"unknown top-level keys {sorted(unknown)}; use 'nodes' and 'default'", path=source)
+        first = sorted(unknown, key=str)[0]
+        raise _error(
+            source, f"unknown top-level keys {sorted(map(str, unknown))}; use 'nodes' and 'default'", loc, (first,)
+        )
     nodes_raw = data.get("nodes") or {}
     if not isinstance(nodes_raw, dict):
-        raise ConfigError("'nodes' must map node names to hosts", path=source)
-    nodes = {str(k): host_from_dict(v, f"{source}: node {k}") for k, v in nodes_raw.items()}
-    default = host_from_dict(data["default"], f"{source}: default") if data.get("default") else None
+        raise _error(source, "'nodes' must map node names to hosts", loc, ("nodes",))
+    nodes = {str(k): host_from_dict(v, f"{source}: node {k}", loc=loc, keys=("nodes", k)) for k, v in nodes_raw.items()}
+    default = (
+        host_from_dict(data["default"], f"{source}: default", loc=loc, keys=("default",))
+        if data.get("default")
+        else None
+    )
     return Facts(nodes=nodes, default=default, source=source)
 
 
 def load_facts(path: str | Path) -> Facts:
-    import yaml
-
+    """Read a facts file; every error names the file and, where the YAML parses, the line."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
     except OSError as err:
         raise ConfigError(f"cannot read facts file: {err.strerror or err}", path=str(p)) from None
-    except UnicodeDecodeError as err:
-        raise ConfigError(f"not UTF-8 text (byte {err.start})", path=str(p)) from None
     try:
-        data = yaml.safe_load(text)
-    except RecursionError:
-        raise ConfigError("nested too deeply", path=str(p)) from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(err, "problem", None) or str(err)
-        raise ConfigError(f"invalid YAML: {problem}", path=str(p), line=line) from None
-    facts = facts_from_dict(data, str(p))
-    return _with_env_lines(facts, text, str(p))
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise ConfigError(f"not UTF-8 text (byte {err.start})", path=str(p), line=line) from None
+    data, loc = load_yaml_text(text, str(p))
+    if loc.lines.get(()) is None:
+        loc.lines[()] = 1  # an empty document: a whole-file error points at its start
+    facts = facts_from_dict(data, str(p), loc=loc)
+    return _with_env_lines(facts, loc)
 
 
-def _with_env_lines(facts: Facts, text: str, path: str) -> Facts:
+def _with_env_lines(facts: Facts, loc: Locator) -> Facts:
     """Record the file and the line of each env variable, so findings on env values point at the facts file."""
     import dataclasses
 
-    import yaml
-
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
-        return facts
     lines: dict[tuple[str, str], int] = {}  # (node or "", variable) -> line
-
-    def mapping(node: object) -> dict[str, yaml.Node]:
-        if not isinstance(node, yaml.MappingNode):
-            return {}
-        return {str(k.value): v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
-
-    top = mapping(root)
-    hosts = [(name, h) for name, h in mapping(top.get("nodes")).items()]
-    if "default" in top:
-        hosts.append(("", top["default"]))
-    for name, h in hosts:
-        env = mapping(h).get("env")
-        if isinstance(env, yaml.MappingNode):
-            for k, _v in env.value:
-                lines[(name, str(k.value))] = k.start_mark.line + 1
+    for keys, line in loc.lines.items():
+        if len(keys) == 4 and keys[0] == "nodes" and keys[2] == "env":
+            lines[(str(keys[1]), str(keys[3]))] = line
+        elif len(keys) == 3 and keys[0] == "default" and keys[1] == "env":
+            lines[("", str(keys[2]))] = line
 
     def add(name: str, host: HostFacts) -> HostFacts:
         own = {var: line for (n, var), line in lines.items() if n == name}
-        return dataclasses.replace(host, path=path, env_lines=own)
+        return dataclasses.replace(host, path=loc.path, env_lines=own)
 
     return Facts(
         nodes={k: add(k, v) for k, v in facts.nodes.items()},

@@ -44,7 +44,7 @@ def test_facts_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
-        ("nodes: [\n", "invalid YAML"),
+        ("nodes: [\n", "not valid YAML"),
         ("hosts: {}\n", "unknown top-level keys"),
         ("nodes:\n  s1:\n    interfaces: [{name: eth0, addresses: [10.0.0.300/24]}]\n", "not an address/prefix"),
         ("nodes:\n  s1:\n    interfaces: [{name: eth0, flags: [shiny]}]\n", "unknown flag"),
@@ -88,3 +88,33 @@ def test_live_reader_parses_ip_json() -> None:
     ]
     assert host.default_interface == "eth0"  # `default dev X` without a gateway is ignored, as go-sockaddr does
     assert "VAULT_TOKEN" not in ADDRESS_ENV and "BAO_API_ADDR" in ADDRESS_ENV
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("- a\n- b\n", 1, "the facts file must be a mapping"),
+        ("nodes: {}\nhosts: {}\n", 2, "unknown top-level keys"),
+        ("nodes:\n  s1:\n    interfaces:\n      - {name: lo}\n      - {addresses: []}\n", 5, "interface #2 needs"),
+        ("nodes:\n  s1:\n    interfaces:\n      - name: eth0\n        flags: [up, shiny]\n", 5, "unknown flag"),
+        ("default:\n  interfaces:\n    - name: e\n      addresses:\n        - 10.0.0.1/8\n        - 10.0.0.300/24\n",
+         6, "default: interface e: '10.0.0.300/24' is not an address/prefix"),
+        ("nodes:\n  s1:\n    interfaces: [{name: eth0}]\n    default_route: [eth0]\n", 4, "must name an interface"),
+        ("nodes:\n  s1:\n    interfaces: [{name: eth0}]\n    default_route: eth9\n", 4, "not declared"),
+        ("nodes:\n  s1: [1]\n", 2, "node s1: a host must be a mapping"),
+    ],
+)  # fmt: skip
+def test_facts_errors_name_the_line(tmp_path: Path, text: str, line: int, fragment: str) -> None:
+    p = tmp_path / "facts.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_facts(p)
+    assert str(err.value).startswith(f"{p}:{line}: ") and fragment in str(err.value)
+
+
+def test_facts_env_lines_point_into_the_file(tmp_path: Path) -> None:
+    p = tmp_path / "facts.yaml"
+    p.write_text("nodes:\n  s1:\n    env:\n      A: x\n      B: y\ndefault:\n  env: {C: z}\n")
+    facts = load_facts(p)
+    assert facts.nodes["s1"].env_lines == {"A": 4, "B": 5} and facts.nodes["s1"].path == str(p)
+    assert facts.default is not None and facts.default.env_lines == {"C": 7}
