@@ -2,7 +2,7 @@
 
 Precedence: an explicit value (CLI option) first, then the environment, then the default.
 Tokens come from the environment or from files, never from argv; `repr()` of a settings object
-never shows the token.
+never shows the token. `state_dir()` is the one place the default state directory is resolved.
 """
 
 from __future__ import annotations
@@ -21,6 +21,16 @@ if TYPE_CHECKING:
 
 _TRUE = {"1", "t", "true", "yes", "y", "on"}
 _FALSE = {"0", "f", "false", "no", "n", "off"}
+
+
+def state_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where clusterops keeps its state (journals, locks, snapshots, KV apply journals, the lab):
+    CLUSTEROPS_STATE_DIR, else $XDG_STATE_HOME/clusterops, else ~/.local/state/clusterops."""
+    env = os.environ if env is None else env
+    if env.get("CLUSTEROPS_STATE_DIR"):
+        return Path(env["CLUSTEROPS_STATE_DIR"]).expanduser()
+    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "clusterops"
 
 
 def _parse_bool(name: str, value: str) -> bool:

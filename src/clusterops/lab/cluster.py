@@ -57,11 +57,13 @@ def vault_host(prefix: str) -> str:
 
 
 def default_root() -> Path:
+    """CLUSTEROPS_LAB_DIR, else `lab/` in the state directory (`settings.state_dir`)."""
+    from clusterops.settings import state_dir
+
     env = os.environ.get("CLUSTEROPS_LAB_DIR")
     if env:
         return Path(env).expanduser()
-    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-    return Path(base) / "clusterops" / "lab"
+    return state_dir() / "lab"
 
 
 @dataclass(frozen=True)
