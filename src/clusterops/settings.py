@@ -103,35 +103,44 @@ def consul_token(token_file: str | None, env: Mapping[str, str]) -> str | None:
     return env.get("CONSUL_HTTP_TOKEN") or None
 
 
-@dataclass(frozen=True)
-class ConsulSettings:
-    """Where and how to reach one Consul agent's HTTP API."""
+@dataclass(frozen=True, kw_only=True)
+class _TLSFields:
+    """The TLS half of both services' settings (the same variables, CONSUL_* or VAULT_*/BAO_*)."""
 
-    address: str = "http://127.0.0.1:8500"
-    token: str | None = field(default=None, repr=False)
     ca_cert: str | None = None
+    ca_path: str | None = None
     client_cert: str | None = None
     client_key: str | None = None
     verify: bool = True
-    timeout: float = 10.0
-    ca_path: str | None = None
     tls_server_name: str | None = None
 
-    @property
-    def tls(self) -> TLSOptions:
-        """The TLS settings, for `clusterops.transport`."""
+    def _tls(self, service: str, env_prefix: str) -> TLSOptions:
         from clusterops.transport import TLSOptions
 
         return TLSOptions(
-            service="Consul",
+            service=service,
             verify=self.verify,
             ca_file=self.ca_cert,
             ca_path=self.ca_path,
             client_cert=self.client_cert,
             client_key=self.client_key,
             server_name=self.tls_server_name,
-            env_prefix="CONSUL",
+            env_prefix=env_prefix,
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsulSettings(_TLSFields):
+    """Where and how to reach one Consul agent's HTTP API."""
+
+    address: str = "http://127.0.0.1:8500"
+    token: str | None = field(default=None, repr=False)
+    timeout: float = 10.0
+
+    @property
+    def tls(self) -> TLSOptions:
+        """The TLS settings, for `clusterops.transport`."""
+        return self._tls("Consul", "CONSUL")
 
     @property
     def scheme(self) -> str:
@@ -226,8 +235,8 @@ def _namespace(option: str | None, env: Mapping[str, str]) -> str | None:
     return check_namespace(env[var], var) if var else None
 
 
-@dataclass(frozen=True)
-class VaultSettings:
+@dataclass(frozen=True, kw_only=True)
+class VaultSettings(_TLSFields):
     """Where and how to reach one Vault or OpenBao server, resolved like `vault` / `bao` do.
 
     Every variable is read as `VAULT_*` first and OpenBao's `BAO_*` second. The token comes from
@@ -238,29 +247,12 @@ class VaultSettings:
     address: str = "https://127.0.0.1:8200"
     token: str | None = field(default=None, repr=False)
     namespace: str | None = None
-    ca_cert: str | None = None
-    ca_path: str | None = None
-    client_cert: str | None = None
-    client_key: str | None = None
-    verify: bool = True
     timeout: float = 30.0
-    tls_server_name: str | None = None
 
     @property
     def tls(self) -> TLSOptions:
         """The TLS settings, for `clusterops.transport`."""
-        from clusterops.transport import TLSOptions
-
-        return TLSOptions(
-            service="Vault",
-            verify=self.verify,
-            ca_file=self.ca_cert,
-            ca_path=self.ca_path,
-            client_cert=self.client_cert,
-            client_key=self.client_key,
-            server_name=self.tls_server_name,
-            env_prefix="VAULT",
-        )
+        return self._tls("Vault", "VAULT")
 
     @property
     def tls_verify(self) -> bool | str:

@@ -229,16 +229,19 @@ class ConsulClient:
         # a GET reads: idempotent, so retried
         return self._send("GET", path, what, permission, idempotent=True, params=params, ok_codes=ok_codes)
 
-    def _get_json(
-        self, path: str, what: str, permission: str | None, params: list[tuple[str, Any]] | None = None
+    # -- any endpoint (also for the session lock and the permission check) ---------------------
+
+    def get_json(
+        self,
+        path: str,
+        what: str,
+        permission: str | None,
+        *,
+        params: list[tuple[str, Any]] | None = None,
+        allow_404: bool = False,
     ) -> Any:
-        return self._get(path, what, permission, params)[0]
-
-    # -- for the session lock and the permission check ----------------------------------------
-
-    def get_json(self, path: str, what: str, permission: str | None, *, allow_404: bool = False) -> Any:
         """GET any endpoint (a read: idempotent, retried); None for a 404 with `allow_404`."""
-        return self._send("GET", path, what, permission, idempotent=True, allow_404=allow_404)[0]
+        return self._send("GET", path, what, permission, idempotent=True, params=params, allow_404=allow_404)[0]
 
     def put_json(
         self,
@@ -260,17 +263,17 @@ class ConsulClient:
 
     def leader(self) -> str:
         """The leader's `ip:port`, or "" when there is none."""
-        return str(self._get_json("/v1/status/leader", "status/leader", None) or "")
+        return str(self.get_json("/v1/status/leader", "status/leader", None) or "")
 
     def peers(self) -> list[str]:
-        return list(self._get_json("/v1/status/peers", "status/peers", None) or [])
+        return list(self.get_json("/v1/status/peers", "status/peers", None) or [])
 
     def raft_configuration(self, *, stale: bool = False) -> dict[str, Any]:
         """The raft configuration: the leader's (default), or with `stale` this server's own copy,
         which is what a server can still give when there is no leader."""
         params = [("stale", "")] if stale else []
         what = "operator/raft/configuration" + ("?stale" if stale else "")
-        return dict(self._get_json("/v1/operator/raft/configuration", what, PERM_OPERATOR_READ, params))
+        return dict(self.get_json("/v1/operator/raft/configuration", what, PERM_OPERATOR_READ, params=params))
 
     def autopilot_health(self) -> dict[str, Any]:
         """Autopilot health; Consul answers 429 (with the full body) when unhealthy."""
@@ -281,13 +284,13 @@ class ConsulClient:
     def autopilot_state(self) -> dict[str, Any] | None:
         """`/v1/operator/autopilot/state`, or None on servers that do not have it."""
         try:
-            return dict(self._get_json("/v1/operator/autopilot/state", "operator/autopilot/state", PERM_OPERATOR_READ))
+            return dict(self.get_json("/v1/operator/autopilot/state", "operator/autopilot/state", PERM_OPERATOR_READ))
         except NotFound:
             return None
 
     def autopilot_configuration(self) -> dict[str, Any]:
         return dict(
-            self._get_json(
+            self.get_json(
                 "/v1/operator/autopilot/configuration", "operator/autopilot/configuration", PERM_OPERATOR_READ
             )
         )
@@ -303,35 +306,26 @@ class ConsulClient:
         return MembersRead(list(body or []), filtered)
 
     def agent_self(self) -> dict[str, Any]:
-        return dict(self._get_json("/v1/agent/self", "agent/self", PERM_AGENT_READ))
+        return dict(self.get_json("/v1/agent/self", "agent/self", PERM_AGENT_READ))
 
     # -- writes -------------------------------------------------------------------------------
 
-    # Cluster-changing writes: never retried (idempotent=False). One that timed out may have
-    # happened; the caller re-reads the cluster and decides, a blind repeat does not.
+    def _cluster_write(self, what: str, fn: Callable[[], object]) -> None:
+        """A cluster-changing write is made once, never retried (idempotent=False): one that timed
+        out may have happened; the caller re-reads the cluster and decides, a blind repeat does not."""
+        self._call(what, PERM_OPERATOR_WRITE, fn, idempotent=False)
 
     def force_leave(self, node: str, *, prune: bool = False) -> None:
-        self._call(
-            f"force-leave of {node}",
-            PERM_OPERATOR_WRITE,
-            lambda: self._c.agent.force_leave(node, prune=prune),
-            idempotent=False,
-        )
+        self._cluster_write(f"force-leave of {node}", lambda: self._c.agent.force_leave(node, prune=prune))
 
     def remove_raft_peer(self, peer_id: str) -> None:
-        self._call(
-            f"raft remove-peer -id={peer_id}",
-            PERM_OPERATOR_WRITE,
-            lambda: self._c.operator.raft_remove_peer(peer_id=peer_id),
-            idempotent=False,
+        self._cluster_write(
+            f"raft remove-peer -id={peer_id}", lambda: self._c.operator.raft_remove_peer(peer_id=peer_id)
         )
 
     def transfer_leader(self, peer_id: str) -> None:
-        self._call(
-            f"raft transfer-leader to {peer_id}",
-            PERM_OPERATOR_WRITE,
-            lambda: self._c.operator.raft_transfer_leader(peer_id=peer_id),
-            idempotent=False,
+        self._cluster_write(
+            f"raft transfer-leader to {peer_id}", lambda: self._c.operator.raft_transfer_leader(peer_id=peer_id)
         )
 
     def snapshot(self) -> bytes:
