@@ -269,6 +269,8 @@ class VaultSettings(_TLSFields):
 
     def check_files(self) -> None:
         """The TLS files named exist and can be read: a UsageError naming the file before any request."""
+        from clusterops.transport import check_client_pair
+
         for label, value, folder in (
             ("the CA file (--ca-cert, VAULT_CACERT)", self.ca_cert, False),
             ("the CA folder (--ca-path, VAULT_CAPATH)", self.ca_path, True),
@@ -285,8 +287,7 @@ class VaultSettings(_TLSFields):
             if not ok:
                 why = "does not exist" if not p.exists() else why
                 raise UsageError(f"{label} {value} {why}")
-        if bool(self.client_cert) != bool(self.client_key):
-            raise UsageError("a client certificate needs its key, and a key its certificate (VAULT_CLIENT_CERT/KEY)")
+        check_client_pair(self.tls)  # one message for both services, naming the file and the variable
 
     def with_address(self, address: str, *, token: str | None, namespace: str | None = None) -> VaultSettings:
         """The same TLS settings aimed at another server (e.g. production next to staging).
