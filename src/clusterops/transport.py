@@ -23,8 +23,8 @@ certificate instead of the address's host.
 Failures people meet are raised as `ConnectionFailed` naming the address and what failed: an
 untrusted CA (naming the CA actually used), a hostname mismatch, an expired certificate, a client
 certificate missing or refused, HTTP spoken to an HTTPS port and the reverse. A refused or reset
-connection or a timeout is `request_failure`'s: a `Transient`, retried by `call` when idempotent. Turning verification off warns once per
-process, on stderr, and silences urllib3's per-request warning.
+connection or a timeout is `request_failure`'s: a `Transient`, retried by `call` when idempotent.
+Turning verification off warns once per process, on stderr, and silences urllib3's per-request warning.
 """
 
 from __future__ import annotations
