@@ -175,7 +175,7 @@ class ConsulClient:
             prefix=f"Consul at {self.address}: ",
         )
 
-    def _send(
+    def call_api(
         self,
         method: str,
         path: str,
@@ -188,8 +188,9 @@ class ConsulClient:
         ok_codes: tuple[int, ...] = (),
         allow_404: bool = False,
     ) -> tuple[Any, Any]:
-        """One request within the deadline: (JSON body or None, headers). A status in `ok_codes`
-        returns its body instead of raising (autopilot's 429); with `allow_404` a 404 is (None, headers)."""
+        """One request to any endpoint within the deadline: (JSON body or None, headers). The caller
+        says whether doing it twice is the same as once (`idempotent`: retried only then). A status in
+        `ok_codes` returns its body instead of raising (autopilot's 429); with `allow_404` a 404 is (None, headers)."""
         http = self._c.http
         data = None if body is None else (body if isinstance(body, str) else json.dumps(body))
 
@@ -227,9 +228,7 @@ class ConsulClient:
         ok_codes: tuple[int, ...] = (),
     ) -> tuple[Any, Any]:
         # a GET reads: idempotent, so retried
-        return self._send("GET", path, what, permission, idempotent=True, params=params, ok_codes=ok_codes)
-
-    # -- any endpoint (also for the session lock and the permission check) ---------------------
+        return self.call_api("GET", path, what, permission, idempotent=True, params=params, ok_codes=ok_codes)
 
     def get_json(
         self,
@@ -241,23 +240,7 @@ class ConsulClient:
         allow_404: bool = False,
     ) -> Any:
         """GET any endpoint (a read: idempotent, retried); None for a 404 with `allow_404`."""
-        return self._send("GET", path, what, permission, idempotent=True, params=params, allow_404=allow_404)[0]
-
-    def put_json(
-        self,
-        path: str,
-        what: str,
-        permission: str | None,
-        *,
-        idempotent: bool,
-        params: list[tuple[str, Any]] | None = None,
-        body: Any = None,
-    ) -> Any:
-        """PUT to any endpoint; the caller says whether doing it twice is the same as once
-        (retried only then). A 404 is None."""
-        return self._send(
-            "PUT", path, what, permission, idempotent=idempotent, params=params, body=body, allow_404=True
-        )[0]
+        return self.call_api("GET", path, what, permission, idempotent=True, params=params, allow_404=allow_404)[0]
 
     # -- status and raft ----------------------------------------------------------------------
 

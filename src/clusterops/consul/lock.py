@@ -19,7 +19,7 @@ dead (same host, its pid gone); `--break-lock` takes over any cluster lock and s
 A token without `session:write`/`key:write` gets a warning and the local lock only.
 
 This module talks to Consul's session and KV endpoints through the adapter's public
-`get_json`/`put_json` (errors translated as everywhere else). Each write says whether it is
+`get_json`/`call_api` (errors translated as everywhere else). Each write says whether it is
 idempotent: a session create is not (a retried create whose first answer was lost leaves a
 second session behind), renew, destroy and acquire-by-the-same-session are (Consul answers the
 same when they are done twice).
@@ -164,7 +164,9 @@ class LocalLock:
 def _put(
     client: ConsulClient, what: str, path: str, params: list[tuple[str, Any]], body: Any = None, *, idempotent: bool
 ) -> Any:
-    return client.put_json(path, what, PERM_LOCK, params=params, body=body, idempotent=idempotent)
+    return client.call_api(
+        "PUT", path, what, PERM_LOCK, params=params, body=body, idempotent=idempotent, allow_404=True
+    )[0]
 
 
 def _get(client: ConsulClient, what: str, path: str) -> Any:
