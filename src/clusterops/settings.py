@@ -2,7 +2,7 @@
 
 Precedence: an explicit value (CLI option) first, then the environment, then the default.
 Tokens come from the environment or from files, never from argv; `repr()` of a settings object
-never shows the token.
+never shows the token. `state_dir()` is the one place the default state directory is resolved.
 """
 
 from __future__ import annotations
@@ -21,6 +21,16 @@ if TYPE_CHECKING:
 
 _TRUE = {"1", "t", "true", "yes", "y", "on"}
 _FALSE = {"0", "f", "false", "no", "n", "off"}
+
+
+def state_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where clusterops keeps its state (journals, locks, snapshots, KV apply journals, the lab):
+    CLUSTEROPS_STATE_DIR, else $XDG_STATE_HOME/clusterops, else ~/.local/state/clusterops."""
+    env = os.environ if env is None else env
+    if env.get("CLUSTEROPS_STATE_DIR"):
+        return Path(env["CLUSTEROPS_STATE_DIR"]).expanduser()
+    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "clusterops"
 
 
 def _parse_bool(name: str, value: str) -> bool:
@@ -93,35 +103,44 @@ def consul_token(token_file: str | None, env: Mapping[str, str]) -> str | None:
     return env.get("CONSUL_HTTP_TOKEN") or None
 
 
-@dataclass(frozen=True)
-class ConsulSettings:
-    """Where and how to reach one Consul agent's HTTP API."""
+@dataclass(frozen=True, kw_only=True)
+class _TLSFields:
+    """The TLS half of both services' settings (the same variables, CONSUL_* or VAULT_*/BAO_*)."""
 
-    address: str = "http://127.0.0.1:8500"
-    token: str | None = field(default=None, repr=False)
     ca_cert: str | None = None
+    ca_path: str | None = None
     client_cert: str | None = None
     client_key: str | None = None
     verify: bool = True
-    timeout: float = 10.0
-    ca_path: str | None = None
     tls_server_name: str | None = None
 
-    @property
-    def tls(self) -> TLSOptions:
-        """The TLS settings, for `clusterops.transport`."""
+    def _tls(self, service: str, env_prefix: str) -> TLSOptions:
         from clusterops.transport import TLSOptions
 
         return TLSOptions(
-            service="Consul",
+            service=service,
             verify=self.verify,
             ca_file=self.ca_cert,
             ca_path=self.ca_path,
             client_cert=self.client_cert,
             client_key=self.client_key,
             server_name=self.tls_server_name,
-            env_prefix="CONSUL",
+            env_prefix=env_prefix,
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsulSettings(_TLSFields):
+    """Where and how to reach one Consul agent's HTTP API."""
+
+    address: str = "http://127.0.0.1:8500"
+    token: str | None = field(default=None, repr=False)
+    timeout: float = 10.0
+
+    @property
+    def tls(self) -> TLSOptions:
+        """The TLS settings, for `clusterops.transport`."""
+        return self._tls("Consul", "CONSUL")
 
     @property
     def scheme(self) -> str:
@@ -219,8 +238,8 @@ def _namespace(option: str | None, env: Mapping[str, str]) -> str | None:
     return check_namespace(env[var], var) if var else None
 
 
-@dataclass(frozen=True)
-class VaultSettings:
+@dataclass(frozen=True, kw_only=True)
+class VaultSettings(_TLSFields):
     """Where and how to reach one Vault or OpenBao server, resolved like `vault` / `bao` do.
 
     Every variable is read as `VAULT_*` first and OpenBao's `BAO_*` second. The token comes from
@@ -231,29 +250,12 @@ class VaultSettings:
     address: str = "https://127.0.0.1:8200"
     token: str | None = field(default=None, repr=False)
     namespace: str | None = None
-    ca_cert: str | None = None
-    ca_path: str | None = None
-    client_cert: str | None = None
-    client_key: str | None = None
-    verify: bool = True
     timeout: float = 30.0
-    tls_server_name: str | None = None
 
     @property
     def tls(self) -> TLSOptions:
         """The TLS settings, for `clusterops.transport`."""
-        from clusterops.transport import TLSOptions
-
-        return TLSOptions(
-            service="Vault",
-            verify=self.verify,
-            ca_file=self.ca_cert,
-            ca_path=self.ca_path,
-            client_cert=self.client_cert,
-            client_key=self.client_key,
-            server_name=self.tls_server_name,
-            env_prefix="VAULT",
-        )
+        return self._tls("Vault", "VAULT")
 
     @property
     def tls_verify(self) -> bool | str:
@@ -270,6 +272,8 @@ class VaultSettings:
 
     def check_files(self) -> None:
         """The TLS files named exist and can be read: a UsageError naming the file before any request."""
+        from clusterops.transport import check_client_pair
+
         for label, value, folder in (
             ("the CA file (--ca-cert, VAULT_CACERT)", self.ca_cert, False),
             ("the CA folder (--ca-path, VAULT_CAPATH)", self.ca_path, True),
@@ -286,8 +290,7 @@ class VaultSettings:
             if not ok:
                 why = "does not exist" if not p.exists() else why
                 raise UsageError(f"{label} {value} {why}")
-        if bool(self.client_cert) != bool(self.client_key):
-            raise UsageError("a client certificate needs its key, and a key its certificate (VAULT_CLIENT_CERT/KEY)")
+        check_client_pair(self.tls)  # one message for both services, naming the file and the variable
 
     def with_address(self, address: str, *, token: str | None, namespace: str | None = None) -> VaultSettings:
         """The same TLS settings aimed at another server (e.g. production next to staging).

@@ -1,5 +1,17 @@
-"""How clusterops speaks HTTP(S) to Consul and Vault/OpenBao: the TLS settings of the official CLIs,
-and TLS failures translated into one line a person can act on.
+"""How clusterops speaks HTTP(S) to Consul and Vault/OpenBao: the one place for the session, the TLS
+settings of the official CLIs, error translation and retries.
+
+Both adapters (`consul.client`, `kv.client`) get their `requests` session from here (`new_session`
+or `mount` on py-consul's), and run every request through `call`:
+
+- a refused/reset connection or a timeout becomes `Transient` with the cause in words
+  (`request_failure`); server answers worth retrying (a 5xx during a restart, a rate limit) are
+  raised as `Transient` by the adapter that knows its API;
+- `call(..., idempotent=True)` retries a Transient with exponential backoff (bounded by the
+  caller's deadline); `idempotent=False` never retries: a cluster-changing write (remove a peer,
+  force-leave, transfer leadership, a KV write without cas, a session create) that timed out may
+  have happened, and doing it again blindly is not ours to decide. Every call site says which.
+- a Transient still failing at the end is `ConnectionFailed`, exit 2.
 
 Both adapters (`consul.client`, `kv.client`) mount `TLSAdapter` on their `requests` session. It
 builds one `ssl.SSLContext` from the settings, the way Consul's and Vault's Go clients do
@@ -11,25 +23,29 @@ certificate instead of the address's host.
 Failures people meet are raised as `ConnectionFailed` naming the address and what failed: an
 untrusted CA (naming the CA actually used), a hostname mismatch, an expired certificate, a client
 certificate missing or refused, HTTP spoken to an HTTPS port and the reverse. A refused or reset
-connection is left to the adapter (it retries those). Turning verification off warns once per
-process, on stderr, and silences urllib3's per-request warning.
+connection or a timeout is `request_failure`'s: a `Transient`, retried by `call` when idempotent.
+Turning verification off warns once per process, on stderr, and silences urllib3's per-request warning.
 """
 
 from __future__ import annotations
 
 import ssl
 import sys
+import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 import requests.adapters
+import tenacity
 import urllib3
 
 from clusterops.errors import ConnectionFailed, UsageError
 
+T = TypeVar("T")
 _warned: set[str] = set()
 
 
@@ -297,3 +313,100 @@ def mount(session: requests.Session, opts: TLSOptions, **adapter_kwargs: Any) ->
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return adapter
+
+
+def new_session(opts: TLSOptions, *, pool_maxsize: int = 10) -> requests.Session:
+    """A keep-alive session whose every URL goes through a TLSAdapter (pool sized for bulk workers)."""
+    session = requests.Session()
+    mount(session, opts, pool_connections=4, pool_maxsize=pool_maxsize)
+    return session
+
+
+# -- error translation and retries ------------------------------------------------------------
+
+
+class Transient(Exception):
+    """A failure worth retrying when, and only when, the operation is idempotent: connection
+    refused or reset, a timeout, a server briefly unable to answer (its message says which)."""
+
+
+def connect_cause(err: BaseException) -> str:
+    """Why a connection failed, in words (never a header or a body)."""
+    if isinstance(err, requests.exceptions.ReadTimeout):  # connected, but no answer: a hung server
+        return "connected but no answer in time (hung or overloaded?)"
+    if isinstance(err, requests.exceptions.Timeout):
+        return "timed out"
+    text = _chain_text(err)
+    if "refused" in text:
+        return "connection refused: nothing listens there"
+    if "name or service not known" in text or "nodename nor servname" in text or "name resolution" in text:
+        return "the host name does not resolve"
+    if "no route" in text or "unreachable" in text:
+        return "no route to the host"
+    if "reset" in text:
+        return "the connection was reset"
+    return "connection failed"
+
+
+def request_failure(err: requests.exceptions.RequestException, what: str, address: str) -> Transient | None:
+    """A requests failure talking to `address` as a Transient naming it and why; None if not a connection one."""
+    if isinstance(err, requests.exceptions.ReadTimeout):
+        return Transient(f"{what}: {address} did not answer in time (hung or overloaded?)")
+    if isinstance(err, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+        return Transient(f"{what}: cannot connect to {address} ({connect_cause(err)})")
+    return None
+
+
+def call(
+    once: Callable[[], T],
+    *,
+    idempotent: bool,
+    attempts: int = 3,
+    max_backoff: float = 2.0,
+    remaining: Callable[[], float | None] = lambda: None,
+    prefix: str = "",
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run `once`; on `Transient`, run it again (up to `attempts` in all) only if `idempotent`.
+
+    `remaining` gives the seconds left before the caller's deadline (None: no deadline): the pauses
+    are cut to fit and no attempt starts when it is spent. The last Transient becomes
+    ConnectionFailed (`prefix` + its message)."""
+    try:
+        return once()  # the common case, without building a retry loop
+    except Transient as err:
+        if not idempotent or attempts <= 1 or _out_of_time(remaining):
+            raise ConnectionFailed(f"{prefix}{err}") from err
+    backoff = tenacity.wait_exponential(multiplier=0.1, max=max_backoff)
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        left = remaining()
+        pause = float(backoff(state))
+        return pause if left is None else max(0.0, min(pause, left - 0.1))
+
+    first = remaining()
+    sleep(0.1 if first is None else max(0.0, min(0.1, first - 0.1)))
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(Transient),
+        stop=tenacity.stop_after_attempt(attempts - 1) | _OutOfTime(remaining),
+        wait=wait,
+        sleep=sleep,
+        reraise=True,
+    )
+    try:
+        return retrying(once)
+    except Transient as err:
+        raise ConnectionFailed(f"{prefix}{err}") from err
+
+
+class _OutOfTime(tenacity.stop.stop_base):
+    def __init__(self, remaining: Callable[[], float | None]) -> None:
+        self.remaining = remaining
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        return _out_of_time(self.remaining)
+
+
+def _out_of_time(remaining: Callable[[], float | None]) -> bool:
+    left = remaining()
+    return left is not None and left <= 0.1

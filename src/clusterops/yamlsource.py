@@ -60,9 +60,10 @@ def _walk(node: yaml.Node, keys: tuple[PathPart, ...], lines: dict[tuple[PathPar
 def load_yaml_text(text: str, path: str, *, loader: type[Any] = yaml.SafeLoader) -> tuple[Any, Locator]:
     """`loader` lets a caller change how scalars are typed (e.g. the KV desired state keeps them strings)."""
     locator = Locator(path)
-    try:
-        node = yaml.compose(text, Loader=loader)
-        data = yaml.load(text, Loader=loader)  # a SafeLoader (sub)class
+    parser = loader(text)  # a SafeLoader (sub)class
+    try:  # one parse: the node tree gives the lines, the same tree the data (as yaml.load does)
+        node = parser.get_single_node()
+        data = parser.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else None
@@ -76,6 +77,8 @@ def load_yaml_text(text: str, path: str, *, loader: type[Any] = yaml.SafeLoader)
         raise ConfigError(f"not valid YAML: {err}", path=path) from None
     except RecursionError:
         raise ConfigError("nested too deeply to read", path=path) from None
+    finally:
+        parser.dispose()
     if node is not None:
         expansion = _expansion_problem(node)
         if expansion is not None:

@@ -20,9 +20,9 @@ import pytest
 import yaml
 
 from clusterops.kv import sync
+from clusterops.kv.apply_journal import ApplyJournal
 from clusterops.kv.client import VaultClient
 from clusterops.kv.desired import DesiredSecret, DesiredState
-from clusterops.kv.journal import Journal
 from clusterops.kv.pool import run_bounded
 from tests.integration.kv_helpers import Bao, Cli, restricted_token, run_sub, subprocess_env, write_versions
 
@@ -207,7 +207,7 @@ def test_apply_killed_half_way_can_be_undone_or_replanned(
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL, "the apply finished before it could be killed"
     [journal] = list(journals.glob("*.json"))
-    loaded = Journal.load(journal.stem, journals)  # still readable: snapshot plus the appended log
+    loaded = ApplyJournal.load(journal.stem, journals)  # still readable: snapshot plus the appended log
     assert loaded.header["status"] == "running"
     assert stat.S_IMODE(journal.with_suffix(".log").stat().st_mode) == 0o600
     done = {p for p, e in loaded.entries.items() if e.status == "written" and e.new_version == 2}

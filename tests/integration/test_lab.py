@@ -43,6 +43,8 @@ def test_session_lab_is_healthy_with_vault(session_lab: Lab) -> None:
         assert health["FailureTolerance"] == 1
         assert {srv["Version"] for srv in health["Servers"]} == {CONSUL_A}
     assert state.vault is not None
+    # on the lab's own prefix, never 127.0.0.1:8200, so parallel labs cannot collide
+    assert state.vault.addr.startswith(f"http://{state.prefix}.100:")
     client = hvac.Client(url=state.vault.addr, token=session_lab.vault_token())
     assert client.is_authenticated()
     client.secrets.kv.v2.create_or_update_secret(path="lab-check", secret={"k": "v"})
@@ -55,7 +57,7 @@ def test_env_status_and_inventory_commands(session_lab: Lab) -> None:
     env = cli(session_lab, "lab", "env")
     assert env.returncode == 0, env.stderr
     assert f"export CONSUL_HTTP_ADDR=http://{session_lab.state().prefix}.1:8500" in env.stdout
-    assert "export VAULT_ADDR=http://127.0.0.1:" in env.stdout
+    assert f"export VAULT_ADDR=http://{session_lab.state().prefix}.100:" in env.stdout
     # the token stays in its file: the shell reads it when the lines are evaluated
     assert f'export VAULT_TOKEN="$(cat {session_lab.vault_token_file})"' in env.stdout
     assert str(session_lab.vault_token()) not in env.stdout

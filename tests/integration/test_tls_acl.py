@@ -23,7 +23,7 @@ import hvac
 import pytest
 import requests
 
-from clusterops.lab.cluster import Lab
+from clusterops.lab.cluster import Lab, vault_host
 from clusterops.lab.inventory import lab_env
 from clusterops.lab.processes import listening_sockets
 from clusterops.wait import Verdict, wait_until
@@ -197,7 +197,7 @@ def test_tls_lab_serves_https_only_with_private_keys_and_env_names_every_file(tl
         f"export VAULT_CACERT={ca}",
     ):
         assert line in env.stdout
-    assert "export VAULT_ADDR=https://127.0.0.1:" in env.stdout
+    assert f"export VAULT_ADDR=https://{vault_host(tls_lab.state().prefix)}:" in env.stdout
 
     inventory = cli(tls_lab, "lab", "inventory", "--dir", str(tls_lab.root))
     assert f"ca_file: {ca}" in inventory.stdout
@@ -416,7 +416,7 @@ def test_expired_server_certificates_are_named(mtls_lab: Lab, tmp_path: Path) ->
     cert, key = expired_cert(mtls_lab, tmp_path / "consul", f"DNS:server.dc1.consul,IP:{s1.ip}")
     shutil.copy(cert, mtls_lab.certs.server("s1")[0])
     shutil.copy(key, mtls_lab.certs.server("s1")[1])
-    cert, key = expired_cert(mtls_lab, tmp_path / "bao", "DNS:localhost,IP:127.0.0.1")
+    cert, key = expired_cert(mtls_lab, tmp_path / "bao", f"DNS:localhost,IP:{vault_host(state.prefix)}")
     shutil.copy(cert, mtls_lab.certs.openbao[0])
     shutil.copy(key, mtls_lab.certs.openbao[1])
     for pid in (s1.pid, state.vault.pid):

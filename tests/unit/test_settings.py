@@ -77,3 +77,13 @@ def test_bad_addresses_are_usage_errors(raw: str) -> None:
 def test_bad_boolean_is_named() -> None:
     with pytest.raises(UsageError, match="CONSUL_HTTP_SSL_VERIFY"):
         ConsulSettings.resolve(env={"CONSUL_HTTP_SSL_VERIFY": "maybe"})
+
+
+def test_one_state_dir_for_every_kind_of_state(tmp_path: Path) -> None:
+    from clusterops.kv.apply_journal import default_journal_dir
+    from clusterops.settings import state_dir
+
+    assert state_dir({"CLUSTEROPS_STATE_DIR": str(tmp_path)}) == tmp_path
+    assert state_dir({"XDG_STATE_HOME": str(tmp_path)}) == tmp_path / "clusterops"
+    assert state_dir({}) == Path.home() / ".local" / "state" / "clusterops"
+    assert default_journal_dir({"CLUSTEROPS_STATE_DIR": str(tmp_path)}) == tmp_path / "kv-runs"

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from clusterops import transport
-from clusterops.errors import UsageError
+from clusterops.errors import ConnectionFailed, UsageError
 from clusterops.settings import ConsulSettings, VaultSettings
 from clusterops.transport import TLSOptions, describe
 
@@ -98,3 +98,54 @@ def test_a_token_file_open_to_others_warns(tmp_path: Path, capsys: pytest.Captur
     err = capsys.readouterr().err
     assert "is open to group or others (mode 0640)" in err
     assert "secret-token-value" not in err
+
+
+# -- retries: only where the operation is idempotent ------------------------------------------
+
+
+def flaky(failures: int) -> tuple[list[int], object]:
+    calls: list[int] = []
+
+    def once() -> str:
+        calls.append(1)
+        if len(calls) <= failures:
+            raise transport.Transient(f"attempt {len(calls)}: cannot connect")
+        return "ok"
+
+    return calls, once
+
+
+def test_an_idempotent_call_is_retried_until_it_succeeds() -> None:
+    calls, once = flaky(2)
+    pauses: list[float] = []
+    assert transport.call(once, idempotent=True, attempts=3, sleep=pauses.append) == "ok"  # type: ignore[arg-type]
+    assert len(calls) == 3 and len(pauses) == 2
+
+
+def test_a_call_that_is_not_idempotent_is_made_once() -> None:
+    calls, once = flaky(1)
+    with pytest.raises(ConnectionFailed, match="X: attempt 1: cannot connect"):
+        transport.call(once, idempotent=False, attempts=3, prefix="X: ", sleep=lambda _s: None)  # type: ignore[arg-type]
+    assert len(calls) == 1
+
+
+def test_retries_stop_at_the_attempts_and_at_the_deadline() -> None:
+    calls, once = flaky(10)
+    with pytest.raises(ConnectionFailed, match="attempt 3"):
+        transport.call(once, idempotent=True, attempts=3, sleep=lambda _s: None)  # type: ignore[arg-type]
+    assert len(calls) == 3
+    calls, once = flaky(10)
+    with pytest.raises(ConnectionFailed, match="attempt 1"):
+        transport.call(once, idempotent=True, attempts=3, remaining=lambda: 0.05)  # type: ignore[arg-type]
+    assert len(calls) == 1
+
+
+def test_connection_failures_are_named_in_words() -> None:
+    refused = requests.exceptions.ConnectionError(ConnectionRefusedError(111, "Connection refused"))
+    failure = transport.request_failure(refused, "reading x", "http://10.0.0.1:8500")
+    assert (
+        str(failure) == "reading x: cannot connect to http://10.0.0.1:8500 (connection refused: nothing listens there)"
+    )
+    hung = transport.request_failure(requests.exceptions.ReadTimeout("read timed out"), "reading x", "http://a")
+    assert str(hung) == "reading x: http://a did not answer in time (hung or overloaded?)"
+    assert transport.request_failure(requests.exceptions.InvalidURL("bad"), "x", "a") is None

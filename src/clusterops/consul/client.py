@@ -1,8 +1,9 @@
 """The Consul adapter: the only module that talks to py-consul.
 
 It translates py-consul and requests errors into clusterops errors at the boundary, retries
-transient failures of idempotent reads with backoff (tenacity), and returns plain JSON-decoded
-values; turning them into snapshots is `clusterops.consul.state`'s job. The token is sent as a
+transient failures of idempotent calls only (`clusterops.transport.call`: every call below says
+whether it is idempotent; a cluster-changing write is never retried blindly), and returns plain
+JSON-decoded values; turning them into snapshots is `clusterops.consul.state`'s job. The token is sent as a
 header and never appears in a message.
 
 Deadlines: `with client.deadline(seconds):` bounds every request made inside it (each request's
@@ -26,11 +27,10 @@ import consul
 import consul.callback
 import consul.exceptions
 import requests
-import tenacity
 
+from clusterops import transport
 from clusterops.errors import AuthError, ClusterOpsError, ConnectionFailed, NotFound, UsageError
 from clusterops.settings import ConsulSettings
-from clusterops.transport import mount as mount_tls
 
 T = TypeVar("T")
 
@@ -51,10 +51,6 @@ FILTERED_HEADER = "X-Consul-Results-Filtered-By-ACLs"
 
 class NoLeader(ConnectionFailed):
     """The agent answered, but a consistent read needs a leader and there is none right now."""
-
-
-class _Transient(Exception):
-    """A failure worth retrying: connection refused/reset, timeout, 5xx other than 500 from ACLs."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +83,7 @@ class ConsulClient:
         # resolved precedence, so set it after construction.
         self._c.token = settings.token
         self._c.http.connections_timeout = settings.timeout
-        mount_tls(self._c.http.session, settings.tls)  # CA/CAPATH, server name, TLS failures in plain words
+        transport.mount(self._c.http.session, settings.tls)  # CA/CAPATH, server name, TLS failures in plain words
         self._attempts = attempts
         self._max_backoff = max_backoff
         self.requests_made = 0
@@ -135,9 +131,8 @@ class ConsulClient:
 
     # -- plumbing -----------------------------------------------------------------------------
 
-    def _call(self, what: str, permission: str | None, fn: Callable[[], T], *, idempotent: bool = True) -> T:
-        """One call, translated to our errors. Only idempotent reads are retried; a write that
-        changes the cluster is sent once, and an unclear result is the caller's to re-read."""
+    def _call(self, what: str, permission: str | None, fn: Callable[[], T], *, idempotent: bool) -> T:
+        """Run one request, errors translated; retried on a transient failure only if `idempotent`."""
 
         def once() -> T:
             self.requests_made += 1
@@ -173,41 +168,64 @@ class ConsulClient:
                     raise AuthError(f"Consul at {self.address} refused {what}: permission denied{need}") from err
                 if any(t in text for t in _NO_LEADER_TEXTS):
                     raise NoLeader(f"Consul at {self.address}: {what}: {_first_line(text)}") from err
-                raise _Transient(f"{what}: {_first_line(text)}") from err
-            except requests.exceptions.SSLError as err:
-                raise ConnectionFailed(
-                    f"TLS error talking to Consul at {self.address}: {_first_line(str(err))}",
-                    hint="set CONSUL_CACERT, or CONSUL_HTTP_SSL_VERIFY=false for a lab only",
-                ) from err
-            except requests.exceptions.ReadTimeout as err:  # connected, but no answer: a hung agent
-                raise _Transient(f"{what}: {self.address} did not answer in time (hung or overloaded?)") from err
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
-                raise _Transient(f"{what}: cannot connect to {self.address}") from err
+                raise transport.Transient(f"{what}: {_first_line(text)}") from err
+            except requests.exceptions.RequestException as err:  # TLS failures come as ConnectionFailed
+                failure = transport.request_failure(err, what, self.address)
+                if failure is None:
+                    raise ConnectionFailed(f"Consul at {self.address}: {what}: {_first_line(str(err))}") from err
+                raise failure from err
 
-        client = self
-
-        class _OutOfTime(tenacity.stop.stop_base):
-            def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
-                left = client.remaining()
-                return left is not None and left <= 0.1
-
-        backoff = tenacity.wait_exponential(multiplier=0.1, max=self._max_backoff)
-
-        def wait(state: tenacity.RetryCallState) -> float:
-            left = self.remaining()
-            pause = float(backoff(state))
-            return pause if left is None else max(0.0, min(pause, left - 0.1))
-
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(_Transient),
-            stop=tenacity.stop_after_attempt(self._attempts if idempotent else 1) | _OutOfTime(),
-            wait=wait,
-            reraise=True,
+        return transport.call(
+            once,
+            idempotent=idempotent,
+            attempts=self._attempts,
+            max_backoff=self._max_backoff,
+            remaining=self.remaining,
+            prefix=f"Consul at {self.address}: ",
         )
-        try:
-            return retrying(once)
-        except _Transient as err:
-            raise ConnectionFailed(f"Consul at {self.address}: {err}") from err
+
+    def call_api(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        permission: str | None,
+        *,
+        idempotent: bool,
+        params: list[tuple[str, Any]] | None = None,
+        body: Any = None,
+        ok_codes: tuple[int, ...] = (),
+        allow_404: bool = False,
+    ) -> tuple[Any, Any]:
+        """One request to any endpoint within the deadline: (JSON body or None, headers). The caller
+        says whether doing it twice is the same as once (`idempotent`: retried only then). A status in
+        `ok_codes` returns its body instead of raising (autopilot's 429); with `allow_404` a 404 is (None, headers)."""
+        http = self._c.http
+        data = None if body is None else (body if isinstance(body, str) else json.dumps(body))
+
+        def send() -> tuple[Any, Any]:
+            raw = http.session.request(
+                method,
+                http.uri(path, params or []),
+                headers=self._c.prepare_headers(),
+                data=data,
+                verify=http.verify,
+                cert=http.cert,
+                timeout=self._request_timeout(what),
+            )
+            response = http.response(raw)
+            if allow_404 and response.code == 404:
+                return None, response.headers
+            if response.code not in ok_codes:
+                consul.callback.CB._status(response, allow_404=False)
+            if not response.body:
+                return None, response.headers
+            try:
+                return json.loads(response.body), response.headers
+            except ValueError as err:
+                raise consul.exceptions.ConsulException(f"{response.code} not JSON: {response.body[:200]}") from err
+
+        return self._call(what, permission, send, idempotent=idempotent)
 
     def _get(
         self,
@@ -218,48 +236,36 @@ class ConsulClient:
         *,
         ok_codes: tuple[int, ...] = (),
     ) -> tuple[Any, Any]:
-        """GET `path` (an idempotent read, so retried) within the deadline: (JSON body, headers).
-        A status in `ok_codes` returns its body instead of raising (autopilot's 429)."""
-        http = self._c.http
+        # a GET reads: idempotent, so retried
+        return self.call_api("GET", path, what, permission, idempotent=True, params=params, ok_codes=ok_codes)
 
-        def get() -> tuple[Any, Any]:
-            raw = http.session.get(
-                http.uri(path, params or []),
-                headers=self._c.prepare_headers(),
-                verify=http.verify,
-                cert=http.cert,
-                timeout=self._request_timeout(what),
-            )
-            response = http.response(raw)
-            if response.code not in ok_codes:
-                consul.callback.CB._status(response, allow_404=False)
-            try:
-                return json.loads(response.body), response.headers
-            except ValueError as err:
-                raise consul.exceptions.ConsulException(f"{response.code} not JSON: {response.body[:200]}") from err
-
-        return self._call(what, permission, get)
-
-    def _get_json(
-        self, path: str, what: str, permission: str | None, params: list[tuple[str, Any]] | None = None
+    def get_json(
+        self,
+        path: str,
+        what: str,
+        permission: str | None,
+        *,
+        params: list[tuple[str, Any]] | None = None,
+        allow_404: bool = False,
     ) -> Any:
-        return self._get(path, what, permission, params)[0]
+        """GET any endpoint (a read: idempotent, retried); None for a 404 with `allow_404`."""
+        return self.call_api("GET", path, what, permission, idempotent=True, params=params, allow_404=allow_404)[0]
 
     # -- status and raft ----------------------------------------------------------------------
 
     def leader(self) -> str:
         """The leader's `ip:port`, or "" when there is none."""
-        return str(self._get_json("/v1/status/leader", "status/leader", None) or "")
+        return str(self.get_json("/v1/status/leader", "status/leader", None) or "")
 
     def peers(self) -> list[str]:
-        return list(self._get_json("/v1/status/peers", "status/peers", None) or [])
+        return list(self.get_json("/v1/status/peers", "status/peers", None) or [])
 
     def raft_configuration(self, *, stale: bool = False) -> dict[str, Any]:
         """The raft configuration: the leader's (default), or with `stale` this server's own copy,
         which is what a server can still give when there is no leader."""
         params = [("stale", "")] if stale else []
         what = "operator/raft/configuration" + ("?stale" if stale else "")
-        return dict(self._get_json("/v1/operator/raft/configuration", what, PERM_OPERATOR_READ, params))
+        return dict(self.get_json("/v1/operator/raft/configuration", what, PERM_OPERATOR_READ, params=params))
 
     def autopilot_health(self) -> dict[str, Any]:
         """Autopilot health; Consul answers 429 (with the full body) when unhealthy."""
@@ -270,13 +276,13 @@ class ConsulClient:
     def autopilot_state(self) -> dict[str, Any] | None:
         """`/v1/operator/autopilot/state`, or None on servers that do not have it."""
         try:
-            return dict(self._get_json("/v1/operator/autopilot/state", "operator/autopilot/state", PERM_OPERATOR_READ))
+            return dict(self.get_json("/v1/operator/autopilot/state", "operator/autopilot/state", PERM_OPERATOR_READ))
         except NotFound:
             return None
 
     def autopilot_configuration(self) -> dict[str, Any]:
         return dict(
-            self._get_json(
+            self.get_json(
                 "/v1/operator/autopilot/configuration", "operator/autopilot/configuration", PERM_OPERATOR_READ
             )
         )
@@ -292,56 +298,36 @@ class ConsulClient:
         return MembersRead(list(body or []), filtered)
 
     def agent_self(self) -> dict[str, Any]:
-        return dict(self._get_json("/v1/agent/self", "agent/self", PERM_AGENT_READ))
+        return dict(self.get_json("/v1/agent/self", "agent/self", PERM_AGENT_READ))
 
     # -- writes -------------------------------------------------------------------------------
 
+    def _cluster_write(self, what: str, fn: Callable[[], object]) -> None:
+        """A cluster-changing write is made once, never retried (idempotent=False): one that timed
+        out may have happened; the caller re-reads the cluster and decides, a blind repeat does not."""
+        self._call(what, PERM_OPERATOR_WRITE, fn, idempotent=False)
+
     def force_leave(self, node: str, *, prune: bool = False) -> None:
-        self._call(
-            f"force-leave of {node}",
-            PERM_OPERATOR_WRITE,
-            lambda: self._c.agent.force_leave(node, prune=prune),
-            idempotent=False,
-        )
+        self._cluster_write(f"force-leave of {node}", lambda: self._c.agent.force_leave(node, prune=prune))
 
     def remove_raft_peer(self, peer_id: str) -> None:
-        self._call(
-            f"raft remove-peer -id={peer_id}",
-            PERM_OPERATOR_WRITE,
-            lambda: self._c.operator.raft_remove_peer(peer_id=peer_id),
-            idempotent=False,
+        self._cluster_write(
+            f"raft remove-peer -id={peer_id}", lambda: self._c.operator.raft_remove_peer(peer_id=peer_id)
         )
 
     def transfer_leader(self, peer_id: str) -> None:
-        self._call(
-            f"raft transfer-leader to {peer_id}",
-            PERM_OPERATOR_WRITE,
-            lambda: self._c.operator.raft_transfer_leader(peer_id=peer_id),
-            idempotent=False,
+        self._cluster_write(
+            f"raft transfer-leader to {peer_id}", lambda: self._c.operator.raft_transfer_leader(peer_id=peer_id)
         )
 
-    def leave(self) -> None:
-        """Graceful leave: the agent leaves the cluster (and Raft, on a server) and shuts down."""
-        self._call("agent leave", "agent:write", lambda: self._c.agent.leave(), idempotent=False)
-
     def snapshot(self) -> bytes:
-        return bytes(self._call("snapshot save", PERM_MANAGEMENT, lambda: self._c.snapshot.save()))
-
-    def kv_put(self, key: str, value: str) -> bool:
-        return bool(self._call(f"kv put {key}", "key:write", lambda: self._c.kv.put(key, value)))
-
-    def kv_get(self, key: str) -> str | None:
-        def read() -> str | None:
-            _index, item = self._c.kv.get(key)
-            if not item or item.get("Value") is None:
-                return None
-            return str(item["Value"].decode("utf-8"))
-
-        return self._call(f"kv get {key}", "key:read", read)
+        # a GET that changes nothing: idempotent, retried
+        return bytes(self._call("snapshot save", PERM_MANAGEMENT, lambda: self._c.snapshot.save(), idempotent=True))
 
     def restore_snapshot(self, data: bytes) -> None:
         """PUT /v1/snapshot: replace the servers' state with a saved snapshot (disaster recovery)."""
-        self._call("snapshot restore", PERM_MANAGEMENT, lambda: self._c.snapshot.restore(data))
+        # replaces the cluster's state: sent once (restore-test runs it against a throwaway server)
+        self._call("snapshot restore", PERM_MANAGEMENT, lambda: self._c.snapshot.restore(data), idempotent=False)
 
     def kv_keys(self, prefix: str = "") -> list[str]:
         """Every KV key under `prefix` (names only, never values)."""
@@ -350,7 +336,7 @@ class ConsulClient:
             _index, keys = self._c.kv.get(prefix, keys=True)
             return [str(k) for k in keys or []]
 
-        return self._call("kv list", "key:list", read)
+        return self._call("kv list", "key:list", read, idempotent=True)  # a read
 
     def catalog_services(self) -> tuple[int, dict[str, list[str]]]:
         """(the catalog's raft index, service name -> tags)."""
@@ -359,7 +345,7 @@ class ConsulClient:
             index, services = self._c.catalog.services()
             return int(index or 0), {str(k): [str(t) for t in v or []] for k, v in (services or {}).items()}
 
-        return self._call("catalog services", "service:read", read)
+        return self._call("catalog services", "service:read", read, idempotent=True)  # a read
 
 
 def _first_line(text: str) -> str:

@@ -29,7 +29,6 @@ class GateSpec:
     stable_for: float = 10.0
     timeout: float = 300.0
     interval: float = 1.0
-    require_stable_servers: bool = False  # every voter healthy for server_stabilization_time
 
 
 @dataclass
@@ -85,10 +84,6 @@ class GateJudge:
             ]
             if off:
                 return Verdict(False, f"not on {spec.expect_version}: {', '.join(off)}")
-        if spec.require_stable_servers:
-            unstable = [p.node for p in voters if not state.is_stable(p)]
-            if unstable:
-                return Verdict(False, f"not yet stable (server_stabilization_time): {', '.join(unstable)}")
         if state.failure_tolerance < spec.min_failure_tolerance:
             return Verdict(False, f"failure tolerance {state.failure_tolerance} < minimum {spec.min_failure_tolerance}")
         return Verdict(True)

@@ -19,9 +19,11 @@ dead (same host, same PID namespace since this boot, its pid gone); `--break-loc
 cluster lock and says what it broke.
 A token without `session:write`/`key:write` gets a warning and the local lock only.
 
-This module talks to Consul's session and KV endpoints through the adapter's HTTP session
-(`ConsulClient._call`, so errors are translated as everywhere else); the client module itself
-is left unchanged.
+This module talks to Consul's session and KV endpoints through the adapter's public
+`get_json`/`call_api` (errors translated as everywhere else). Each write says whether it is
+idempotent: a session create is not (a retried create whose first answer was lost leaves a
+second session behind), renew, destroy and acquire-by-the-same-session are (Consul answers the
+same when they are done twice).
 """
 
 from __future__ import annotations
@@ -41,8 +43,6 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
-
-import consul.callback
 
 from clusterops.errors import AuthError, ClusterOpsError, UnsafePlan
 
@@ -176,25 +176,22 @@ class LocalLock:
 # -- the cluster lock -------------------------------------------------------------------------
 
 
-def _put(client: ConsulClient, what: str, path: str, params: list[tuple[str, Any]], body: Any = None) -> Any:
-    data = "" if body is None else (body if isinstance(body, str) else json.dumps(body))
-    cb = consul.callback.CB.json(allow_404=True)
-    c = client._c  # the adapter's py-consul instance: its HTTP session, token header and TLS settings
-    return client._call(
-        what, PERM_LOCK, lambda: c.http.put(cb, path, params=params, data=data, headers=c.prepare_headers())
-    )
+def _put(
+    client: ConsulClient, what: str, path: str, params: list[tuple[str, Any]], body: Any = None, *, idempotent: bool
+) -> Any:
+    return client.call_api(
+        "PUT", path, what, PERM_LOCK, params=params, body=body, idempotent=idempotent, allow_404=True
+    )[0]
 
 
 def _get(client: ConsulClient, what: str, path: str) -> Any:
-    cb = consul.callback.CB.json(allow_404=True)
-    c = client._c
-    return client._call(what, PERM_LOCK, lambda: c.http.get(cb, path, params=[], headers=c.prepare_headers()))
+    return client.get_json(path, what, PERM_LOCK, allow_404=True)
 
 
 def create_session(client: ConsulClient, name: str, ttl: float = SESSION_TTL) -> str:
     body = {"Name": name, "TTL": f"{int(ttl)}s", "Behavior": "release", "LockDelay": "0s", "NodeChecks": [],
             "Checks": []}  # fmt: skip
-    reply = _put(client, "session create", "/v1/session/create", [], body)
+    reply = _put(client, "session create", "/v1/session/create", [], body, idempotent=False)
     return str((reply or {}).get("ID", ""))
 
 
@@ -204,17 +201,19 @@ def session_exists(client: ConsulClient, session: str) -> bool:
 
 
 def destroy_session(client: ConsulClient, session: str) -> None:
-    _put(client, "session destroy", f"/v1/session/destroy/{session}", [])
+    _put(client, "session destroy", f"/v1/session/destroy/{session}", [], idempotent=True)
 
 
 def renew_session(client: ConsulClient, session: str) -> bool:
     """True if renewed; False when Consul no longer knows the session (it expired)."""
-    reply = _put(client, "session renew", f"/v1/session/renew/{session}", [])
+    reply = _put(client, "session renew", f"/v1/session/renew/{session}", [], idempotent=True)
     return bool(reply)
 
 
 def try_acquire(client: ConsulClient, key: str, session: str, value: str) -> bool:
-    return bool(_put(client, f"kv acquire {key}", f"/v1/kv/{key}", [("acquire", session)], value) is True)
+    return bool(
+        _put(client, f"kv acquire {key}", f"/v1/kv/{key}", [("acquire", session)], value, idempotent=True) is True
+    )
 
 
 def read_holder(client: ConsulClient, key: str) -> tuple[str, Holder | None]:

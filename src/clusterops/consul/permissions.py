@@ -14,7 +14,6 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import consul.callback
 import consul.exceptions
 
 from clusterops.errors import AuthError, ClusterOpsError
@@ -40,9 +39,7 @@ class TokenFacts:
 
 
 def _get(client: ConsulClient, what: str, path: str) -> Any:
-    c = client._c  # the adapter's py-consul instance (token header, TLS settings)
-    cb = consul.callback.CB.json(allow_404=False)
-    return client._call(what, "acl:read", lambda: c.http.get(cb, path, params=[], headers=c.prepare_headers()))
+    return client.get_json(path, what, "acl:read")
 
 
 def read_token_facts(client: ConsulClient) -> TokenFacts:

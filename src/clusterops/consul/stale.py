@@ -84,7 +84,7 @@ def apply_removals(
 ) -> list[RemovalOutcome]:
     """Take the cluster lock (LockHeld, exit 1, names the holder), then remove each planned peer,
     one at a time; stop at the first that loses the leader."""
-    from clusterops.journal import default_state_dir
+    from clusterops.settings import state_dir as default_state_dir
 
     with cluster_lock.held(
         [client],

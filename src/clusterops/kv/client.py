@@ -3,9 +3,11 @@
 A thin layer over one `hvac.Client` with one keep-alive `requests.Session` (its pool sized for the
 bulk operations' workers). It translates hvac and requests errors into clusterops errors at the
 boundary: 403 -> AuthError naming the path and the capability it needs, 404 -> NotFound, a
-"check-and-set" 400 -> CasConflict, an unreachable server -> ConnectionFailed. Idempotent reads
-are retried on transient failures; writes are never retried (a CAS write retried blindly could
-report a conflict with itself).
+"check-and-set" 400 -> CasConflict, an unreachable server -> ConnectionFailed. The session, TLS,
+connection-error words and the retry loop are `clusterops.transport`'s: idempotent calls (reads,
+LIST, SCAN, and the few POSTs that only ask) are retried on transient failures; writes are never
+retried (a CAS write retried blindly could report a conflict with itself, a write without cas could
+land twice).
 
 Where hvac falls short it uses hvac's low-level `adapter.request`: a real HTTP PATCH
 (`application/merge-patch+json`) of data and of metadata, `subkeys`, a metadata write that sends
@@ -17,7 +19,6 @@ Tokens travel in a header and never appear in a message; neither do secret value
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import unquote
@@ -25,9 +26,8 @@ from urllib.parse import unquote
 import hvac
 import hvac.exceptions
 import requests
-import requests.adapters
-import tenacity
 
+from clusterops import transport
 from clusterops.errors import AuthError, CasConflict, ConnectionFailed, NotFound, UsageError
 from clusterops.kv import paths
 from clusterops.kv.model import (
@@ -41,63 +41,15 @@ from clusterops.kv.model import (
     WriteResult,
 )
 from clusterops.settings import VaultSettings
-from clusterops.transport import mount as mount_tls
 
 T = TypeVar("T")
 
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
 
 
-class _Transient(Exception):
-    """Worth retrying a read: connection refused or reset, a timeout, 502 or 503."""
-
-
 def _server_says(err: hvac.exceptions.VaultError) -> str:
     errors = [e for e in (err.errors or []) if e]
     return "; ".join(str(e) for e in errors)[:300] if errors else ""
-
-
-def _tls_cause(err: BaseException) -> str:
-    """What went wrong in a TLS handshake, in words (the exception chain's text, never a value)."""
-    text = " ".join(str(e) for e in _chain(err)).lower()
-    if "wrong version number" in text or "record layer failure" in text or "http request" in text:
-        return "the server does not speak TLS here (an http:// server given as https://?)"
-    if "hostname mismatch" in text or "doesn't match" in text or "not valid for" in text:
-        return "the certificate does not name this host (check the address, or the certificate's SANs)"
-    if "self-signed" in text or "self signed" in text:
-        return "the server's certificate is self-signed and not trusted (give its CA with VAULT_CACERT)"
-    if "unable to get local issuer" in text or "certificate verify failed" in text:
-        return "the server's certificate is not signed by a trusted CA (give that CA with VAULT_CACERT)"
-    if "expired" in text:
-        return "the server's certificate has expired"
-    if "no such file" in text or "could not find a suitable tls ca" in text:
-        return "the CA file or folder cannot be read"
-    return "handshake failed"
-
-
-def _connect_cause(err: BaseException) -> str:
-    text = " ".join(str(e) for e in _chain(err)).lower()
-    if isinstance(err, requests.exceptions.Timeout):
-        return "timed out"
-    if "refused" in text:
-        return "connection refused: nothing listens there"
-    if "name or service not known" in text or "nodename nor servname" in text or "name resolution" in text:
-        return "the host name does not resolve"
-    if "no route" in text or "unreachable" in text:
-        return "no route to the host"
-    return "connection failed"
-
-
-def _chain(err: BaseException) -> list[BaseException]:
-    out: list[BaseException] = []
-    seen: BaseException | None = err
-    while seen is not None and len(out) < 8:
-        out.append(seen)
-        nxt = seen.__cause__ or seen.__context__
-        if not nxt and seen.args and isinstance(seen.args[0], BaseException):
-            nxt = seen.args[0]
-        seen = nxt
-    return out
 
 
 def _api_url(mount: str, kind: str, path: str) -> str:
@@ -111,8 +63,7 @@ class VaultClient:
     def __init__(self, settings: VaultSettings, *, pool_size: int = 32, attempts: int = 3) -> None:
         settings.check_files()
         self.settings = settings
-        session = requests.Session()
-        mount_tls(session, settings.tls, pool_connections=4, pool_maxsize=pool_size)
+        session = transport.new_session(settings.tls, pool_maxsize=pool_size)
         session.verify = settings.tls_verify
         if settings.cert:
             session.cert = settings.cert
@@ -219,20 +170,18 @@ class VaultClient:
                 if isinstance(err, hvac.exceptions.VaultDown) and "standby" in said.lower():
                     raise ConnectionFailed(f"{self.address} is a standby node and cannot serve {what}: {said}") from err
                 code = "503 (unavailable)" if isinstance(err, hvac.exceptions.VaultDown) else "502 (bad gateway)"
-                raise _Transient(f"{what}: {self.address} answered {code}" + (f": {said}" if said else "")) from err
+                raise transport.Transient(
+                    f"{what}: {self.address} answered {code}" + (f": {said}" if said else "")
+                ) from err
             except hvac.exceptions.RateLimitExceeded as err:
-                raise _Transient(f"{what}: rate limited") from err
+                raise transport.Transient(f"{what}: rate limited") from err
             except hvac.exceptions.VaultError as err:
                 said = _server_says(err)
                 raise ConnectionFailed(f"{self.address} failed {what}: {said or type(err).__name__}") from err
-            except requests.exceptions.SSLError as err:
-                raise ConnectionFailed(
-                    f"TLS error talking to {self.address}: {_tls_cause(err)}",
-                    hint="set VAULT_CACERT (or --ca-cert) to the CA that signed the server's certificate, check that "
-                    "the address's scheme and host match the server, or VAULT_SKIP_VERIFY=true for a lab only",
-                ) from err
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
-                raise _Transient(f"{what}: cannot connect to {self.address} ({_connect_cause(err)})") from err
+                # TLS failures never get here: the session's adapter raises them as ConnectionFailed
+                failure = transport.request_failure(err, what, self.address)
+                raise (failure or ConnectionFailed(f"{what}: {self.address}: {err}")) from err
             except ValueError as err:  # requests' JSONDecodeError: a 200 whose body is not JSON
                 if isinstance(err, requests.exceptions.JSONDecodeError | json.JSONDecodeError):
                     raise ConnectionFailed(
@@ -241,22 +190,7 @@ class VaultClient:
                     ) from err
                 raise
 
-        try:
-            return once()  # the common case, without building a retry loop
-        except _Transient as err:
-            if not idempotent or self._attempts <= 1:
-                raise ConnectionFailed(str(err)) from err
-        time.sleep(0.1)  # then the retry loop for the remaining attempts, with its own backoff
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(_Transient),
-            stop=tenacity.stop_after_attempt(self._attempts - 1),
-            wait=tenacity.wait_exponential(multiplier=0.1, max=2.0),
-            reraise=True,
-        )
-        try:
-            return retrying(once)
-        except _Transient as err:
-            raise ConnectionFailed(str(err)) from err
+        return transport.call(once, idempotent=idempotent, attempts=self._attempts)
 
     def request(
         self,
@@ -286,7 +220,7 @@ class VaultClient:
                 return body if isinstance(body, dict) else None
             return None
 
-        if idempotent is None:
+        if idempotent is None:  # reads are; a POST/PUT/PATCH/DELETE only when the caller says so
             idempotent = method.lower() in ("get", "list", "scan")
         return self._call(what, api_path, capability, go, idempotent=idempotent)
 
@@ -571,7 +505,3 @@ class VaultClient:
                     caps = data.get("capabilities")
                 out[p] = [str(c) for c in caps or []]
         return out
-
-    def hvac_client(self) -> Any:
-        """The underlying hvac client, for tests that set up policies and mounts."""
-        return self._c

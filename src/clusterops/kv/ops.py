@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-import yaml
-
 from clusterops.errors import AuthError, CasConflict, ConfigError, NotFound, UsageError
 from clusterops.kv.client import VaultClient
 from clusterops.kv.model import SecretMetadata, SecretRef, SecretVersion, VersionInfo, WriteResult
+from clusterops.yamlsource import load_yaml_text
 
 
 def _load_mapping(text: str, where: str) -> dict[str, Any]:
@@ -24,9 +23,9 @@ def _load_mapping(text: str, where: str) -> dict[str, Any]:
         value = json.loads(text)
     except ValueError:
         try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            raise ConfigError("is neither JSON nor YAML", path=where) from err
+            value, _ = load_yaml_text(text, where)
+        except ConfigError as err:  # names the line YAML stopped at
+            raise ConfigError("is neither JSON nor YAML", path=where, line=err.line) from None
     if not isinstance(value, dict):
         raise ConfigError("must hold a JSON or YAML object of key: value", path=where)
     return {str(k): v for k, v in value.items()}

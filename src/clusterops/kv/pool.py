@@ -76,13 +76,6 @@ def run_bounded(
     return [r if r is not None else Outcome(items[i], skipped=True) for i, r in enumerate(results)]
 
 
-def first_error(outcomes: Sequence[Outcome[T, R]]) -> BaseException | None:
-    for o in outcomes:
-        if o.error is not None:
-            return o.error
-    return None
-
-
 def run_streaming(
     items: Iterable[T],
     fn: Callable[[T], R],

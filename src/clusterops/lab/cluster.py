@@ -46,14 +46,24 @@ if TYPE_CHECKING:
 STATE_FILE = "lab.json"
 # server RPC, serf LAN, serf WAN, HTTP, gRPC and gRPC TLS (1.14) on each server's address
 CONSUL_PORTS = (8300, 8301, 8302, 8500, 8501, 8502, 8503)
+# OpenBao of `lab up --vault` listens on <prefix>.100 (servers are <prefix>.1-9), so labs on other
+# prefixes never share 127.0.0.1:8200
+VAULT_HOST = 100
+
+
+def vault_host(prefix: str) -> str:
+    """The address of a lab's OpenBao: on the lab's own prefix, like everything the lab starts."""
+    return f"{prefix}.{VAULT_HOST}"
 
 
 def default_root() -> Path:
+    """CLUSTEROPS_LAB_DIR, else `lab/` in the state directory (`settings.state_dir`)."""
+    from clusterops.settings import state_dir
+
     env = os.environ.get("CLUSTEROPS_LAB_DIR")
     if env:
         return Path(env).expanduser()
-    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-    return Path(base) / "clusterops" / "lab"
+    return state_dir() / "lab"
 
 
 @dataclass(frozen=True)
@@ -68,10 +78,6 @@ class LabServer:
     def http_addr(self) -> str:
         """The server's HTTP API: https on 8501 in a TLS lab, else http on 8500."""
         return f"https://{self.ip}:8501" if self.tls else f"http://{self.ip}:8500"
-
-    @property
-    def raft_addr(self) -> str:
-        return f"{self.ip}:8300"
 
 
 @dataclass(frozen=True)
@@ -522,7 +528,7 @@ performance {{
     def _start_vault(self, bao_bin: Path, version: str, state: LabState) -> LabVault:
         token = "lab-" + secrets.token_hex(16)
         write_private(self.vault_token_file, token + "\n")
-        host = "127.0.0.1"
+        host = vault_host(state.prefix)
         port = _free_port(host, preferred=8200)
         vault_dir = self.root / "vault"
         vault_dir.mkdir(parents=True, exist_ok=True)

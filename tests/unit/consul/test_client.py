@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from clusterops.consul.client import ConsulClient, NoLeader
+from clusterops.consul.lock import create_session, renew_session
 from clusterops.errors import ConnectionFailed
 from clusterops.settings import ConsulSettings
 
@@ -73,3 +74,51 @@ def test_an_election_is_no_leader_and_not_retried(text: str) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+class _Unavailable(http.server.BaseHTTPRequestHandler):
+    """Answers every request 503, as a server restarting behind a proxy does (a transient failure)."""
+
+    def _answer(self) -> None:
+        self.send_response(503)
+        self.end_headers()
+        self.wfile.write(b"service unavailable")
+
+    do_GET = do_PUT = _answer
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def unavailable() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Unavailable)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_reads_are_retried_but_cluster_changing_writes_never_are(unavailable: str) -> None:
+    client = ConsulClient(ConsulSettings(address=unavailable), attempts=3, max_backoff=0.01)
+    with pytest.raises(ConnectionFailed, match="503"):
+        client.peers()
+    assert client.requests_made == 3  # a read: idempotent
+    writes = {
+        "remove-peer": lambda: client.remove_raft_peer("id-1"),
+        "force-leave": lambda: client.force_leave("s1"),
+        "transfer-leader": lambda: client.transfer_leader("id-1"),
+        "session create": lambda: create_session(client, "test"),
+    }
+    for name, write in writes.items():
+        client.requests_made = 0
+        with pytest.raises(ConnectionFailed):
+            write()
+        assert client.requests_made == 1, name
+    client.requests_made = 0
+    with pytest.raises(ConnectionFailed):
+        renew_session(client, "abc")  # renewing twice is renewing once: retried
+    assert client.requests_made == 3

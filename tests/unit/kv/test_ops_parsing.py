@@ -86,3 +86,12 @@ def test_merge_patch_is_deep_like_the_server() -> None:
         "nested": {"x": 1, "z": 3},
         "b": [1],
     }
+
+
+def test_a_broken_yaml_data_file_names_its_line(tmp_path: Path) -> None:
+    f = tmp_path / "data.yaml"
+    f.write_text("user: app\npassword: [unclosed\nhost: db\n")
+    with pytest.raises(ConfigError) as err:
+        parse_data_args([f"@{f}"], io.StringIO(""))
+    assert err.value.line is not None and f"{f}:{err.value.line}: is neither JSON nor YAML" in str(err.value)
+    assert "unclosed" not in str(err.value)  # never the content

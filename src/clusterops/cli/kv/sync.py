@@ -133,7 +133,7 @@ def apply(
     field moved since the plan. Any failing writes nothing. A journal makes `kv undo RUN` possible.
     Exit 0 done, 1 a conflict or failure (the journal says what was written), 2 usage/auth/connection.
     """
-    from clusterops.kv.journal import default_journal_dir
+    from clusterops.kv.apply_journal import default_journal_dir
     from clusterops.kv.sync import apply_plan, check_binding, load_plan
     from clusterops.kv.sync import plan as make_plan
 
@@ -201,7 +201,7 @@ def undo(
     Only at the run's address and namespace (else refused, exit 1), and only versions and metadata the
     journal proves the run wrote; anything else is reported, not touched (exit 1).
     """
-    from clusterops.kv.journal import default_journal_dir, undo_run
+    from clusterops.kv.apply_journal import default_journal_dir, undo_run
 
     _check_fmt(fmt)
     folder = journal_dir or default_journal_dir()

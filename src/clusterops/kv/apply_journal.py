@@ -1,4 +1,6 @@
-"""The journal of a `kv apply` run, and `kv undo RUN`.
+"""The KV apply journal: what a `kv apply` run wrote, so that `kv undo RUN` can take back exactly that.
+
+Not the upgrade/playbook run journal (`clusterops.journal`): this one records KV versions per path.
 
 Before the first write, the journal records where the run acts (address, namespace, mount) and for
 every path the plan changes: the version seen at plan time (the prior version), the state of that
@@ -37,6 +39,7 @@ from clusterops.atomicfile import write_private
 from clusterops.errors import ClusterOpsError, ConfigError, NotFound, UnsafePlan, UsageError
 from clusterops.kv.client import VaultClient
 from clusterops.kv.model import SecretRef
+from clusterops.settings import state_dir
 
 JOURNAL_FORMAT = "clusterops-kv-journal/1"
 # What a field was before the run when the secret had no metadata at all.
@@ -49,15 +52,12 @@ _DEFAULTS: dict[str, Any] = {
 
 
 def default_journal_dir(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    if env.get("CLUSTEROPS_STATE_DIR"):
-        return Path(env["CLUSTEROPS_STATE_DIR"]).expanduser() / "kv-runs"
-    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "clusterops" / "kv-runs"
+    """`kv-runs/` in the state directory (`settings.state_dir`)."""
+    return state_dir(env) / "kv-runs"
 
 
 @dataclass(frozen=True)
-class JournalEntry:
+class ApplyJournalEntry:
     path: str
     prior_version: int
     prior_state: str  # live, deleted, destroyed, absent
@@ -70,8 +70,8 @@ class JournalEntry:
     written_settings: Mapping[str, Any] = field(default_factory=dict)  # what the run writes to the metadata
 
 
-class Journal:
-    def __init__(self, path: Path, header: dict[str, Any], entries: list[JournalEntry]) -> None:
+class ApplyJournal:
+    def __init__(self, path: Path, header: dict[str, Any], entries: list[ApplyJournalEntry]) -> None:
         self.path = path
         self.log_path = path.with_suffix(".log")
         self.header = header
@@ -83,7 +83,7 @@ class Journal:
         return str(self.header["run"])
 
     @classmethod
-    def start(cls, folder: Path, client: VaultClient, mount: str, entries: list[JournalEntry]) -> Journal:
+    def start(cls, folder: Path, client: VaultClient, mount: str, entries: list[ApplyJournalEntry]) -> ApplyJournal:
         now = datetime.now(UTC)
         run_id = now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
         header = {
@@ -118,7 +118,7 @@ class Journal:
             )
             self._append(self.entries[path])
 
-    def _append(self, e: JournalEntry) -> None:
+    def _append(self, e: ApplyJournalEntry) -> None:
         """One line with the entry's changing fields, on disk (fsync) before the caller goes on."""
         line = {"path": e.path, "status": e.status, "new_version": e.new_version}
         line.update({"metadata_written": e.metadata_written, "note": e.note})
@@ -135,7 +135,7 @@ class Journal:
             self._save()
 
     @classmethod
-    def load(cls, run: str, folder: Path) -> Journal:
+    def load(cls, run: str, folder: Path) -> ApplyJournal:
         path = Path(run) if run.endswith(".json") else folder / f"{run}.json"
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
@@ -145,7 +145,7 @@ class Journal:
             raise ConfigError("is not a readable journal", path=str(path)) from None
         if raw.get("format") != JOURNAL_FORMAT:
             raise ConfigError(f"is not a clusterops journal ({JOURNAL_FORMAT})", path=str(path))
-        journal = cls(path, raw, [JournalEntry(**e) for e in raw.pop("entries", [])])
+        journal = cls(path, raw, [ApplyJournalEntry(**e) for e in raw.pop("entries", [])])
         journal._replay()
         return journal
 
@@ -185,7 +185,7 @@ def _same_settings(live: Mapping[str, Any], want: Mapping[str, Any]) -> list[str
     return [k for k, v in want.items() if not _same_setting(k, live.get(k), v)]
 
 
-def undo_entry(client: VaultClient, mount: str, entry: JournalEntry, *, force: bool) -> UndoResult:
+def undo_entry(client: VaultClient, mount: str, entry: ApplyJournalEntry, *, force: bool) -> UndoResult:
     ref = SecretRef(mount, entry.path, 2)
     try:
         meta = client.read_metadata(ref)
@@ -237,7 +237,7 @@ def undo_entry(client: VaultClient, mount: str, entry: JournalEntry, *, force: b
     return UndoResult(entry.path, "+".join(actions) or "nothing-to-undo", current, "; ".join(notes))
 
 
-def _refuse_elsewhere(journal: Journal, client: VaultClient) -> None:
+def _refuse_elsewhere(journal: ApplyJournal, client: VaultClient) -> None:
     from clusterops.kv.sync import norm_namespace, same_address
 
     addr = str(journal.header.get("address") or "")
@@ -259,8 +259,10 @@ UNDONE = ("rolled-back", "deleted", "metadata-restored", "rolled-back+metadata-r
           "deleted+metadata-restored", "nothing-to-undo")  # fmt: skip
 
 
-def undo_run(client: VaultClient, run: str, folder: Path, *, force: bool = False) -> tuple[Journal, list[UndoResult]]:
-    journal = Journal.load(run, folder)
+def undo_run(
+    client: VaultClient, run: str, folder: Path, *, force: bool = False
+) -> tuple[ApplyJournal, list[UndoResult]]:
+    journal = ApplyJournal.load(run, folder)
     _refuse_elsewhere(journal, client)  # never forced: acting elsewhere would touch someone else's secrets
     if journal.header.get("status") == "undone" and not force:
         raise UsageError(f"run {journal.run_id} was already undone")

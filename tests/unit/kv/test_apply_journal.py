@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from clusterops.errors import ConfigError
-from clusterops.kv.journal import Journal, JournalEntry
+from clusterops.kv.apply_journal import ApplyJournal, ApplyJournalEntry
 
 
-def _start(folder: Path, n: int = 3) -> Journal:
+def _start(folder: Path, n: int = 3) -> ApplyJournal:
     client: Any = SimpleNamespace(settings=SimpleNamespace(address="http://127.0.0.1:8200", namespace="/ns1/"))
-    return Journal.start(folder, client, "secret", [JournalEntry(f"p{i}", 1, "live") for i in range(n)])
+    return ApplyJournal.start(folder, client, "secret", [ApplyJournalEntry(f"p{i}", 1, "live") for i in range(n)])
 
 
 def test_each_mark_is_on_disk_and_replayed(tmp_path: Path) -> None:
@@ -23,7 +23,7 @@ def test_each_mark_is_on_disk_and_replayed(tmp_path: Path) -> None:
     j.mark("p0", "written", 2)
     j.mark("p1", "written", 5, metadata_written=True)
     j.mark("p1", "conflict")
-    loaded = Journal.load(j.run_id, tmp_path)  # without finish: as a killed run leaves it
+    loaded = ApplyJournal.load(j.run_id, tmp_path)  # without finish: as a killed run leaves it
     assert loaded.header["status"] == "running" and loaded.header["namespace"] == "ns1"
     e = loaded.entries
     assert (e["p0"].status, e["p0"].new_version) == ("written", 2)
@@ -32,7 +32,7 @@ def test_each_mark_is_on_disk_and_replayed(tmp_path: Path) -> None:
     for f in (j.path, j.log_path):
         assert stat.S_IMODE(f.stat().st_mode) == 0o600
     j.finish("incomplete")
-    again = Journal.load(str(j.path), tmp_path)
+    again = ApplyJournal.load(str(j.path), tmp_path)
     assert again.header["status"] == "incomplete" and again.entries["p1"].new_version == 5
 
 
@@ -41,8 +41,8 @@ def test_a_last_line_cut_by_a_crash_is_ignored_a_broken_middle_one_is_not(tmp_pa
     j.mark("p0", "written", 2)
     with j.log_path.open("a") as log:
         log.write('{"path": "p1", "status": "writ')  # the process died mid-line
-    assert Journal.load(j.run_id, tmp_path).entries["p1"].status == "pending"
+    assert ApplyJournal.load(j.run_id, tmp_path).entries["p1"].status == "pending"
     with j.log_path.open("a") as log:
         log.write('\n{"path": "p2", "status": "written", "new_version": 2}\n')
     with pytest.raises(ConfigError, match=r"\.log:2: is not a readable journal log"):
-        Journal.load(j.run_id, tmp_path)
+        ApplyJournal.load(j.run_id, tmp_path)
