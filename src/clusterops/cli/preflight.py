@@ -9,17 +9,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from clusterops.cli.options import FINDINGS_FORMATS, format_option
+
 if TYPE_CHECKING:
     from clusterops.preflight.run import PreflightResult
 
-FORMATS = ("table", "json", "junit", "sarif", "github")
+FindingsFormat = Annotated[str, format_option(*FINDINGS_FORMATS)]
 
 Inventory = Annotated[str, typer.Option("--inventory", "-i", help="Inventory YAML (servers and their drivers).")]
 
 
 def consul_preflight(
     inventory: Inventory,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, junit, sarif or github.")] = "table",
+    fmt: FindingsFormat = "table",
     fail_on: Annotated[str, typer.Option("--fail-on", help="Exit 1 on findings at or above: info, warning, error.")] = (
         "error"
     ),
@@ -46,8 +48,6 @@ def consul_preflight(
     from clusterops.preflight.run import preflight
     from clusterops.report import render
 
-    if fmt not in FORMATS:
-        raise typer.BadParameter(f"use one of {', '.join(FORMATS)}", param_hint="--format")
     try:
         threshold = Severity(fail_on)
     except ValueError:
