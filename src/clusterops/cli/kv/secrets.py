@@ -281,7 +281,7 @@ def list_(
 def subkeys(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="MOUNT/PATH, or PATH with --mount.")],
-    version: Annotated[int | None, typer.Option("--version")] = None,
+    version: Annotated[int | None, typer.Option("--version", help="A version (default: the latest).")] = None,
     depth: Annotated[int | None, typer.Option("--depth", help="How deep to descend (0: all).")] = None,
     mount: Mount = None,
     kv_version: KvVersion = None,
