@@ -194,7 +194,7 @@ def test_a_secret_that_is_also_a_folder_is_included(cli: Cli, root: str, client:
     assert walk(client, client.resolve(f"{root}/c1")) == []
     assert client.read_version(client.resolve(f"{root}/m1")).data == {"self": "1"}
 
-    code, out, _ = cli("kv", "delete", f"{root}/m1", "-r", "--all", "--yes")
+    code, out, _ = cli("kv", "delete", f"{root}/m1", "-r", "--all", "--apply", "--yes")
     assert code == 0 and "deleted 2 of 2" in out
     assert cli("kv", "get", f"{root}/m1")[0] == 2
     assert client.read_version(client.resolve(f"{root}/bothx")).data == {"not": "below"}
