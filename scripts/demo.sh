@@ -17,7 +17,7 @@ lab_dir="$(clusterops lab status --format json | python3 -c 'import json,sys; pr
 
 co consul status
 co consul check || true   # exit 1 would mean findings at or above error
-co consul gate --stable-for 2s --timeout 1m
+co consul gate --stable-window 2s --timeout 1m
 
 clusterops lab inventory > "$work/inventory.yaml"
 co consul upgrade --inventory "$work/inventory.yaml" --to 1.14.11

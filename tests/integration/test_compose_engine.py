@@ -139,7 +139,7 @@ def test_consul_status_check_and_gate_on_the_published_ports(compose: Compose) -
     assert doc["summary"]["voters"] == 3 and doc["summary"]["leader"] in CONSUL, doc["summary"]
     check = run_cli("consul", "check", "-f", "json", env=env)
     assert check.returncode == 0, check.stdout + check.stderr
-    gate = run_cli("consul", "gate", "--expect-servers", "3", "--stable-for", "2s", "--timeout", "60s", env=env)
+    gate = run_cli("consul", "gate", "--expect-servers", "3", "--stable-window", "2s", "--timeout", "60s", env=env)
     assert gate.returncode == 0, gate.stdout + gate.stderr
 
 

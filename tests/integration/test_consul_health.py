@@ -80,12 +80,12 @@ def test_five_servers_tolerate_two_and_a_stopped_server_fails_check_then_gate_pa
     assert "CH003" in rules and "consul force-leave s4" in rules["CH003"]["remedy"]
     assert "CH006" in rules
 
-    gate = run_cli("consul", "gate", "--stable-for", "2s", "--timeout", "6s", "--interval", "500ms", env=env)
+    gate = run_cli("consul", "gate", "--stable-window", "2s", "--timeout", "6s", "--interval", "500ms", env=env)
     assert gate.returncode == 1
     assert "timed out after 6s" in gate.stderr and "s4" in gate.stderr
 
     lab.start("s4")
-    gate = run_cli("consul", "gate", "--stable-for", "3s", "--timeout", "90s", "--expect-servers", "5", env=env)
+    gate = run_cli("consul", "gate", "--stable-window", "3s", "--timeout", "90s", "--expect-servers", "5", env=env)
     assert gate.returncode == 0, gate.stderr
     assert "gate passed" in gate.stdout and "failure tolerance 2" in gate.stdout
 
@@ -147,7 +147,7 @@ def test_gate_waits_for_a_new_leader_and_stability(make_lab: LabFactory) -> None
     env["CONSUL_HTTP_ADDR"] = lab.state().server(follower).http_addr
     started = time.monotonic()
     gate = subprocess.Popen(
-        [sys.executable, "-m", "clusterops.cli.main", "consul", "gate", "--stable-for", "3s", "--timeout", "90s"],
+        [sys.executable, "-m", "clusterops.cli.main", "consul", "gate", "--stable-window", "3s", "--timeout", "90s"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

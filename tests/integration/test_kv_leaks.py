@@ -84,10 +84,10 @@ def test_no_secret_value_leaks_anywhere(bao: Bao, root: str, tmp_path: Path) -> 
     run("kv", "import", str(work / "backup.yaml"), f"{root}/restored", "--key-file", str(key))
     run("kv", "export", p, "-o", str(work / "refused.yaml"), ok=(2,))  # refused without a key
     state = str(inputs / "state.yaml")
-    run("kv", "plan", state, "-o", str(work / "plan.json"), stdin=json.dumps({"tok": a}), ok=(2,))
-    run("kv", "plan", state, "-f", "json", stdin=json.dumps({"tok": a}), ok=(2,))
+    run("kv", "plan", state, "-o", str(work / "plan.json"), stdin=json.dumps({"tok": a}), ok=(1,))
+    run("kv", "plan", state, "-f", "json", stdin=json.dumps({"tok": a}), ok=(1,))
     run("kv", "apply", state, "--plan", str(work / "plan.json"), stdin=json.dumps({"tok": a}))
-    run("kv", "plan", state, stdin=json.dumps({"tok": b}), ok=(2,))
+    run("kv", "plan", state, stdin=json.dumps({"tok": b}), ok=(1,))
     journals = list((work / "state" / "clusterops" / "kv-runs").glob("*.json"))
     assert len(journals) == 1
     run("kv", "undo", journals[0].stem)
@@ -95,7 +95,7 @@ def test_no_secret_value_leaks_anywhere(bao: Bao, root: str, tmp_path: Path) -> 
     run("kv", "undelete", f"{p}/db", "--versions", "1")
     run("kv", "destroy", f"{p}/db", "--versions", "2")
     run("kv", "delete", root, "-r", "--dry-run")
-    run("kv", "delete", f"{root}/restored", "-r", "--yes")
+    run("kv", "delete", f"{root}/restored", "-r", "--apply", "--yes")
     run("kv", "put", f"{p}/field", f"pw=@{inputs / 'a'}", "--field", "version")
     run("kv", "policy", "get", f"{p}/db")
     run("kv", "--output-policy", "get", f"{p}/db")

@@ -291,7 +291,7 @@ def test_every_operation_acts_on_exactly_the_secret_named(
 
     # recursive delete, then metadata delete: only the awkward names go
     for name, _ in AWKWARD:
-        code, out, err = cli("kv", "delete", f"{base}/{name}", "-r", "--all", "--yes")
+        code, out, err = cli("kv", "delete", f"{base}/{name}", "-r", "--all", "--apply", "--yes")
         assert code == 0 and "deleted 2 of 2" in out, err
     for name, sib in AWKWARD:
         assert name not in _names(client, base) and f"{name}/" not in _names(client, base)

@@ -56,22 +56,26 @@ def test_plan_apply_undo_and_exit_codes(
             "api": {"data": {"token": {"file": "api.tok"}}, "metadata": {"custom_metadata": {"owner": "a"}}},
         },
     )
-    journals = tmp_path / "runs"
+    journals = tmp_path / "runs" / "kv-runs"  # --state-dir DIR keeps them in DIR/kv-runs
     code, _, err = cli("kv", "plan", str(state))
-    assert code == 1 and "DB_PW" in err  # an error is 1 for plan
+    assert code == 2 and "DB_PW" in err  # an input error: 2, as everywhere
+    code, _, err = cli("kv", "plan", str(state), "--detailed-exitcode")
+    assert code == 1 and "DB_PW" in err  # Terraform's contract: an error is 1
     monkeypatch.setenv("DB_PW", "new-pw")
     code, out, _ = cli("kv", "plan", str(state), "-f", "json", "-o", str(tmp_path / "plan.json"))
-    assert code == 2
+    assert code == 1  # drift is a finding
     plan = json.loads(out)
     items = {i["path"]: i for i in plan["items"]}
     assert items[f"{rel}/db"]["action"] == "update" and items[f"{rel}/db"]["keys"]["changed"] == ["password"]
     assert items[f"{rel}/db"]["metadata"] == {"max_versions": {"live": 0, "desired": 4}}
     assert items[f"{rel}/api"]["action"] == "create"
     assert stat.S_IMODE((tmp_path / "plan.json").stat().st_mode) == 0o600
-    assert cli("kv", "plan", "--no-such-option", str(state))[0] == 1
+    assert cli("kv", "plan", str(state), "--detailed-exitcode")[0] == 2  # Terraform's: 2 is drift
+    assert cli("kv", "plan", "--no-such-option", str(state))[0] == 2  # usage error
+    assert cli("kv", "plan", "--no-such-option", str(state), "--detailed-exitcode")[0] == 1
 
     code, out, err = cli(
-        "kv", "apply", str(state), "--plan", str(tmp_path / "plan.json"), "--journal-dir", str(journals)
+        "kv", "apply", str(state), "--plan", str(tmp_path / "plan.json"), "--state-dir", str(journals.parent)
     )
     assert code == 0, err
     assert _data(client, f"{root}/db") == {"user": "app", "password": "new-pw"}
@@ -82,17 +86,17 @@ def test_plan_apply_undo_and_exit_codes(
     entries = {e["path"]: e for e in json.loads(journal.read_text())["entries"]}
     assert entries[f"{rel}/db"]["prior_version"] == 1 and entries[f"{rel}/db"]["new_version"] == 2
     assert cli("kv", "plan", str(state))[0] == 0
-    assert cli("kv", "apply", str(state), "--journal-dir", str(journals))[0] == 0  # in sync: nothing to do
+    assert cli("kv", "apply", str(state), "--state-dir", str(journals.parent))[0] == 0  # in sync: nothing to do
 
-    code, out, err = cli("kv", "undo", journal.stem, "--journal-dir", str(journals), "-f", "json")
+    code, out, err = cli("kv", "undo", journal.stem, "--state-dir", str(journals.parent), "-f", "json")
     assert code == 0, err
     actions = {r["path"]: r["action"] for r in json.loads(out)["results"]}
     assert actions == {f"{rel}/db": "rolled-back+metadata-restored", f"{rel}/api": "deleted+metadata-restored"}
     assert _data(client, f"{root}/db") == {"user": "app", "password": "old-pw"}
     assert client.read_metadata(client.resolve(f"{root}/db")).max_versions == 0
     assert _data(client, f"{root}/api") is None
-    assert cli("kv", "undo", journal.stem, "--journal-dir", str(journals))[0] == 2  # already undone
-    assert cli("kv", "plan", str(state))[0] == 2
+    assert cli("kv", "undo", journal.stem, "--state-dir", str(journals.parent))[0] == 2  # already undone
+    assert cli("kv", "plan", str(state))[0] == 1
 
 
 def test_apply_refuses_when_anything_moved_since_the_plan(
@@ -102,9 +106,9 @@ def test_apply_refuses_when_anything_moved_since_the_plan(
     write_versions(client, f"{root}/a", {"k": "1"})
     write_versions(client, f"{root}/b", {"k": "1"})
     state = _state(tmp_path, rel, {"a": {"data": {"k": "2"}}, "b": {"data": {"k": "2"}}})
-    assert cli("kv", "plan", str(state), "-o", str(tmp_path / "p.json"))[0] == 2
+    assert cli("kv", "plan", str(state), "-o", str(tmp_path / "p.json"))[0] == 1
     write_versions(client, f"{root}/b", {"k": "someone-else"})
-    code, _, err = cli("kv", "apply", str(state), "--plan", str(tmp_path / "p.json"), "--journal-dir", str(tmp_path))
+    code, _, err = cli("kv", "apply", str(state), "--plan", str(tmp_path / "p.json"), "--state-dir", str(tmp_path))
     assert code == 1 and "since the plan; nothing was written" in err and f"{rel}/b (planned v1, now v2)" in err
     assert _data(client, f"{root}/a") == {"k": "1"}  # nothing was written, not even the path that did not move
     assert _data(client, f"{root}/b") == {"k": "someone-else"}
@@ -125,7 +129,7 @@ def test_capability_preflight_writes_nothing(
         'path "sys/internal/ui/mounts/*" { capabilities = ["read"] }',
     )
     state = _state(tmp_path, rel, {"ok": {"data": {"k": "2"}}, "locked": {"data": {"k": "2"}}})
-    code, _, err = cli("kv", "apply", str(state), "--journal-dir", str(tmp_path / "j"), token=token)
+    code, _, err = cli("kv", "apply", str(state), "--state-dir", str(tmp_path / "j"), token=token)
     assert code == 2 and f"secret/data/{rel}/locked needs 'update'" in err and "nothing was written" in err
     assert _data(client, f"{root}/ok") == {"k": "1"}
     assert not (tmp_path / "j").exists()
@@ -188,9 +192,9 @@ def test_apply_killed_half_way_can_be_undone_or_replanned(
     run_bounded(names, lambda n: client.write(client.resolve(f"{root}/{n}"), {"v": f"old-{n}"}), workers=8)
     state = _state(tmp_path, rel, {n: {"data": {"v": f"new-{n}"}} for n in names})
     env = subprocess_env(bao)
-    journals = tmp_path / "runs"
+    journals = tmp_path / "runs" / "kv-runs"  # --state-dir DIR keeps them in DIR/kv-runs
     proc = subprocess.Popen(
-        [sys.executable, "-m", "clusterops.cli.main", "kv", "apply", str(state), "--journal-dir", str(journals),
+        [sys.executable, "-m", "clusterops.cli.main", "kv", "apply", str(state), "--state-dir", str(journals.parent),
          "--workers", "1", "--quiet"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -215,7 +219,7 @@ def test_apply_killed_half_way_can_be_undone_or_replanned(
 
     # Re-plan: exactly the paths not yet written drift (the one in flight may have landed).
     res = run_sub("kv", "plan", str(state), "-f", "json", env=env)
-    assert res.returncode == 2
+    assert res.returncode == 1
     drifting = {i["path"] for i in json.loads(res.stdout)["items"] if i["action"] != "unchanged"}
     assert not (drifting & done)
     assert len(drifting) >= len(names) - len(done) - 1
@@ -230,7 +234,7 @@ def test_apply_killed_half_way_can_be_undone_or_replanned(
 
     # Undo the killed run: every path it recorded writing goes back to its old value (history kept);
     # a newer version it did not record is reported, never touched.
-    res = run_sub("kv", "undo", journal.stem, "--journal-dir", str(journals), "-f", "json", env=env)
+    res = run_sub("kv", "undo", journal.stem, "--state-dir", str(journals.parent), "-f", "json", env=env)
     assert _data(client, f"secret/{theirs}") == {"v": "other-writer"}
     actions = {r["path"]: r for r in json.loads(res.stdout)["results"]}
     assert actions[theirs]["action"] == "unproven" and "not touched" in actions[theirs]["message"]
@@ -248,7 +252,7 @@ def test_apply_killed_half_way_can_be_undone_or_replanned(
         assert client.read_version(ref, 2).data == {"v": f"new-{path.rsplit('/', 1)[1]}"}
 
     # And a fresh apply completes the change.
-    res = run_sub("kv", "apply", str(state), "--journal-dir", str(journals), "--quiet", env=env, timeout=300)
+    res = run_sub("kv", "apply", str(state), "--state-dir", str(journals.parent), "--quiet", env=env, timeout=300)
     assert res.returncode == 0, res.stderr
     assert run_sub("kv", "plan", str(state), env=env).returncode == 0
 
@@ -278,18 +282,18 @@ def test_undo_acts_only_in_the_namespace_of_the_run(
     with bao.client(namespace=namespace) as inner:
         write_versions(inner, f"{root}/app", {"v": "ns-old"})
         state = _state(tmp_path, rel, {"app": {"data": {"v": "ns-new"}}})
-        journals = tmp_path / "runs"
-        code, _, err = cli("kv", "--namespace", namespace, "apply", str(state), "--journal-dir", str(journals))
+        journals = tmp_path / "runs" / "kv-runs"  # --state-dir DIR keeps them in DIR/kv-runs
+        code, _, err = cli("kv", "--namespace", namespace, "apply", str(state), "--state-dir", str(journals.parent))
         assert code == 0, err
         assert _data(inner, f"{root}/app") == {"v": "ns-new"}  # the run wrote v2 in the namespace
         [journal] = list(journals.glob("*.json"))
 
-        code, _, err = cli("kv", "undo", journal.stem, "--journal-dir", str(journals), "--force")
+        code, _, err = cli("kv", "undo", journal.stem, "--state-dir", str(journals.parent), "--force")
         assert _data(client, f"{root}/app") == {"v": "root-new"}  # the root secret is untouched
         assert client.read_metadata(client.resolve(f"{root}/app")).current_version == 2
         assert code == 1 and f"wrote in namespace {namespace}, not (root)" in err and "nothing was undone" in err
 
-        code, _, err = cli("kv", "--namespace", namespace, "undo", journal.stem, "--journal-dir", str(journals))
+        code, _, err = cli("kv", "--namespace", namespace, "undo", journal.stem, "--state-dir", str(journals.parent))
         assert code == 0, err
         assert _data(inner, f"{root}/app") == {"v": "ns-old"}
     assert _data(client, f"{root}/app") == {"v": "root-new"}
@@ -310,9 +314,9 @@ def test_a_saved_plan_refuses_what_was_not_reviewed(
     state = _state(tmp_path, rel, {"app": spec})
     monkeypatch.setenv("APP_PW", "pw-new-7f3a")
     plan = tmp_path / "plan.json"
-    assert cli("kv", "plan", str(state), "-o", str(plan))[0] == 2
+    assert cli("kv", "plan", str(state), "-o", str(plan))[0] == 1
     assert "pw-new-7f3a" not in plan.read_text() and '"old"' not in plan.read_text()
-    journals = tmp_path / "runs"
+    journals = tmp_path / "runs" / "kv-runs"  # --state-dir DIR keeps them in DIR/kv-runs
 
     def server() -> tuple[int, dict[str, object]]:
         meta = client.read_metadata(ref)
@@ -321,7 +325,7 @@ def test_a_saved_plan_refuses_what_was_not_reviewed(
     before = server()
 
     def refused(*expected: str, ns: tuple[str, ...] = ()) -> None:
-        code, _, err = cli("kv", *ns, "apply", str(state), "--plan", str(plan), "--journal-dir", str(journals))
+        code, _, err = cli("kv", *ns, "apply", str(state), "--plan", str(plan), "--state-dir", str(journals.parent))
         assert code == 1, err
         for text in expected:
             assert text in err
@@ -357,19 +361,19 @@ def test_metadata_is_written_once_and_undo_leaves_later_changes(
         wanted = {"max_versions": n, "custom_metadata": {"owner": who}}
         state = _state(tmp_path, rel, {"app": {"data": {"k": "1"}, "metadata": wanted}}, f"{who}.yaml")
         plans[who] = (state, tmp_path / f"{who}.plan")
-        assert cli("kv", "plan", str(state), "-o", str(plans[who][1]))[0] == 2  # metadata only
-    journals = tmp_path / "runs"
+        assert cli("kv", "plan", str(state), "-o", str(plans[who][1]))[0] == 1  # metadata only
+    journals = tmp_path / "runs" / "kv-runs"  # --state-dir DIR keeps them in DIR/kv-runs
     for who, expect in (("alice", 0), ("bob", 1)):
         state, plan = plans[who]
-        code, _, err = cli("kv", "apply", str(state), "--plan", str(plan), "--journal-dir", str(journals / who))
+        code, _, err = cli("kv", "apply", str(state), "--plan", str(plan), "--state-dir", str(journals.parent / who))
         assert code == expect, err
     assert "metadata max_versions changed" in err and "custom_metadata changed" in err  # bob: refused
     meta = client.read_metadata(ref)
     assert (meta.max_versions, dict(meta.custom_metadata), meta.current_version) == (4, {"owner": "alice"}, 1)
 
     client.write_metadata(ref, {"custom_metadata": {"owner": "carol"}})  # someone changes it after alice's run
-    [journal] = list((journals / "alice").glob("*.json"))
-    code, out, err = cli("kv", "undo", journal.stem, "--journal-dir", str(journals / "alice"), "-f", "json")
+    [journal] = list((journals.parent / "alice" / "kv-runs").glob("*.json"))
+    code, out, err = cli("kv", "undo", journal.stem, "--state-dir", str(journals.parent / "alice"), "-f", "json")
     meta = client.read_metadata(ref)
     assert (meta.max_versions, dict(meta.custom_metadata)) == (4, {"owner": "carol"})  # carol's change stays
     [result] = json.loads(out)["results"]

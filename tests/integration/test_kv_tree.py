@@ -78,16 +78,17 @@ def test_copy_between_servers_and_move(cli: Cli, root: str, client: VaultClient,
 
 def test_recursive_delete_plans_then_confirms(cli: Cli, root: str, client: VaultClient) -> None:
     _seed(client, root)
-    code, out, _ = cli("kv", "delete", f"{root}/src", "-r", "--dry-run")
-    assert code == 0 and "3 secret(s)" in out and f"{root}/src/dir/deep/c" in out
-    assert client.read_version(client.resolve(f"{root}/src/a")).data is not None
-    code, _, err = cli("kv", "delete", f"{root}/src", "-r")  # stdin is not a terminal
+    for plan_only in (("--yes",), ("--dry-run", "--apply", "--yes")):  # without --apply (or with the old flag): a plan
+        code, out, _ = cli("kv", "delete", f"{root}/src", "-r", *plan_only)
+        assert code == 0 and "3 secret(s)" in out and f"{root}/src/dir/deep/c" in out and "--apply" in out
+        assert client.read_version(client.resolve(f"{root}/src/a")).data is not None
+    code, _, err = cli("kv", "delete", f"{root}/src", "-r", "--apply")  # stdin is not a terminal
     assert code == 2 and "--yes" in err
     assert client.read_version(client.resolve(f"{root}/src/a")).data is not None
-    code, out, _ = cli("kv", "delete", f"{root}/src/dir", "-r", "--yes")
+    code, out, _ = cli("kv", "delete", f"{root}/src/dir", "-r", "--apply", "--yes")
     assert code == 0 and "deleted 2 of 2" in out
     assert client.read_version(client.resolve(f"{root}/src/dir/b")).info.state == "deleted"
-    code, out, _ = cli("kv", "delete", f"{root}/src", "-r", "--all", "--yes")
+    code, out, _ = cli("kv", "delete", f"{root}/src", "-r", "--all", "--apply", "--yes")
     assert code == 0
     assert walk(client, client.resolve(f"{root}/src")) == []
 
@@ -193,7 +194,7 @@ def test_a_secret_that_is_also_a_folder_is_included(cli: Cli, root: str, client:
     assert walk(client, client.resolve(f"{root}/c1")) == []
     assert client.read_version(client.resolve(f"{root}/m1")).data == {"self": "1"}
 
-    code, out, _ = cli("kv", "delete", f"{root}/m1", "-r", "--all", "--yes")
+    code, out, _ = cli("kv", "delete", f"{root}/m1", "-r", "--all", "--apply", "--yes")
     assert code == 0 and "deleted 2 of 2" in out
     assert cli("kv", "get", f"{root}/m1")[0] == 2
     assert client.read_version(client.resolve(f"{root}/bothx")).data == {"not": "below"}

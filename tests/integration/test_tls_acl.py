@@ -210,7 +210,7 @@ def test_consul_and_kv_commands_work_over_tls_with_acls_and_leak_nothing(tls_lab
     assert json.loads(status.stdout)["summary"]["voters"] == 3
     check = cli(tls_lab, "consul", "check", "--fail-on", "error")
     assert check.returncode == 0, check.stdout + check.stderr
-    gate = cli(tls_lab, "consul", "gate", "--expect-servers", "3", "--stable-for", "0s", "--timeout", "60s")
+    gate = cli(tls_lab, "consul", "gate", "--expect-servers", "3", "--stable-window", "0s", "--timeout", "60s")
     assert gate.returncode == 0, gate.stdout + gate.stderr
     stale = cli(tls_lab, "consul", "remove-stale-peers")
     assert stale.returncode == 0 and "no stale raft peers" in stale.stdout, stale.stdout + stale.stderr
@@ -489,7 +489,7 @@ def test_consul_policy_is_enough_and_each_rule_is_needed(tls_lab: Lab, tmp_path:
     from clusterops.consul.policy import rules_for
 
     hcl = cli(tls_lab, "consul", "policy", command).stdout
-    args = {"gate": ["--stable-for", "0s", "--timeout", "30s"], "check": ["--fail-on", "error"]}.get(command, [])
+    args = {"gate": ["--stable-window", "0s", "--timeout", "30s"], "check": ["--fail-on", "error"]}.get(command, [])
     exact = consul_token_file(tls_lab, tmp_path, hcl)
     done = cli(tls_lab, "consul", command, *args, CONSUL_HTTP_TOKEN_FILE=str(exact))
     assert done.returncode == 0, done.stdout + done.stderr

@@ -12,18 +12,29 @@ from typing import Annotated
 
 import typer
 
-from clusterops.cli.options import CaFile, ClientCert, ClientKey, HttpAddr, SkipVerify, TokenFile, consul_client
+from clusterops.cli.options import (
+    FINDINGS_FORMATS,
+    Apply,
+    ConsulConnection,
+    MinFailureTolerance,
+    Yes,
+    consul_connection,
+    consul_group_callback,
+    format_option,
+)
 
-app = typer.Typer(help="Consul server cluster health: status, checks, gates, stale peers.", no_args_is_help=True)
+app = typer.Typer(
+    help="Consul server cluster health: status, checks, gates, stale peers.",
+    no_args_is_help=True,
+    callback=consul_group_callback,
+)
 
-Format = Annotated[str, typer.Option("--format", "-f", help="Output format.")]
+# A command decorated with @consul_connection receives its connection options (the group's, overridden by
+# its own) as `conn`; the default only satisfies the signature.
+DEFAULT_CONNECTION = ConsulConnection()
 BREAK_LOCK_HELP = "Take the cluster lock even if another run holds it (says whose lock it broke)."
-
-
-def _check_format(fmt: str, allowed: tuple[str, ...] | list[str]) -> None:
-    """Formats are checked before any I/O: a typo fails at once, not after a connection or a wait."""
-    if fmt not in allowed:
-        raise typer.BadParameter(f"unknown format {fmt!r}; use {', '.join(allowed)}", param_hint="--format")
+TableOrJson = Annotated[str, format_option("table", "json", aliases={"text": "table"})]
+FindingsFormat = Annotated[str, format_option(*FINDINGS_FORMATS)]
 
 
 def _yes_no(value: bool | None) -> str:
@@ -31,22 +42,17 @@ def _yes_no(value: bool | None) -> str:
 
 
 @app.command()
+@consul_connection
 def status(
-    fmt: Format = "table",
-    http_addr: HttpAddr = None,
-    token_file: TokenFile = None,
-    ca_file: CaFile = None,
-    client_cert: ClientCert = None,
-    client_key: ClientKey = None,
-    tls_skip_verify: SkipVerify = False,
+    fmt: TableOrJson = "table",
+    conn: ConsulConnection = DEFAULT_CONNECTION,
 ) -> None:
     """One table of servers and a summary line: leader, voters, quorum, failure tolerance, healthy."""
     from clusterops.consul.state import read_cluster_state
     from clusterops.consul.status import server_rows, status_document, summarize
     from clusterops.durations import format_duration
 
-    _check_format(fmt, ("table", "json"))
-    with consul_client(http_addr, token_file, ca_file, client_cert, client_key, tls_skip_verify) as client:
+    with conn.client() as client:
         state = read_cluster_state(client)
     if fmt == "json":
         typer.echo(json.dumps(status_document(state), indent=2))
@@ -95,21 +101,17 @@ def status(
 
 
 @app.command()
+@consul_connection
 def check(
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, junit, sarif or github.")] = "table",
+    fmt: FindingsFormat = "table",
     fail_on: Annotated[str, typer.Option("--fail-on", help="Exit 1 on findings at or above: info, warning, error.")] = (
         "error"
     ),
-    min_failure_tolerance: Annotated[int, typer.Option("--min-failure-tolerance")] = 1,
+    min_failure_tolerance: MinFailureTolerance = 1,
     observe: Annotated[
         str, typer.Option("--observe", help="Watch this long (e.g. 30s) to catch a flapping leader (CH018).")
     ] = "0s",
-    http_addr: HttpAddr = None,
-    token_file: TokenFile = None,
-    ca_file: CaFile = None,
-    client_cert: ClientCert = None,
-    client_key: ClientKey = None,
-    tls_skip_verify: SkipVerify = False,
+    conn: ConsulConnection = DEFAULT_CONNECTION,
 ) -> None:
     """CI-friendly health findings with stable rule ids and remedies. Exit 0 healthy, 1 findings, 2 errors."""
     from clusterops.consul.checks import RULES, check_observations
@@ -117,16 +119,15 @@ def check(
     from clusterops.consul.status import summarize
     from clusterops.durations import parse_duration
     from clusterops.findings import Report, Severity
-    from clusterops.report import FORMATS, render
+    from clusterops.report import render
     from clusterops.wait import sample
 
-    _check_format(fmt, list(FORMATS))
     try:
         threshold = Severity(fail_on)
     except ValueError:
         raise typer.BadParameter("use info, warning or error", param_hint="--fail-on") from None
     seconds = parse_duration(observe, name="--observe")
-    with consul_client(http_addr, token_file, ca_file, client_cert, client_key, tls_skip_verify) as client:
+    with conn.client() as client:
         states: list[ClusterState | None] = []
         if seconds:
 
@@ -157,21 +158,22 @@ def check(
 
 
 @app.command()
+@consul_connection
 def gate(
-    min_failure_tolerance: Annotated[int, typer.Option("--min-failure-tolerance")] = 1,
+    min_failure_tolerance: MinFailureTolerance = 1,
     expect_servers: Annotated[int | None, typer.Option("--expect-servers", help="Voters expected.")] = None,
     expect_version: Annotated[str | None, typer.Option("--expect-version", help="Version every voter runs.")] = None,
-    stable_for: Annotated[str, typer.Option("--stable-for", help="How long everything must hold.")] = "10s",
+    stable_window: Annotated[
+        str, typer.Option("--stable-window", help="How long everything must hold (e.g. 10s).")
+    ] = "10s",
+    stable_for: Annotated[
+        str | None, typer.Option("--stable-for", hidden=True, help="Deprecated: --stable-window.")
+    ] = None,
     timeout: Annotated[str, typer.Option("--timeout", help="Give up after this long (exit 1).")] = "5m",
     interval: Annotated[str, typer.Option("--interval", help="Time between polls.")] = "1s",
-    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+    fmt: TableOrJson = "table",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final line.")] = False,
-    http_addr: HttpAddr = None,
-    token_file: TokenFile = None,
-    ca_file: CaFile = None,
-    client_cert: ClientCert = None,
-    client_key: ClientKey = None,
-    tls_skip_verify: SkipVerify = False,
+    conn: ConsulConnection = DEFAULT_CONNECTION,
 ) -> None:
     """Block until it is safe to touch the next server; exit 0, or 1 with the condition that failed last."""
     from dataclasses import asdict
@@ -182,12 +184,11 @@ def gate(
     from clusterops.errors import GateTimeout
     from clusterops.wait import Verdict
 
-    _check_format(fmt, ("text", "json"))
     spec = GateSpec(
         min_failure_tolerance=min_failure_tolerance,
         expect_servers=expect_servers,
         expect_version=expect_version,
-        stable_for=parse_duration(stable_for, name="--stable-for"),
+        stable_for=parse_duration(stable_for or stable_window, name="--stable-window"),
         timeout=parse_duration(timeout, name="--timeout"),
         interval=parse_duration(interval, name="--interval"),
     )
@@ -195,11 +196,11 @@ def gate(
 
     def on_poll(obs: ClusterState | str, verdict: Verdict) -> None:
         line = "ok" if verdict.ok else verdict.reason
-        if not quiet and fmt == "text" and (not last or last[-1] != line):
+        if not quiet and fmt == "table" and (not last or last[-1] != line):
             typer.echo(f"gate: {line}", err=True)
         last.append(line)
 
-    with consul_client(http_addr, token_file, ca_file, client_cert, client_key, tls_skip_verify) as client:
+    with conn.client() as client:
         try:
             result = run_gate(client, spec, on_poll=on_poll)
         except GateTimeout as err:
@@ -216,23 +217,19 @@ def gate(
 
 
 @app.command("remove-stale-peers")
+@consul_connection
 def remove_stale_peers(
-    apply: Annotated[bool, typer.Option("--apply", help="Remove them (default: only show the plan).")] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    apply: Apply = False,
+    yes: Yes = False,
     break_lock: Annotated[bool, typer.Option("--break-lock", help=BREAK_LOCK_HELP)] = False,
-    http_addr: HttpAddr = None,
-    token_file: TokenFile = None,
-    ca_file: CaFile = None,
-    client_cert: ClientCert = None,
-    client_key: ClientKey = None,
-    tls_skip_verify: SkipVerify = False,
+    conn: ConsulConnection = DEFAULT_CONNECTION,
 ) -> None:
     """Force-leave or remove raft peers that are stale and really dead. Dry run unless --apply."""
     from clusterops.consul.checks import check_cluster
     from clusterops.consul.stale import apply_removals, plan_removals
     from clusterops.consul.state import read_cluster_state
 
-    with consul_client(http_addr, token_file, ca_file, client_cert, client_key, tls_skip_verify) as client:
+    with conn.client() as client:
         state = read_cluster_state(client)
         if state.leader is None:  # removals need a leader; the outage has its own remedy
             for f in check_cluster(state)[:1]:

@@ -1,4 +1,4 @@
-"""`clusterops consul preflight` and `clusterops facts collect`: read-only checks of the servers' hosts."""
+"""`clusterops consul|vault preflight` and `clusterops facts collect`: read-only checks of the servers' hosts."""
 
 from __future__ import annotations
 
@@ -9,45 +9,36 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from clusterops.cli.options import FINDINGS_FORMATS, format_option
+
 if TYPE_CHECKING:
     from clusterops.findings import Severity
     from clusterops.preflight.run import PreflightResult
 
-FORMATS = ("table", "json", "junit", "sarif", "github")
+FindingsFormat = Annotated[str, format_option(*FINDINGS_FORMATS)]
 
 Inventory = Annotated[str, typer.Option("--inventory", "-i", help="Inventory YAML (servers and their drivers).")]
 
 
-def consul_preflight(
-    inventory: Inventory,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, junit, sarif or github.")] = "table",
-    fail_on: Annotated[str, typer.Option("--fail-on", help="Exit 1 on findings at or above: info, warning, error.")] = (
-        "error"
+FailOn = Annotated[str, typer.Option("--fail-on", help="Exit 1 on findings at or above: info, warning, error.")]
+MinNofile = Annotated[
+    int,
+    typer.Option(
+        "--min-nofile", help="Recommended open-file soft limit (PF002); Consul's and Vault's units use 65536."
     ),
-    gossip_key_file: Annotated[
-        str | None,
-        typer.Option("--gossip-key-file", help="File holding the gossip key, for UDP probes of an encrypted cluster."),
-    ] = None,
-    min_nofile: Annotated[
-        int, typer.Option("--min-nofile", help="Recommended open-file soft limit (PF002); Consul's unit uses 65536.")
-    ] = 65536,
-    max_clock_offset: Annotated[
-        str, typer.Option("--max-clock-offset", help="Largest clock difference between servers (PF040).")
-    ] = "1s",
-    probe_timeout: Annotated[
-        str, typer.Option("--probe-timeout", help="How long one TCP connect or UDP ping may take.")
-    ] = "1.5s",
-) -> None:
-    """Check every server's host at once, read-only: the agent's open-file limits and use, the ports its
-    configuration names (listening, and by the agent), TCP 8300-8302 and UDP 8301-8302 between every pair of
-    servers (UDP by a real gossip ping), the data dir's space and mode, and clock offsets. Exit 1 on findings."""
+]
+MaxClockOffset = Annotated[
+    str, typer.Option("--max-clock-offset", help="Largest clock difference between servers (PF040).")
+]
+ProbeTimeout = Annotated[str, typer.Option("--probe-timeout", help="How long one TCP connect or UDP ping may take.")]
+
+
+def _judging(fail_on: str, min_nofile: int, max_clock_offset: str, probe_timeout: str) -> tuple[Severity, Any, float]:
+    """The --fail-on threshold, the rules' thresholds and the probe timeout, each checked (exit 2 when wrong)."""
     from clusterops.durations import parse_duration
     from clusterops.findings import Severity
     from clusterops.preflight.rules import Thresholds
-    from clusterops.preflight.run import preflight
 
-    if fmt not in FORMATS:
-        raise typer.BadParameter(f"use one of {', '.join(FORMATS)}", param_hint="--format")
     try:
         threshold = Severity(fail_on)
     except ValueError:
@@ -55,7 +46,27 @@ def consul_preflight(
     thresholds = Thresholds(
         min_nofile=min_nofile, max_clock_offset=parse_duration(max_clock_offset, name="--max-clock-offset")
     )
-    timeout = parse_duration(probe_timeout, name="--probe-timeout")
+    return threshold, thresholds, parse_duration(probe_timeout, name="--probe-timeout")
+
+
+def consul_preflight(
+    inventory: Inventory,
+    fmt: FindingsFormat = "table",
+    fail_on: FailOn = "error",
+    gossip_key_file: Annotated[
+        str | None,
+        typer.Option("--gossip-key-file", help="File holding the gossip key, for UDP probes of an encrypted cluster."),
+    ] = None,
+    min_nofile: MinNofile = 65536,
+    max_clock_offset: MaxClockOffset = "1s",
+    probe_timeout: ProbeTimeout = "1.5s",
+) -> None:
+    """Check every server's host at once, read-only: the agent's open-file limits and use, the ports its
+    configuration names (listening, and by the agent), TCP 8300-8302 and UDP 8301-8302 between every pair of
+    servers (UDP by a real gossip ping), the data dir's space and mode, and clock offsets. Exit 1 on findings."""
+    from clusterops.preflight.run import preflight
+
+    threshold, thresholds, timeout = _judging(fail_on, min_nofile, max_clock_offset, probe_timeout)
 
     def progress(server: str, outcome: str) -> None:
         if fmt == "table" and sys.stderr.isatty():
@@ -69,38 +80,19 @@ def consul_preflight(
 
 def vault_preflight(
     inventory: Inventory,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, junit, sarif or github.")] = "table",
-    fail_on: Annotated[str, typer.Option("--fail-on", help="Exit 1 on findings at or above: info, warning, error.")] = (
-        "error"
-    ),
-    min_nofile: Annotated[
-        int, typer.Option("--min-nofile", help="Recommended open-file soft limit (PF002); Vault's unit uses 65536.")
-    ] = 65536,
-    max_clock_offset: Annotated[
-        str, typer.Option("--max-clock-offset", help="Largest clock difference between nodes (PF040).")
-    ] = "1s",
-    probe_timeout: Annotated[str, typer.Option("--probe-timeout", help="How long one TCP connect may take.")] = "1.5s",
+    fmt: FindingsFormat = "table",
+    fail_on: FailOn = "error",
+    min_nofile: MinNofile = 65536,
+    max_clock_offset: MaxClockOffset = "1s",
+    probe_timeout: ProbeTimeout = "1.5s",
 ) -> None:
     """Check every Vault/OpenBao node's host at once, read-only: the server's open-file limits and use, its API
     and cluster listeners (held by it), TCP to every other node's API and cluster ports, the raft data dir
     (lab nodes), and clock offsets. Exit 1 on findings."""
-    from clusterops.durations import parse_duration
-    from clusterops.findings import Severity
-    from clusterops.preflight.rules import Thresholds
     from clusterops.preflight.vault import vault_preflight as run_vault_preflight
 
-    if fmt not in FORMATS:
-        raise typer.BadParameter(f"use one of {', '.join(FORMATS)}", param_hint="--format")
-    try:
-        threshold = Severity(fail_on)
-    except ValueError:
-        raise typer.BadParameter("use info, warning or error", param_hint="--fail-on") from None
-    thresholds = Thresholds(
-        min_nofile=min_nofile, max_clock_offset=parse_duration(max_clock_offset, name="--max-clock-offset")
-    )
-    result = run_vault_preflight(
-        inventory, thresholds=thresholds, probe_timeout=parse_duration(probe_timeout, name="--probe-timeout")
-    )
+    threshold, thresholds, timeout = _judging(fail_on, min_nofile, max_clock_offset, probe_timeout)
+    result = run_vault_preflight(inventory, thresholds=thresholds, probe_timeout=timeout)
     _render(result, "clusterops vault preflight", fmt, threshold)
 
 

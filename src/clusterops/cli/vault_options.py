@@ -1,4 +1,8 @@
-"""Vault / OpenBao connection options, shared by the `kv` commands through the group's callback.
+"""Vault / OpenBao connection options, named as the `vault`/`bao` CLIs name them, declared once.
+
+The `kv` group's callback takes them (`clusterops kv --address A get P`) and `kv_connection` adds the
+same options to every subcommand that connects (`clusterops kv get P --address A`); a value given at
+the subcommand wins over the group's.
 
 Tokens are never options (argv is visible to every user of the machine): they come from
 VAULT_TOKEN / BAO_TOKEN, ~/.vault-token, or a file named by --token-file.
@@ -7,9 +11,11 @@ VAULT_TOKEN / BAO_TOKEN, ~/.vault-token, or a file named by --token-file.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+
+from clusterops.cli.options import with_connection
 
 if TYPE_CHECKING:
     from clusterops.kv.client import VaultClient
@@ -54,6 +60,29 @@ class VaultOptions:
     client_key: str | None = None
     tls_skip_verify: bool = False
     output_policy: bool = False
+
+
+OutputPolicy = Annotated[
+    bool,
+    typer.Option("--output-policy", help="Print the ACL policy the command needs (HCL) instead of running it."),
+]
+VAULT_OPTIONS: dict[str, Any] = {
+    "address": Address,
+    "token_file": TokenFile,
+    "namespace": Namespace,
+    "ca_cert": CaCert,
+    "ca_path": CaPath,
+    "client_cert": ClientCert,
+    "client_key": ClientKey,
+    "tls_skip_verify": SkipVerify,
+    "output_policy": OutputPolicy,
+}
+F = TypeVar("F")
+
+
+def kv_connection(func: F) -> F:
+    """A command that connects: takes the Vault options itself too; the merged ones are `ctx.obj`."""
+    return with_connection(VaultOptions, VAULT_OPTIONS, inject=None)(func)  # type: ignore[type-var]
 
 
 def vault_settings(opts: VaultOptions) -> VaultSettings:

@@ -29,7 +29,7 @@ import json
 import os
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -176,6 +176,11 @@ class UndoResult:
     # not done: skipped, unproven, partly-undone, failed
     version: int | None = None
     message: str = ""
+
+
+def undo_document(run_id: str, results: Sequence[UndoResult]) -> dict[str, Any]:
+    """The `kv undo` document."""
+    return {"run": run_id, "results": [{"path": r.path, "action": r.action, "message": r.message} for r in results]}
 
 
 def _same_settings(live: Mapping[str, Any], want: Mapping[str, Any]) -> list[str]:

@@ -497,6 +497,17 @@ class ImportReport:
     def ok(self) -> bool:
         return not self.errors
 
+    def to_dict(self) -> dict[str, Any]:
+        """The `kv import` document."""
+        return {
+            "destination": self.destination,
+            "imported": len(self.results),
+            "versions_written": sum(r.versions_written for r in self.results),
+            "not_preserved": list(self.not_preserved),
+            "notes": {r.path: list(r.notes) for r in self.results if r.notes},
+            "errors": [{"path": p, "error": m} for p, m in self.errors],
+        }
+
 
 class _FreshPaths:
     """The client, except that a destination is taken as absent without reading it first.

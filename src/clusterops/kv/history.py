@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from clusterops.kv.client import VaultClient
 from clusterops.kv.diff import Change, diff_data
@@ -20,11 +21,33 @@ class HistoryEntry:
     changed: tuple[str, ...] = ()
     compared_to: int | None = None  # the live version before it that the key changes are relative to
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.info.version,
+            "state": self.info.state,
+            "current": self.current,
+            "created_time": self.info.created_time,
+            "deletion_time": self.info.deletion_time,
+            "destroyed": self.info.destroyed,
+            "compared_to": self.compared_to,
+            "added": list(self.added),
+            "removed": list(self.removed),
+            "changed": list(self.changed),
+        }
+
 
 @dataclass(frozen=True)
 class History:
     metadata: SecretMetadata
     entries: tuple[HistoryEntry, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `kv history` document (key names only, never values)."""
+        return {
+            "path": str(self.metadata.ref),
+            "current_version": self.metadata.current_version,
+            "versions": [e.to_dict() for e in self.entries],
+        }
 
 
 def read_history(client: VaultClient, ref: SecretRef, *, keys: bool = True) -> History:

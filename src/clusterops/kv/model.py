@@ -5,7 +5,7 @@ Secret data sits in fields with `repr=False`, so printing or logging a result ne
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -53,6 +53,14 @@ class VersionInfo:
             return "deleted"
         return "live"
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "created_time": self.created_time,
+            "deletion_time": self.deletion_time,
+            "destroyed": self.destroyed,
+            "state": self.state,
+        }
+
     @classmethod
     def from_json(cls, version: int, raw: Mapping[str, Any]) -> VersionInfo:
         return cls(
@@ -80,6 +88,21 @@ class SecretVersion:
     def readable(self) -> bool:
         return self.data is not None
 
+    def to_dict(self, redact: Callable[[Any], str] | None) -> dict[str, Any]:
+        """The `kv get` document: values through `redact` (keyed hashes), or as they are when it is None."""
+        shown = {k: (v if redact is None else redact(v)) for k, v in (self.data or {}).items()}
+        return {
+            "path": str(self.ref),
+            "version": self.version,
+            "state": self.info.state,
+            "created_time": self.info.created_time,
+            "deletion_time": self.info.deletion_time,
+            "destroyed": self.info.destroyed,
+            "custom_metadata": dict(self.custom_metadata),
+            "data": shown if self.data is not None else None,
+            "values": "shown" if redact is None else "hidden (keyed hashes)",
+        }
+
 
 @dataclass(frozen=True)
 class SecretMetadata:
@@ -100,6 +123,21 @@ class SecretMetadata:
             if info.version == self.current_version:
                 return info
         return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `kv metadata get` document."""
+        return {
+            "path": str(self.ref),
+            "current_version": self.current_version,
+            "oldest_version": self.oldest_version,
+            "max_versions": self.max_versions,
+            "cas_required": self.cas_required,
+            "delete_version_after": self.delete_version_after,
+            "custom_metadata": dict(self.custom_metadata),
+            "created_time": self.created_time,
+            "updated_time": self.updated_time,
+            "versions": {str(v.version): v.to_dict() for v in self.versions},
+        }
 
     def settings(self) -> dict[str, Any]:
         """The writable fields, as `metadata put` takes them."""
@@ -138,12 +176,18 @@ class WriteResult:
     version: int
     created_time: str = ""
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.ref), "version": self.version, "created_time": self.created_time}
+
 
 @dataclass(frozen=True)
 class Subkeys:
     ref: SecretRef
     version: int
     subkeys: Mapping[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.ref), "version": self.version, "subkeys": dict(self.subkeys)}
 
 
 @dataclass(frozen=True)

@@ -482,6 +482,18 @@ class ApplyReport:
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The `kv apply` document."""
+        return {
+            "run": self.run_id,
+            "journal": self.journal,
+            "ok": self.ok,
+            "results": [
+                {"path": r.path, "status": r.status, "new_version": r.new_version, "message": r.message}
+                for r in self.results
+            ],
+        }
+
 
 def _metadata_moved(item: PlanItem, settings: Mapping[str, Any]) -> list[str]:
     """The metadata fields the plan changes whose live value is no longer the one seen at plan time."""

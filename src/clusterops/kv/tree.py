@@ -77,6 +77,18 @@ class CopyReport:
     def ok(self) -> bool:
         return not self.errors
 
+    def to_dict(self) -> dict[str, Any]:
+        """The `kv copy` / `kv move` document."""
+        return {
+            "source": self.source,
+            "destination": self.destination,
+            "moved": self.moved,
+            "secrets": [
+                {"path": r.path, "versions_written": r.versions_written, "notes": list(r.notes)} for r in self.results
+            ],
+            "errors": [{"path": p, "error": m} for p, m in self.errors],
+        }
+
 
 def _location(client: VaultClient, ref: SecretRef) -> str:
     """Namespace, mount and path as one slash-joined location (the namespace is part of where a secret is)."""
@@ -248,6 +260,15 @@ class SearchResult:
     searched: int
     hits: tuple[SearchHit, ...]
     unreadable: tuple[str, ...] = field(default=())
+
+    def to_dict(self, ref: SecretRef) -> dict[str, Any]:
+        """The `kv search` document: full paths below `ref`, key names, never a value."""
+        return {
+            "root": self.root,
+            "searched": self.searched,
+            "hits": [{"path": str(ref.child(h.path)), "key": h.key, "matched": h.matched} for h in self.hits],
+            "unreadable": list(self.unreadable),
+        }
 
 
 def _text(value: Any) -> str:

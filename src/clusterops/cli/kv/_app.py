@@ -3,8 +3,8 @@
 `clusterops kv`: Vault / OpenBao KV v2 versions, trees, redacted diffs, backup and declarative sync.
 
 Values are hidden by default (shown as keyed hashes, `hmac:...`): `--show-values` reveals them, and
-`get --field K` prints the one field asked for. Connection options go before the command:
-`clusterops kv --namespace team-a get secret/app/db`.
+`get --field K` prints the one field asked for. Connection options go before or after the command:
+`clusterops kv --namespace team-a get secret/app/db` = `clusterops kv get secret/app/db --namespace team-a`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from clusterops.cli.options import DOC_FORMATS, format_option
 from clusterops.cli.vault_options import (
     Address,
     CaCert,
@@ -24,6 +25,7 @@ from clusterops.cli.vault_options import (
     ClientCert,
     ClientKey,
     Namespace,
+    OutputPolicy,
     SkipVerify,
     TokenFile,
     VaultOptions,
@@ -40,7 +42,7 @@ app = typer.Typer(
 metadata_app = typer.Typer(help="Per-secret settings and custom metadata.", no_args_is_help=True)
 app.add_typer(metadata_app, name="metadata")
 
-Fmt = Annotated[str, typer.Option("--format", "-f", help="table, json or yaml.")]
+Fmt = Annotated[str, format_option(*DOC_FORMATS)]
 Mount = Annotated[
     str | None, typer.Option("--mount", "-m", help="The KV mount; PATH is then relative to it.", show_default=False)
 ]
@@ -78,10 +80,7 @@ def main(
     client_cert: ClientCert = None,
     client_key: ClientKey = None,
     tls_skip_verify: SkipVerify = False,
-    output_policy: Annotated[
-        bool,
-        typer.Option("--output-policy", help="Print the ACL policy the command needs (HCL) instead of running it."),
-    ] = False,
+    output_policy: OutputPolicy = False,
 ) -> None:
     """Vault/OpenBao KV v2 management. Values are never shown unless asked for (--show-values, get --field)."""
     ctx.obj = VaultOptions(
@@ -135,11 +134,6 @@ def _ref(client: VaultClient, path: str, mount: str | None, kv_version: int | No
     if kv_version not in (None, 1, 2):
         raise typer.BadParameter("use 1 or 2", param_hint="--kv-version")
     return client.resolve(path, mount=mount, kv_version=kv_version)
-
-
-def _check_fmt(fmt: str, allowed: tuple[str, ...] = ("table", "json", "yaml")) -> None:
-    if fmt not in allowed:
-        raise typer.BadParameter(f"use {', '.join(allowed)}", param_hint="--format")
 
 
 def _emit(doc: Any, fmt: str, table: Callable[[], None]) -> None:

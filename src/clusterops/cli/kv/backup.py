@@ -14,12 +14,13 @@ from clusterops.cli.kv._app import (
     Mount,
     Quiet,
     Workers,
-    _check_fmt,
     _client,
     _emit,
     _progress,
     app,
 )
+from clusterops.cli.options import format_option
+from clusterops.cli.vault_options import kv_connection
 
 KeyFile = Annotated[
     str | None,
@@ -50,13 +51,14 @@ def keygen(path: Annotated[Path, typer.Argument(help="Where to write the new key
 
 
 @app.command("export")
+@kv_connection
 def export_(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="MOUNT/PATH: a secret or a subtree.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="The export file (mode 0600).")] = None,
     key_file: KeyFile = None,
     plaintext: Annotated[bool, typer.Option("--plaintext", help="Write values unencrypted (explicit opt-in).")] = False,
-    out_format: Annotated[str, typer.Option("--format", "-f", help="yaml or json.")] = "yaml",
+    out_format: Annotated[str, format_option("yaml", "json")] = "yaml",
     latest_only: Annotated[bool, typer.Option("--latest-only", help="Only the current version of each.")] = False,
     mount: Mount = None,
     workers: Workers = 16,
@@ -69,7 +71,6 @@ def export_(
     from clusterops.errors import UsageError
     from clusterops.kv.backup import PrivateFile, stream_export
 
-    _check_fmt(out_format, ("yaml", "json"))
     key = _key(key_file)
     if key is None and not plaintext:
         raise UsageError(
@@ -117,6 +118,7 @@ def export_(
 
 
 @app.command("import")
+@kv_connection
 def import_(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="An export (encrypted or not).")],
@@ -135,7 +137,6 @@ def import_(
     from clusterops.errors import ConfigError
     from clusterops.kv.backup import import_tree, load_export
 
-    _check_fmt(fmt)
     try:
         blob = file.read_bytes()
     except OSError as err:
@@ -145,14 +146,7 @@ def import_(
         ref = client.resolve(dest, mount=mount)
         with _progress("importing", quiet) as progress:
             report = import_tree(client, ref, doc, overwrite=force, workers=workers, progress=progress)
-    out: dict[str, Any] = {
-        "destination": report.destination,
-        "imported": len(report.results),
-        "versions_written": sum(r.versions_written for r in report.results),
-        "not_preserved": list(report.not_preserved),
-        "notes": {r.path: list(r.notes) for r in report.results if r.notes},
-        "errors": [{"path": p, "error": m} for p, m in report.errors],
-    }
+    out: dict[str, Any] = report.to_dict()
 
     def table() -> None:
         for p, notes in out["notes"].items():

@@ -15,7 +15,6 @@ from clusterops.cli.kv._app import (
     ToNamespace,
     ToTokenFile,
     Workers,
-    _check_fmt,
     _client,
     _console,
     _emit,
@@ -24,10 +23,11 @@ from clusterops.cli.kv._app import (
     _table,
     app,
 )
-from clusterops.cli.vault_options import other_client
+from clusterops.cli.vault_options import kv_connection, other_client
 
 
 @app.command()
+@kv_connection
 def history(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="MOUNT/PATH, or PATH with --mount.")],
@@ -37,28 +37,9 @@ def history(
     """Every version: created, deleted, destroyed, and the key names each live version added, removed or changed."""
     from clusterops.kv.history import read_history
 
-    _check_fmt(fmt)
     with _client(ctx) as client:
         h = read_history(client, _ref(client, path, mount, None))
-    doc = {
-        "path": str(h.metadata.ref),
-        "current_version": h.metadata.current_version,
-        "versions": [
-            {
-                "version": e.info.version,
-                "state": e.info.state,
-                "current": e.current,
-                "created_time": e.info.created_time,
-                "deletion_time": e.info.deletion_time,
-                "destroyed": e.info.destroyed,
-                "compared_to": e.compared_to,
-                "added": list(e.added),
-                "removed": list(e.removed),
-                "changed": list(e.changed),
-            }
-            for e in h.entries
-        ],
-    }
+    doc = h.to_dict()
 
     def table() -> None:
         t = _table("version", "state", "created", "deleted", "keys added", "removed", "changed")
@@ -81,6 +62,7 @@ def history(
 
 
 @app.command()
+@kv_connection
 def diff(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="MOUNT/PATH (the left side); a trailing / compares subtrees.")],
@@ -104,7 +86,6 @@ def diff(
     """
     from clusterops.kv.compare import diff_secrets, diff_trees
 
-    _check_fmt(fmt)
     opts = _opts(ctx)
     with _client(ctx, workers=workers) as left:
         right = other_client(opts, to_addr, to_token_file, to_namespace) if to_addr else left

@@ -17,7 +17,6 @@ from clusterops.cli.kv._app import (
     Quiet,
     ShowValues,
     Workers,
-    _check_fmt,
     _client,
     _console,
     _emit,
@@ -28,9 +27,11 @@ from clusterops.cli.kv._app import (
     app,
     metadata_app,
 )
+from clusterops.cli.vault_options import kv_connection
 
 
 @app.command()
+@kv_connection
 def get(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="MOUNT/PATH, or PATH with --mount.")],
@@ -46,7 +47,6 @@ def get(
     from clusterops.kv import ops
     from clusterops.kv.redact import Redactor
 
-    _check_fmt(fmt)
     with _client(ctx) as client:
         ref = _ref(client, path, mount, kv_version)
         sv = ops.get(client, ref, version=version)
@@ -58,18 +58,7 @@ def get(
         sys.stdout.flush()
         return
     redactor = Redactor.from_env()
-    shown = {k: (v if show_values else redactor.digest(v)) for k, v in (sv.data or {}).items()}
-    doc = {
-        "path": str(ref),
-        "version": sv.version,
-        "state": sv.info.state,
-        "created_time": sv.info.created_time,
-        "deletion_time": sv.info.deletion_time,
-        "destroyed": sv.info.destroyed,
-        "custom_metadata": dict(sv.custom_metadata),
-        "data": shown if sv.data is not None else None,
-        "values": "shown" if show_values else "hidden (keyed hashes)",
-    }
+    doc = sv.to_dict(None if show_values else redactor.digest)
 
     def table() -> None:
         c = _console()
@@ -85,10 +74,6 @@ def get(
         c.print(t)
 
     _emit(doc, fmt, table)
-
-
-def _write_doc(result: Any) -> dict[str, Any]:
-    return {"path": str(result.ref), "version": result.version, "created_time": result.created_time}
 
 
 WriteField = Annotated[
@@ -110,6 +95,7 @@ def _emit_write(doc: dict[str, Any], fmt: str, field: str | None, table: Callabl
 
 
 @app.command()
+@kv_connection
 def put(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="MOUNT/PATH, or PATH with --mount.")],
@@ -125,15 +111,15 @@ def put(
     """Write a new version. Prefer KEY=@FILE or KEY=- to KEY=VALUE: argv is visible to other users."""
     from clusterops.kv import ops
 
-    _check_fmt(fmt)
     values = ops.parse_data_args(data, sys.stdin)
     with _client(ctx) as client:
         ref = _ref(client, path, mount, kv_version)
         result = ops.put(client, ref, values, cas=cas)
-    _emit_write(_write_doc(result), fmt, field, lambda: typer.echo(f"{ref}: wrote version {result.version}"))
+    _emit_write(result.to_dict(), fmt, field, lambda: typer.echo(f"{ref}: wrote version {result.version}"))
 
 
 @app.command()
+@kv_connection
 def patch(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="MOUNT/PATH, or PATH with --mount.")],
@@ -151,18 +137,18 @@ def patch(
     """Merge keys into the latest version with a real HTTP PATCH; falls back to read-modify-write guarded by cas."""
     from clusterops.kv import ops
 
-    _check_fmt(fmt)
     values = ops.parse_data_args(data or [], sys.stdin)
     with _client(ctx) as client:
         ref = _ref(client, path, mount, kv_version)
         result = ops.patch(client, ref, values, remove=remove or [], cas=cas, method=method)
-    doc = {**_write_doc(result.write), "method": result.method}
+    doc = {**result.write.to_dict(), "method": result.method}
     _emit_write(
         doc, fmt, field, lambda: typer.echo(f"{ref}: wrote version {result.write.version} (by {result.method})")
     )
 
 
 @app.command()
+@kv_connection
 def delete(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="MOUNT/PATH, or PATH with --mount.")],
@@ -171,24 +157,24 @@ def delete(
     all_versions: Annotated[
         bool, typer.Option("--all", help="With -r: delete every version and the metadata (not recoverable).")
     ] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="With -r: do not ask for confirmation.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="With -r: only print the plan.")] = False,
+    apply: Annotated[bool, typer.Option("--apply", help="With -r: delete (default: only show the plan).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="With -r --apply: do not ask for confirmation.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", hidden=True, help="Deprecated: the default with -r.")] = False,
     mount: Mount = None,
     kv_version: KvVersion = None,
     workers: Workers = 16,
     quiet: Quiet = False,
     fmt: Fmt = "table",
 ) -> None:
-    """Soft-delete the latest version (or --versions); with -r, plan a recursive delete, show it, then confirm."""
+    """Soft-delete the latest version (or --versions), as `vault kv delete`. With -r: show the plan of a
+    recursive delete; --apply deletes (after a confirmation, or --yes)."""
     from clusterops.kv import ops, tree
-
-    _check_fmt(fmt)
 
     with _client(ctx, workers=workers) as client:
         ref = _ref(client, path, mount, kv_version)
         if not recursive:
-            if all_versions or dry_run:
-                raise typer.BadParameter("--all and --dry-run go with --recursive")
+            if all_versions or dry_run or apply:
+                raise typer.BadParameter("--all, --apply and --dry-run go with --recursive")
             ops.delete(client, ref, ops.parse_versions(versions))
             said = f"{ref}: deleted " + (f"versions {versions}" if versions else "the latest version")
             doc = {"path": str(ref), "deleted": ops.parse_versions(versions) or "latest"}
@@ -201,7 +187,8 @@ def delete(
         typer.echo(f"plan: delete {what} {len(plan.steps)} secret(s) below {ref}:")
         for step in plan.steps:
             typer.echo(f"  {tree.join(ref, step.path)}  (current version {step.current_version})")
-        if dry_run:
+        if dry_run or not apply:
+            typer.echo("plan only: nothing deleted; rerun with --apply to delete")
             return
         if not yes:
             if not sys.stdin.isatty():
@@ -227,7 +214,6 @@ def _versions_command(kind: str) -> Callable[..., None]:
     ) -> None:
         from clusterops.kv import ops
 
-        _check_fmt(fmt)
         with _client(ctx) as client:
             ref = _ref(client, path, mount, kv_version)
             ops.require_v2(ref, kind)
@@ -245,11 +231,12 @@ def _versions_command(kind: str) -> Callable[..., None]:
     return command
 
 
-app.command("undelete")(_versions_command("undelete"))
-app.command("destroy")(_versions_command("destroy"))
+app.command("undelete")(kv_connection(_versions_command("undelete")))
+app.command("destroy")(kv_connection(_versions_command("destroy")))
 
 
 @app.command()
+@kv_connection
 def rollback(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="MOUNT/PATH, or PATH with --mount.")],
@@ -261,18 +248,18 @@ def rollback(
     """Write version N's data as a new version (cas = the current version)."""
     from clusterops.kv import ops
 
-    _check_fmt(fmt)
     with _client(ctx) as client:
         ref = _ref(client, path, mount, kv_version)
         result = ops.rollback(client, ref, version)
     _emit(
-        {**_write_doc(result), "from_version": version},
+        {**result.to_dict(), "from_version": version},
         fmt,
         lambda: typer.echo(f"{ref}: rolled back to v{version} as version {result.version}"),
     )
 
 
 @app.command("list")
+@kv_connection
 def list_(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="MOUNT/ or MOUNT/FOLDER, or FOLDER with --mount.")],
@@ -283,7 +270,6 @@ def list_(
     """One level of keys (folders end in /)."""
     from clusterops.kv import ops
 
-    _check_fmt(fmt)
     with _client(ctx) as client:
         ref = _ref(client, path, mount, kv_version)
         keys = ops.list_keys(client, ref)
@@ -291,10 +277,11 @@ def list_(
 
 
 @app.command()
+@kv_connection
 def subkeys(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="MOUNT/PATH, or PATH with --mount.")],
-    version: Annotated[int | None, typer.Option("--version")] = None,
+    version: Annotated[int | None, typer.Option("--version", help="A version (default: the latest).")] = None,
     depth: Annotated[int | None, typer.Option("--depth", help="How deep to descend (0: all).")] = None,
     mount: Mount = None,
     kv_version: KvVersion = None,
@@ -303,42 +290,19 @@ def subkeys(
     """Key names of a version without their values (subkeys endpoint)."""
     from clusterops.kv import ops
 
-    _check_fmt(fmt)
     with _client(ctx) as client:
         ref = _ref(client, path, mount, kv_version)
         ops.require_v2(ref, "subkeys")
         sk = client.subkeys(ref, version=version, depth=depth)
-    doc = {"path": str(ref), "version": sk.version, "subkeys": dict(sk.subkeys)}
+    doc = sk.to_dict()
     _emit(doc, fmt, lambda: typer.echo(json.dumps(doc, indent=2)))
 
 
 # -- metadata --------------------------------------------------------------------------------
 
 
-def _metadata_doc(meta: Any) -> dict[str, Any]:
-    return {
-        "path": str(meta.ref),
-        "current_version": meta.current_version,
-        "oldest_version": meta.oldest_version,
-        "max_versions": meta.max_versions,
-        "cas_required": meta.cas_required,
-        "delete_version_after": meta.delete_version_after,
-        "custom_metadata": dict(meta.custom_metadata),
-        "created_time": meta.created_time,
-        "updated_time": meta.updated_time,
-        "versions": {
-            str(v.version): {
-                "created_time": v.created_time,
-                "deletion_time": v.deletion_time,
-                "destroyed": v.destroyed,
-                "state": v.state,
-            }
-            for v in meta.versions
-        },
-    }
-
-
 @metadata_app.command("get")
+@kv_connection
 def metadata_get(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="MOUNT/PATH, or PATH with --mount.")],
@@ -348,10 +312,9 @@ def metadata_get(
     """Settings, custom metadata and the state of every version."""
     from clusterops.kv import ops
 
-    _check_fmt(fmt)
     with _client(ctx) as client:
         meta = ops.metadata_get(client, _ref(client, path, mount, None))
-    doc = _metadata_doc(meta)
+    doc = meta.to_dict()
 
     def table() -> None:
         c = _console()
@@ -377,6 +340,7 @@ CustomMeta = Annotated[list[str] | None, typer.Option("--custom-metadata", help=
 
 
 @metadata_app.command("put")
+@kv_connection
 def metadata_put(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="MOUNT/PATH, or PATH with --mount.")],
@@ -390,7 +354,6 @@ def metadata_put(
     """Set the fields given, and only those (custom metadata given replaces the whole map). Creates the key."""
     from clusterops.kv import ops
 
-    _check_fmt(fmt)
     fields = ops.metadata_fields(
         max_versions=max_versions,
         cas_required=cas_required,
@@ -406,6 +369,7 @@ def metadata_put(
 
 
 @metadata_app.command("patch")
+@kv_connection
 def metadata_patch(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="MOUNT/PATH, or PATH with --mount.")],
@@ -423,7 +387,6 @@ def metadata_patch(
     from clusterops.errors import UsageError
     from clusterops.kv import ops
 
-    _check_fmt(fmt)
     custom: dict[str, Any] = dict(ops.parse_pairs(custom_metadata or [], "--custom-metadata"))
     for key in remove_custom_metadata or []:
         custom[key] = None
@@ -443,6 +406,7 @@ def metadata_patch(
 
 
 @metadata_app.command("delete")
+@kv_connection
 def metadata_delete(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="MOUNT/PATH, or PATH with --mount.")],
@@ -452,7 +416,6 @@ def metadata_delete(
     """Delete every version and the metadata of one secret (not recoverable)."""
     from clusterops.kv import ops
 
-    _check_fmt(fmt)
     with _client(ctx) as client:
         ref = _ref(client, path, mount, None)
         ops.require_v2(ref, "metadata")
@@ -468,13 +431,13 @@ def metadata_delete(
 
 
 @app.command("enable-versioning")
+@kv_connection
 def enable_versioning(
     ctx: typer.Context,
     mount: Annotated[str, typer.Argument(help="The KV v1 mount to upgrade to KV v2 (one-way).")],
     fmt: Fmt = "table",
 ) -> None:
     """Upgrade a KV v1 mount to v2 in place (`vault kv enable-versioning`); the mount is busy while it upgrades."""
-    _check_fmt(fmt)
     with _client(ctx) as client:
         name = client.enable_versioning(mount)
     _emit(

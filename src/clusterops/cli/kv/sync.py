@@ -15,7 +15,6 @@ from clusterops.cli.kv._app import (
     Mount,
     Quiet,
     Workers,
-    _check_fmt,
     _client,
     _console,
     _emit,
@@ -23,17 +22,8 @@ from clusterops.cli.kv._app import (
     _table,
     app,
 )
-
-
-class _PlanCommand(TyperCommand):
-    """`kv plan` exits 2 for drift, so a malformed command line must exit 1 (error), not click's usual 2."""
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except TyperException as err:  # click's UsageError family (vendored by typer)
-            err.exit_code = 1
-            raise
+from clusterops.cli.options import StateDir
+from clusterops.cli.vault_options import kv_connection
 
 
 def _load_desired(state: Path, mount: str | None) -> Any:
@@ -42,6 +32,25 @@ def _load_desired(state: Path, mount: str | None) -> Any:
     from clusterops.kv.desired import load_desired
 
     return load_desired(state, env=os.environ, read_stdin=sys.stdin.read, mount_override=mount)
+
+
+class _PlanCommand(TyperCommand):
+    """With --detailed-exitcode (Terraform's contract: 2 means drift) a malformed command line exits 1."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except TyperException as err:  # click's UsageError family (vendored by typer)
+            if "--detailed-exitcode" in args:
+                err.exit_code = 1
+            raise
+
+
+def _journals(state_dir: str | None) -> Path:
+    """KV apply journals live in STATE_DIR/kv-runs (as a playbook's kv.apply writes them)."""
+    from clusterops.kv.apply_journal import default_journal_dir
+
+    return Path(state_dir).expanduser() / "kv-runs" if state_dir else default_journal_dir()
 
 
 def _render_plan(plan: Any, fmt: str) -> None:
@@ -72,40 +81,50 @@ def _render_plan(plan: Any, fmt: str) -> None:
 
 
 @app.command("plan", cls=_PlanCommand)
+@kv_connection
 def plan_(
     ctx: typer.Context,
     state: Annotated[Path, typer.Argument(help="The desired-state YAML.")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Save the plan (for `kv apply --plan`).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Save the plan (for `kv apply --plan`).", show_default=False)
+    ] = None,
+    detailed_exitcode: Annotated[
+        bool,
+        typer.Option(
+            "--detailed-exitcode", help="Terraform's exit codes instead: 0 in sync, 2 drift, 1 error (usage too)."
+        ),
+    ] = False,
     mount: Mount = None,
     workers: Workers = 16,
     fmt: Fmt = "table",
 ) -> None:
     """What `kv apply` would change, compared by keyed hashes; no value is printed.
 
-    Exit codes (unlike the rest of the CLI, for CI drift gates): 0 in sync, 2 drift, 1 error.
+    Exit 0 in sync, 1 drift (as findings), 2 usage, input, connection or auth; with --detailed-exitcode,
+    Terraform's `plan -detailed-exitcode` contract (0 in sync, 2 drift, 1 any error).
     """
     from clusterops.errors import ClusterOpsError
     from clusterops.kv.sync import plan as make_plan
     from clusterops.kv.sync import save_plan
 
     try:
-        _check_fmt(fmt)
         desired = _load_desired(state, mount)
         with _client(ctx, workers=workers) as client:
             result = make_plan(client, desired, workers=workers)
-        if out is not None:
-            save_plan(result, out)
+        if output is not None:
+            save_plan(result, output)
     except ClusterOpsError as err:
+        if not detailed_exitcode:
+            raise
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
-    except typer.BadParameter as err:
-        typer.echo(f"error: {err.format_message()}", err=True)
-        raise typer.Exit(1) from None
     _render_plan(result, fmt)
-    raise typer.Exit(2 if result.drift else 0)
+    if result.drift:
+        raise typer.Exit(2 if detailed_exitcode else 1)
 
 
 @app.command()
+@kv_connection
 def apply(
     ctx: typer.Context,
     state: Annotated[Path, typer.Argument(help="The desired-state YAML.")],
@@ -117,10 +136,7 @@ def apply(
             "metadata, address, namespace or the server moved since.",
         ),
     ] = None,
-    journal_dir: Annotated[
-        Path | None,
-        typer.Option("--journal-dir", help="Where run journals go (default: ~/.local/state/clusterops/kv-runs)."),
-    ] = None,
+    state_dir: StateDir = None,
     mount: Mount = None,
     workers: Workers = 16,
     quiet: Quiet = False,
@@ -133,14 +149,12 @@ def apply(
     field moved since the plan. Any failing writes nothing. A journal makes `kv undo RUN` possible.
     Exit 0 done, 1 a conflict or failure (the journal says what was written), 2 usage/auth/connection.
     """
-    from clusterops.kv.apply_journal import default_journal_dir
     from clusterops.kv.sync import apply_plan, check_binding, load_plan
     from clusterops.kv.sync import plan as make_plan
 
-    _check_fmt(fmt)
     saved = load_plan(plan_file) if plan_file is not None else None
     desired = _load_desired(state, mount)
-    folder = journal_dir or default_journal_dir()
+    folder = _journals(state_dir)
     with _client(ctx, workers=workers) as client:
         if saved is not None:  # the reviewed plan, exactly: refused (exit 1) if anything it binds differs
             check_binding(saved, desired, address=client.settings.address, namespace=client.settings.namespace or "")
@@ -158,15 +172,7 @@ def apply(
             report = apply_plan(
                 client, desired, chosen, journal_dir=folder, workers=workers, progress=progress, on_journal=note_run
             )
-    doc = {
-        "run": report.run_id,
-        "journal": report.journal,
-        "ok": report.ok,
-        "results": [
-            {"path": r.path, "status": r.status, "new_version": r.new_version, "message": r.message}
-            for r in report.results
-        ],
-    }
+    doc = report.to_dict()
 
     def table() -> None:
         t = _table("path", "status", "new version", "message")
@@ -187,10 +193,11 @@ def apply(
 
 
 @app.command()
+@kv_connection
 def undo(
     ctx: typer.Context,
     run: Annotated[str, typer.Argument(help="The run id printed by `kv apply` (or its journal file).")],
-    journal_dir: Annotated[Path | None, typer.Option("--journal-dir", help="Where run journals are.")] = None,
+    state_dir: StateDir = None,
     force: Annotated[
         bool, typer.Option("--force", help="Also undo paths whose run-written version or metadata changed since.")
     ] = False,
@@ -201,16 +208,12 @@ def undo(
     Only at the run's address and namespace (else refused, exit 1), and only versions and metadata the
     journal proves the run wrote; anything else is reported, not touched (exit 1).
     """
-    from clusterops.kv.apply_journal import default_journal_dir, undo_run
+    from clusterops.kv.apply_journal import undo_document, undo_run
 
-    _check_fmt(fmt)
-    folder = journal_dir or default_journal_dir()
+    folder = _journals(state_dir)
     with _client(ctx) as client:
         journal, results = undo_run(client, run, folder, force=force)
-    doc = {
-        "run": journal.run_id,
-        "results": [{"path": r.path, "action": r.action, "message": r.message} for r in results],
-    }
+    doc = undo_document(journal.run_id, results)
 
     def table() -> None:
         t = _table("path", "undo", "message")

@@ -17,7 +17,6 @@ from clusterops.cli.kv._app import (
     ToNamespace,
     ToTokenFile,
     Workers,
-    _check_fmt,
     _client,
     _console,
     _emit,
@@ -27,10 +26,11 @@ from clusterops.cli.kv._app import (
     _table,
     app,
 )
-from clusterops.cli.vault_options import other_client
+from clusterops.cli.vault_options import kv_connection, other_client
 
 
 @app.command("tree")
+@kv_connection
 def tree_(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="MOUNT/ or MOUNT/FOLDER.")],
@@ -42,7 +42,6 @@ def tree_(
     """Every secret below PATH (recursive list; OpenBao SCAN when allowed, else LIST level by level)."""
     from clusterops.kv.tree import walk
 
-    _check_fmt(fmt)
     with _client(ctx, workers=workers) as client:
         ref = _ref(client, path, mount, kv_version)
         paths = walk(client, ref, workers=workers)
@@ -69,7 +68,6 @@ def _copy_or_move(
 ) -> None:
     from clusterops.kv.tree import copy_tree
 
-    _check_fmt(fmt)
     with _client(ctx, workers=workers) as client:
         dst_client = (
             other_client(_opts(ctx), to_addr, to_token_file, to_namespace, pool_size=workers) if to_addr else client
@@ -93,15 +91,7 @@ def _copy_or_move(
         finally:
             if dst_client is not client:
                 dst_client.close()
-    doc = {
-        "source": report.source,
-        "destination": report.destination,
-        "moved": move,
-        "secrets": [
-            {"path": r.path, "versions_written": r.versions_written, "notes": list(r.notes)} for r in report.results
-        ],
-        "errors": [{"path": p, "error": m} for p, m in report.errors],
-    }
+    doc = report.to_dict()
 
     def table() -> None:
         verb = "moved" if move else "copied"
@@ -122,6 +112,7 @@ def _copy_or_move(
 
 
 @app.command()
+@kv_connection
 def copy(
     ctx: typer.Context,
     src: Annotated[str, typer.Argument(help="MOUNT/PATH: a secret or a subtree.")],
@@ -144,6 +135,7 @@ def copy(
 
 
 @app.command()
+@kv_connection
 def move(
     ctx: typer.Context,
     src: Annotated[str, typer.Argument(help="MOUNT/PATH: a secret or a subtree.")],
@@ -184,6 +176,7 @@ def move(
 
 
 @app.command()
+@kv_connection
 def search(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="MOUNT/ or MOUNT/FOLDER to search below.")],
@@ -197,17 +190,11 @@ def search(
     """Find secrets by key name or value pattern; prints path and key, never the value."""
     from clusterops.kv.tree import search as run_search
 
-    _check_fmt(fmt)
     with _client(ctx, workers=workers) as client:
         ref = _ref(client, path, mount, None)
         with _progress("searching", quiet) as progress:
             result = run_search(client, ref, key_pattern=key, value_pattern=value, workers=workers, progress=progress)
-    doc: dict[str, Any] = {
-        "root": result.root,
-        "searched": result.searched,
-        "hits": [{"path": str(ref.child(h.path)), "key": h.key, "matched": h.matched} for h in result.hits],
-        "unreadable": list(result.unreadable),
-    }
+    doc: dict[str, Any] = result.to_dict(ref)
 
     def table() -> None:
         t = _table("path", "key", "matched on")
