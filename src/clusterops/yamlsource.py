@@ -60,8 +60,9 @@ def _walk(node: yaml.Node, keys: tuple[PathPart, ...], lines: dict[tuple[PathPar
 def load_yaml_text(text: str, path: str, *, loader: type[Any] = yaml.SafeLoader) -> tuple[Any, Locator]:
     """`loader` lets a caller change how scalars are typed (e.g. the KV desired state keeps them strings)."""
     locator = Locator(path)
-    parser = loader(text)  # a SafeLoader (sub)class
+    parser = None
     try:  # one parse: the node tree gives the lines, the same tree the data (as yaml.load does)
+        parser = loader(text)  # a SafeLoader (sub)class; its reader already refuses characters YAML forbids
         node = parser.get_single_node()
         data = parser.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as err:
@@ -78,7 +79,8 @@ def load_yaml_text(text: str, path: str, *, loader: type[Any] = yaml.SafeLoader)
     except RecursionError:
         raise ConfigError("nested too deeply to read", path=path) from None
     finally:
-        parser.dispose()
+        if parser is not None:
+            parser.dispose()
     if node is not None:
         expansion = _expansion_problem(node)
         if expansion is not None:
