@@ -11,6 +11,10 @@ one rule removed the command exits 2 naming the permission):
   token may not read, so reading the servers needs `node:read` on their nodes (`node_prefix ""`:
   server names are not known in advance).
 - Force-leave and raft remove-peer (and transfer-leader, Consul >= 1.15) need `operator = "write"`.
+- `/v1/agent/self` needs `agent:read` on the node (`agent_prefix ""`): the upgrade's pre-flight asks every
+  inventory address who it is (node name, datacenter, node ID) before anything is touched.
+- The upgrade's cluster lock (a session on the KV key `clusterops/lock`) needs `session:write` and
+  `key:write` on that key; it is optional: without them the run says so and keeps a local lock only.
 - Snapshot save needs `acl = "write"` (Consul's snapshot check is `authz.Snapshot`, which is
   `acl:write`): in practice a management-level token, since it can mint any token.
 """
@@ -36,6 +40,11 @@ NODE_READ = Rule(
     "node:read",
     "the servers' serf membership (Consul filters out nodes the token cannot read)",
 )
+AGENT_READ = Rule(
+    'agent_prefix "" {\n  policy = "read"\n}',
+    "agent:read",
+    "each inventory address says who it is (agent/self) before anything is touched",
+)
 SNAPSHOT = Rule('acl = "write"', "acl:write", "snapshot save (Consul requires acl:write: a management-level token)")
 TRANSFER = Rule('operator = "write"', "operator:write", "read the cluster; transfer-leader on Consul >= 1.15")
 
@@ -45,14 +54,15 @@ POLICIES: dict[str, tuple[Rule, ...]] = {
     "gate": (OPERATOR_READ, NODE_READ),
     "remove-stale-peers": (OPERATOR_WRITE, NODE_READ),
     "snapshot": (SNAPSHOT,),
-    "upgrade": (TRANSFER, NODE_READ, SNAPSHOT),
+    "upgrade": (TRANSFER, NODE_READ, AGENT_READ, SNAPSHOT),
 }
 
 NOTES: dict[str, str] = {
     "snapshot": "the playbook step consul.snapshot, and the snapshot `consul upgrade --apply` takes first",
     "remove-stale-peers": "without --apply (the dry run) the policy of `status` is enough",
     "upgrade": "the restarts go through the inventory's drivers, not the Consul API; "
-    "with --no-snapshot the acl rule can go",
+    "with --no-snapshot the acl rule can go. Optional, for the cluster lock (else a local lock only, with a "
+    'warning): session_prefix "" { policy = "write" } and key "clusterops/lock" { policy = "write" }',
 }
 
 
