@@ -204,7 +204,7 @@ def _apply_locked(
         plan = make_plan(inventory, reader, target, plan_options)
         on_plan(plan)
         if not plan.ok:
-            raise UnsafePlan(_refusal_text(plan))
+            raise _refusal(plan)
         known = {entry["id"] for entry in journal.steps()}
         for step in plan.steps:
             if step.server not in known:
@@ -214,7 +214,7 @@ def _apply_locked(
     plan = make_plan(inventory, reader, target, plan_options)
     on_plan(plan)
     if not plan.ok:
-        raise UnsafePlan(_refusal_text(plan))
+        raise _refusal(plan)
     params = {
         "inventory": str(Path(inventory.path).resolve()),
         "target": target,
@@ -248,8 +248,15 @@ def _single_step_plan(inventory: Inventory, reader: ClusterReader, target: str, 
     return replace(full, steps=(replace(step, action="upgrade"),), baseline_failure_tolerance=baseline)
 
 
-def _refusal_text(plan: Plan) -> str:
-    lines = ["pre-flight refused the upgrade; nothing was touched:"]
+def _refusal(plan: Plan) -> ClusterOpsError:
+    """A refused plan is exit 1; one refused for a permission the token lacks is an auth error (exit 2)."""
+    if any(f.rule_id == PERMISSION.id for f in plan.refusals):
+        return AuthError(_refusal_text(plan, why="the token lacks a permission the run needs (acl:write)"))
+    return UnsafePlan(_refusal_text(plan))
+
+
+def _refusal_text(plan: Plan, why: str = "") -> str:
+    lines = [f"pre-flight refused the upgrade{f' ({why})' if why else ''}; nothing was touched:"]
     for f in plan.refusals:
         lines.append(f"  [{f.rule_id}] {f.subject}: {f.message}" + (f"\n      remedy: {f.remedy}" if f.remedy else ""))
     return "\n".join(lines)
