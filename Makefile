@@ -3,6 +3,9 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# The real-server tests mostly wait on servers, so three workers share two cores well. Each worker takes whole
+# files (module-scoped labs stay with their tests); every lab picks its own 127.0.K prefix and free ports.
+PYTEST_PARALLEL ?= -n 3 --dist loadfile
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: setup system-deps docker-deps binaries demo lint test unit integration bench clean
@@ -42,10 +45,10 @@ unit: setup
 	$(BIN)/pytest tests/unit
 
 integration: system-deps docker-deps binaries
-	$(BIN)/pytest tests/integration
+	$(BIN)/pytest $(PYTEST_PARALLEL) tests/integration
 
 test: system-deps docker-deps binaries lint
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
 
 bench: binaries
 	$(BIN)/python bench/upgrade_bench.py
