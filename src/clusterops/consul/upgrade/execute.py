@@ -315,7 +315,7 @@ class Upgrader(Generic[S]):
     def take_snapshot(self, state_dir: Path) -> None:
         if not self.options.snapshot or self.journal.doc.get("snapshot"):
             return
-        path = state_dir / JOURNAL_KIND / f"{self.journal.run_id}.snap"
+        path = self.journal.path.parent / f"{self.journal.run_id}.snap"  # beside the journal
         leader = self.tracker.leader_node or self.inventory.servers[0].name
         info, doc = self.adapter.snapshot(path, leader)
         self.journal.set(snapshot=doc)
