@@ -283,8 +283,14 @@ def apply_vault_upgrade(
     lock = LocalLock(state_dir, f"vault upgrade of {Path(inv.path).resolve()}")
     command = f"vault upgrade --to {target}" + (" --resume" if resume else " --apply")
     lock.acquire(Holder.me(command, journal.run_id if journal else ""))
-    on_event({"event": "lock", "t": time.time(), "note": f"local lock {lock.path} (no cluster-wide lock for Vault)"})
-    client = connect(inv)
+    try:
+        on_event(
+            {"event": "lock", "t": time.time(), "note": f"local lock {lock.path} (no cluster-wide lock for Vault)"}
+        )
+        client = connect(inv)
+    except BaseException:
+        lock.release()
+        raise
     try:
         adapter = make_adapter(inv, client)
         options = replace(options, target=target)
