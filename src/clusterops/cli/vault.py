@@ -330,6 +330,120 @@ def snapshot_restore_test(
         raise typer.Exit(1)
 
 
+def _render_vault_plan(plan: object) -> None:
+    from clusterops.consul.upgrade.plan import Plan
+
+    assert isinstance(plan, Plan)
+    typer.echo(
+        f"vault upgrade to {plan.target}: active {plan.leader or 'NONE'}, {plan.voters} voters, "
+        f"failure tolerance {plan.baseline_failure_tolerance}"
+    )
+    for i, s in enumerate(plan.steps, 1):
+        typer.echo(
+            f"  {i}. {s.server:<10} {s.role:<8} {s.from_version or '?'} -> {s.to_version}  {s.action:<8} "
+            f"before [{s.before}] during [{s.during}] after [{s.after}]"
+        )
+    for f in plan.refusals:
+        typer.echo(f"  REFUSED [{f.rule_id}] {f.subject}: {f.message}\n      remedy: {f.remedy}")
+    if plan.ok:
+        typer.echo(f"pre-flight ok; {len(plan.todo)} node(s) to upgrade, standbys first, the active node last")
+
+
+@app.command()
+def upgrade(
+    inventory: Annotated[str, typer.Option("--inventory", "-i", help="Inventory YAML with a driver per node.")],
+    to: Annotated[str, typer.Option("--to", help="Target version, e.g. 2.7.2.")],
+    apply: Annotated[bool, typer.Option("--apply", help="Run it (default: print the plan only).")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the last unfinished run.")] = False,
+    rollback_on_failure: Annotated[
+        bool,
+        typer.Option("--rollback-on-failure", help="Restart a node whose gate failed on its previous version."),
+    ] = False,
+    min_failure_tolerance: Annotated[int, typer.Option("--min-failure-tolerance")] = 1,
+    max_minor_jump: Annotated[int, typer.Option("--max-minor-jump")] = 1,
+    gate_timeout: Annotated[str, typer.Option("--gate-timeout", help="Per-node gate timeout.")] = "5m",
+    stable_window: Annotated[
+        str, typer.Option("--stable-window", help="Floor for the gate's hold (autopilot's stabilization otherwise).")
+    ] = "0s",
+    no_snapshot: Annotated[bool, typer.Option("--no-snapshot", help="Skip the pre-upgrade raft snapshot.")] = False,
+    state_dir: Annotated[str | None, typer.Option("--state-dir", help="Journal and snapshot dir.")] = None,
+    fmt: Format = "text",
+) -> None:
+    """Rolling upgrade of a raft cluster: snapshot, standbys first, the active node last (stepped down
+    first), each node unsealed and gated. Plan only unless --apply or --resume."""
+    from pathlib import Path
+
+    from clusterops.cli.consul import stop_at_safe_point
+    from clusterops.cli.upgrade_view import EventPrinter
+    from clusterops.consul.upgrade.execute import UpgradeOptions
+    from clusterops.durations import parse_duration
+    from clusterops.vault.inventory import load_vault_inventory
+    from clusterops.vault.upgrade import (
+        VaultPlanOptions,
+        apply_vault_upgrade,
+        connect,
+        make_adapter,
+        make_plan,
+        plan_document,
+    )
+
+    if fmt not in ("text", "json"):
+        raise typer.BadParameter("use text or json", param_hint="--format")
+    if apply and resume:
+        raise typer.BadParameter("use --apply or --resume, not both", param_hint="--resume")
+    plan_options = VaultPlanOptions(min_failure_tolerance, max_minor_jump)
+    if not (apply or resume):
+        inv = load_vault_inventory(inventory)
+        with connect(inv) as client:
+            plan = make_plan(inv, make_adapter(inv, client), to.strip().lstrip("v"), plan_options)
+        if fmt == "json":
+            typer.echo(json.dumps(plan_document(plan), indent=2))
+        else:
+            _render_vault_plan(plan)
+        raise typer.Exit(0 if plan.ok else 1)
+    options = UpgradeOptions(
+        target=to,
+        gate_timeout=parse_duration(gate_timeout, name="--gate-timeout"),
+        stable_window=parse_duration(stable_window, name="--stable-window"),
+        rollback_on_failure=rollback_on_failure,
+        snapshot=not no_snapshot,
+    )
+    show = EventPrinter(fmt)
+
+    def on_event(event: dict[str, object]) -> None:
+        if event["event"] == "lock" and fmt == "text":
+            typer.echo(f"lock: {event['note']}", err=True)
+            return
+        show(event)
+
+    with stop_at_safe_point(options.stop):
+        report = apply_vault_upgrade(
+            inventory,
+            to,
+            plan_options=plan_options,
+            options=options,
+            resume=resume,
+            state_dir=Path(state_dir) if state_dir else None,
+            on_event=on_event,
+            on_plan=(lambda p: None) if fmt == "json" else _render_vault_plan,
+        )
+    if fmt == "json":
+        typer.echo(json.dumps({"event": "report", **report}, default=str))
+        return
+    typer.echo(
+        f"vault upgrade {report['status']}: run {report['run_id']}, active-node changes {report['leader_changes']}, "
+        f"{report['elapsed'] or 0:.1f}s"
+    )
+    for s in report["steps"]:
+        gate = s.get("gate") or {}
+        took = s.get("t_total")
+        typer.echo(
+            f"  {s['server']:<10} {s['status']:<8} "
+            + (f"{took:6.1f}s  " if took else "")
+            + (f"FT {gate.get('failure_tolerance')} active {gate.get('active')}" if gate else "")
+        )
+
+
 # Host preflight lives in its own module; registered here so that it is `clusterops vault preflight`.
 from clusterops.cli.preflight import vault_preflight  # noqa: E402 - registration after the group's commands
 

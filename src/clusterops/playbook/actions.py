@@ -230,6 +230,67 @@ def consul_upgrade(ctx: RunContext, args: dict[str, Any], apply: bool) -> Outcom
     )
 
 
+def vault_upgrade(ctx: RunContext, args: dict[str, Any], apply: bool) -> Outcome:
+    """`clusterops vault upgrade` as a step: the plan without --apply, the run with it; a deadline
+    stops it between two nodes, and `run --resume` continues its journal."""
+    from clusterops.consul.upgrade.execute import UpgradeOptions
+    from clusterops.journal import Journal
+    from clusterops.vault.inventory import load_vault_inventory
+    from clusterops.vault.upgrade import (
+        JOURNAL_KIND,
+        VaultPlanOptions,
+        apply_vault_upgrade,
+        connect,
+        journal_key,
+        make_adapter,
+        make_plan,
+    )
+
+    target = str(args["to"]).strip().lstrip("v")
+    plan_options = VaultPlanOptions(
+        min_failure_tolerance=int(args.get("min_failure_tolerance", 1)),
+        max_minor_jump=int(args.get("max_minor_jump", 1)),
+    )
+    path = ctx.path(str(args["inventory"])) if args.get("inventory") else ctx.inventory_path
+    if path is None:
+        raise UsageError(f"{ctx.playbook.path}: vault.upgrade needs `inventory:` (in the step or the playbook)")
+    inventory = load_vault_inventory(path)
+    if not apply:
+        with connect(inventory) as client:
+            plan = make_plan(inventory, make_adapter(inventory, client), target, plan_options)
+        order = ", ".join(f"{s.server}({s.role}, {s.from_version}->{s.to_version}, {s.action})" for s in plan.steps)
+        if not plan.ok:
+            refusals = "; ".join(f"{f.rule_id} {f.subject}: {f.message}" for f in plan.refusals)
+            return Outcome("failed", f"pre-flight would refuse: {refusals}", {"order": order})
+        return Outcome("ok", f"would upgrade {len(plan.todo)} node(s) in this order: {order}")
+    options = UpgradeOptions(
+        target=target,
+        gate_timeout=parse_duration(str(args.get("gate_timeout", "5m")), name="gate_timeout"),
+        stable_window=parse_duration(str(args.get("stable_window", "0s")), name="stable_window"),
+        rollback_on_failure=truthy(args.get("rollback_on_failure", False), "rollback_on_failure"),
+    )
+    key = journal_key(inventory, target)
+    resume = ctx.resuming and Journal.latest_unfinished(ctx.state_dir, kind=JOURNAL_KIND, key=key) is not None
+
+    def on_event(e: dict[str, Any]) -> None:
+        if e["event"] in ("stopping", "done-server", "leader-step", "rollback", "regression", "resume"):
+            ctx.log(
+                f"    {e['event']}: " + " ".join(f"{k}={v}" for k, v in e.items() if k in ("server", "how", "seconds"))
+            )
+
+    report = apply_vault_upgrade(
+        str(path), target, plan_options=plan_options, options=options, resume=resume, state_dir=ctx.state_dir,
+        on_event=on_event, should_stop=ctx.expired,
+    )  # fmt: skip
+    done = [s["server"] for s in report["steps"] if s["status"] == "done"]
+    return Outcome(
+        "ok",
+        f"upgraded {', '.join(done) or 'nothing (all on target)'} to {target}; "
+        f"active-node changes {report['leader_changes']}",
+        {"upgrade_run": report["run_id"]},
+    )
+
+
 # -- validate ------------------------------------------------------------------------------------
 
 
@@ -477,13 +538,14 @@ def confirm(ctx: RunContext, args: dict[str, Any], apply: bool) -> Outcome:
 
 
 # Actions that honour ctx.deadline themselves; the runner fails any other one that returns late.
-DEADLINE_AWARE = frozenset({"consul.gate", "consul.upgrade", "exec", "pause", "confirm"})
+DEADLINE_AWARE = frozenset({"consul.gate", "consul.upgrade", "vault.upgrade", "exec", "pause", "confirm"})
 
 ACTIONS: dict[str, Callable[[RunContext, Any, bool], Outcome]] = {
     "consul.check": consul_check,
     "consul.gate": consul_gate,
     "consul.snapshot": consul_snapshot,
     "consul.upgrade": consul_upgrade,
+    "vault.upgrade": vault_upgrade,
     "validate.consul": validate_consul,
     "validate.vault": validate_vault,
     "kv.plan": kv_plan,

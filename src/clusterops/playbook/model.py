@@ -16,7 +16,8 @@ from clusterops.playbook.template import PLACEHOLDER, lookup, placeholders
 from clusterops.yamlsource import Locator, dotted, load_yaml
 
 ACTIONS = (
-    "consul.check", "consul.gate", "consul.snapshot", "consul.upgrade", "validate.consul", "validate.vault",
+    "consul.check", "consul.gate", "consul.snapshot", "consul.upgrade", "vault.upgrade", "validate.consul",
+    "validate.vault",
     "kv.plan", "kv.apply", "kv.diff", "kv.copy", "exec", "pause", "confirm",
 )  # fmt: skip
 BUILTINS = ("run_id", "playbook_dir", "state_dir", "steps")
@@ -147,6 +148,7 @@ def load_playbook(path: str | Path, extra_vars: dict[str, str] | None = None) ->
 DURATIONS = {
     "consul.gate": ("stable_for", "timeout", "interval"),
     "consul.upgrade": ("gate_timeout", "stable_window"),
+    "vault.upgrade": ("gate_timeout", "stable_window"),
 }
 
 

@@ -1,6 +1,6 @@
 """The Vault / OpenBao side of the rolling upgrade: what the shared executor needs to know about a
-raft Vault cluster, behind one adapter (a prototype: the executor, `consul/upgrade/execute.py`, is
-being moved behind this interface by the lead; nothing here copies it).
+raft Vault cluster, behind one adapter. The executor, `consul/upgrade/execute.py` (`Upgrader`), runs
+both products through its `UpgradeAdapter` protocol; nothing here copies it.
 
 The executor's loop stays the same for both products: pre-step cluster verdict, stop, switch,
 start, *after_start*, gate (node back + cluster verdict held for the stabilization time),
@@ -32,13 +32,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clusterops.errors import ClusterOpsError
+from clusterops.errors import ClusterOpsError, ConnectionFailed
 from clusterops.vault.checks import dead_voters, version_key
 from clusterops.vault.client import RaftClient
 from clusterops.vault.snapshot import SnapshotInfo, save_snapshot
 from clusterops.vault.state import NodeTarget, VaultClusterState, read_vault_state
 from clusterops.vault.unseal import unseal
 from clusterops.wait import Verdict, wait_until
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One direct look at one node: ok, or what is wrong with it."""
+
+    node: str
+    ok: bool
+    problem: str = ""
+
 
 # -- pure verdicts ----------------------------------------------------------------------------------
 
@@ -156,6 +166,8 @@ class VaultUpgradeAdapter:
     timeout: float = 60.0
 
     kind = "vault"
+    leader_role = "active"
+    other_role = "standby"
 
     def _address(self, node: str) -> str:
         return next(t.address for t in self.targets if t.name == node)
@@ -163,6 +175,47 @@ class VaultUpgradeAdapter:
     def read(self, exclude: frozenset[str] = frozenset()) -> VaultClusterState:
         # every node is asked (a stopped one shows as unreachable, which the verdicts expect)
         return read_vault_state(self.client, self.targets)
+
+    # -- the executor's protocol (`UpgradeAdapter`): the pure verdicts above, bound ------------------
+
+    def node_back(self, state: VaultClusterState, node: str, version: str) -> Verdict:
+        return node_back(state, node, version)
+
+    def cluster_ok(self, state: VaultClusterState, baseline_ft: int) -> Verdict:
+        return cluster_ok(state, baseline_ft)
+
+    def failed_others(self, state: VaultClusterState, node: str) -> list[str]:
+        return failed_others(state, node)
+
+    def gate_values(self, state: VaultClusterState, node: str) -> dict[str, Any]:
+        return gate_values(state, node)
+
+    def on_version(self, state: VaultClusterState, version: str) -> set[str]:
+        return {n.name for n in state.nodes if n.reachable and n.version == version}
+
+    def probe_all(self, state: VaultClusterState | str, nodes: frozenset[str]) -> list[Probe]:
+        """Each node's own sys/health, asked directly in `read` (every read asks every node): a
+        node that does not answer unsealed is a failed look."""
+        if isinstance(state, str):
+            return [Probe(n, False, f"cannot read the cluster: {state}") for n in sorted(nodes)]
+        out = []
+        for n in sorted(nodes):
+            h = next((x for x in state.nodes if x.name == n), None)
+            if h is None or not h.reachable:
+                out.append(Probe(n, False, f"{n} does not answer its API at {self._address(n)}"))
+            elif not h.unsealed:
+                out.append(Probe(n, False, f"{n} answers sealed or uninitialised"))
+            else:
+                out.append(Probe(n, True))
+        return out
+
+    def node_version(self, node: str) -> str:
+        """The version `node` reports on its own sys/health ("" when it does not answer)."""
+        try:
+            answer = self.client.health(self._address(node))
+        except ClusterOpsError:
+            return ""
+        return str(answer.body.get("version") or "")
 
     def leader_key(self, state: VaultClusterState) -> tuple[str, int] | None:
         if state.active is None:
@@ -189,7 +242,7 @@ class VaultUpgradeAdapter:
 
         wait_until(attempt, lambda r: Verdict(not r, r), timeout=self.timeout, interval=0.25, what=f"{node} to unseal")
 
-    def hand_over(self, node: str) -> str:
+    def hand_over(self, node: str, from_version: str = "", to_version: str = "") -> str:
         """Step the active node down so an (upgraded) standby takes over before it restarts."""
         self.client.step_down(self._address(node))
         wait_until(
@@ -201,10 +254,14 @@ class VaultUpgradeAdapter:
         )
         return "sys/step-down"
 
-    def snapshot(self, path: Path) -> SnapshotInfo:
+    def snapshot(self, path: Path, leader: str = "") -> tuple[SnapshotInfo, dict[str, Any]]:
+        """A checked raft snapshot from the active node, and what the journal records of it."""
         state = self.read()
-        active = state.active
-        return save_snapshot(self.client, path, node=active.address if active else None)
+        if state.active is None:
+            raise ConnectionFailed("no active node to take the pre-upgrade snapshot from")
+        info = save_snapshot(self.client, path, node=state.active.address)
+        doc = {"path": info.path, "bytes": info.size, "index": info.index, "term": info.term, "sha256": info.sha256}
+        return info, doc
 
     def node_answers(self, node: str) -> bool:
         try:

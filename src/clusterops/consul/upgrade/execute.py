@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from clusterops.consul.checks import stale_peers
 from clusterops.consul.inventory import Inventory, InventoryServer
@@ -31,7 +31,7 @@ from clusterops.consul.snapshot import SnapshotInfo, save_snapshot
 from clusterops.consul.state import ClusterState
 from clusterops.consul.upgrade.drivers import NodeDriver, driver_for
 from clusterops.consul.upgrade.plan import Plan, Step
-from clusterops.consul.upgrade.reader import ClusterReader, Probe
+from clusterops.consul.upgrade.reader import ClusterReader
 from clusterops.consul.version import Version, same_version
 from clusterops.errors import ClusterOpsError, GateTimeout, UnsafePlan
 from clusterops.journal import Journal
@@ -86,13 +86,17 @@ class Tracker:
     history: list[str] = field(default_factory=list)
 
     def observe(self, state: ClusterState) -> None:
-        leader, key = state.leader, state.leader_term
-        if leader is None or key is None:
+        self.see(state.leader_term, state.leader.node if state.leader else "")
+
+    def see(self, key: tuple[str, int] | None, node: str = "") -> None:
+        """One observation of (leader, term); None (no leader seen) changes nothing."""
+        if key is None:
             return
+        node = node or key[0]
         if self.leader is not None and key != self.leader:
             self.changes += 1
-            self.history.append(leader.node)
-        self.leader, self.leader_node = key, leader.node
+            self.history.append(node)
+        self.leader, self.leader_node = key, node
 
 
 class Interrupted(ClusterOpsError):
@@ -109,13 +113,50 @@ class _LeaderMoved(Exception):
     """Leadership moved onto the server about to be stopped while others still wait: reorder."""
 
 
+S = TypeVar("S")
+
+
+class DirectLook(Protocol):
+    """One direct look at one node (Consul: `reader.Probe`): ok, or what is wrong with it."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def problem(self) -> str: ...
+
+
+class UpgradeAdapter(Protocol[S]):
+    """What the one executor asks of a product (Consul, Vault/OpenBao): every read, judgement and
+    product-specific action, over the product's own cluster snapshot type S. Verdicts are pure
+    functions of S; the rest are the only places the executor talks to the servers."""
+
+    kind: str  # the CLI group: "consul" or "vault" (remedies name `clusterops KIND upgrade`)
+    leader_role: str  # the role of the node that goes last ("leader", "active")
+    other_role: str  # everyone else ("follower", "standby")
+
+    def read(self, exclude: frozenset[str]) -> S: ...
+    def leader_key(self, state: S) -> tuple[str, int] | None: ...
+    def on_version(self, state: S, version: str) -> set[str]: ...
+    def node_back(self, state: S, node: str, version: str) -> Verdict: ...
+    def cluster_ok(self, state: S, baseline_ft: int) -> Verdict: ...
+    def failed_others(self, state: S, node: str) -> list[str]: ...
+    def stabilization_time(self, state: S) -> float | None: ...
+    def gate_values(self, state: S, node: str) -> dict[str, Any]: ...
+    def probe_all(self, state: S | str, nodes: frozenset[str]) -> Sequence[DirectLook]: ...
+    def node_version(self, node: str) -> str: ...
+    def hand_over(self, node: str, from_version: str, to_version: str) -> str: ...
+    def after_start(self, node: str) -> None: ...
+    def snapshot(self, path: Path, leader: str) -> tuple[Any, dict[str, Any]]: ...
+
+
 @dataclass(frozen=True)
-class Observation:
+class Observation(Generic[S]):
     """One look at the cluster: the snapshot read through any server (or why it could not be
     read), and the direct probes of the servers asked for."""
 
-    state: ClusterState | str
-    probes: tuple[Probe, ...] = ()
+    state: S | str
+    probes: tuple[DirectLook, ...] = ()
 
 
 def gate_window(requested: float, stabilization: float | None) -> float:
@@ -179,9 +220,9 @@ def cluster_verdict(state: ClusterState, baseline_ft: int) -> Verdict:
 
 
 @dataclass
-class Upgrader:
+class Upgrader(Generic[S]):
     inventory: Inventory
-    reader: ClusterReader
+    reader: ClusterReader | None
     options: UpgradeOptions
     journal: Journal
     on_event: Callable[[Event], None] = lambda e: None
@@ -192,7 +233,13 @@ class Upgrader:
     should_stop: Callable[[], bool] = lambda: False
     # Called with the pre-upgrade snapshot once it is saved, before any server is touched; raising
     # stops the run there (`upgrade --restore-test` restores it into a throwaway server first).
-    after_snapshot: Callable[[SnapshotInfo], None] = lambda info: None
+    after_snapshot: Callable[[Any], None] = lambda info: None
+    # everything product-specific; None: Consul, through `reader`
+    adapter: UpgradeAdapter[S] = field(default=cast(Any, None))
+
+    def __post_init__(self) -> None:
+        if self.adapter is None:
+            self.adapter = cast(Any, ConsulAdapter(self.reader))
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -203,29 +250,33 @@ class Upgrader:
     def stop_requested(self) -> bool:
         return self.options.stop.is_set()
 
-    def read(self, exclude: frozenset[str] = frozenset()) -> ClusterState | str:
+    def read(self, exclude: frozenset[str] = frozenset()) -> S | str:
         try:
-            state = self.reader.read(exclude)
+            state = self.adapter.read(exclude)
         except ClusterOpsError as err:
             return str(err).splitlines()[0][:200]
-        self.tracker.observe(state)
+        self.tracker.see(self.adapter.leader_key(state))
         return state
+
+    @property
+    def command(self) -> str:
+        return f"clusterops {self.adapter.kind} upgrade -i {self.inventory.path} --to {self.options.target}"
 
     def wait(
         self,
         what: str,
-        judge: Callable[[ClusterState], Verdict],
+        judge: Callable[[S], Verdict],
         *,
         exclude: frozenset[str],
         timeout: float,
         stable_for: float = 0.0,
         probe: frozenset[str] = frozenset(),
-    ) -> ClusterState:
+    ) -> S:
         """Wait until `judge` holds for `stable_for`; with `probe`, every observation also asks
         those servers directly, and any that does not answer fails the observation."""
         last: list[str | None] = [None]  # the first verdict is always reported, an ok one too
 
-        def verdict(obs: Observation) -> Verdict:
+        def verdict(obs: Observation[S]) -> Verdict:
             if isinstance(obs.state, str):
                 v = Verdict(False, f"cannot read the cluster: {obs.state}")
             else:  # the judge first: it may raise (a regression, a leader that moved)
@@ -246,18 +297,15 @@ class Upgrader:
             interval=self.options.interval,
             what=what,
         )
-        assert isinstance(result.observation.state, ClusterState)
-        return result.observation.state
+        state = result.observation.state
+        assert not isinstance(state, str)
+        return state
 
-    def observe(self, exclude: frozenset[str], probe: frozenset[str]) -> Observation:
+    def observe(self, exclude: frozenset[str], probe: frozenset[str]) -> Observation[S]:
         state = self.read(exclude)
         if not probe:
             return Observation(state)
-        rpc = {p.node: p.address for p in state.raft} if isinstance(state, ClusterState) else {}
-        autopilot = state.autopilot if isinstance(state, ClusterState) else None
-        max_contact = max(2.0, 2 * autopilot.last_contact_threshold) if autopilot else 2.0
-        probes = self.reader.probe_all({n: rpc.get(n, "") for n in probe}, max_contact=max_contact)
-        return Observation(state, tuple(probes))
+        return Observation(state, tuple(self.adapter.probe_all(state, probe)))
 
     def others(self, server: str) -> frozenset[str]:
         return frozenset(n for n in self.inventory.names if n != server)
@@ -267,11 +315,11 @@ class Upgrader:
     def take_snapshot(self, state_dir: Path) -> None:
         if not self.options.snapshot or self.journal.doc.get("snapshot"):
             return
-        path = state_dir / JOURNAL_KIND / f"{self.journal.run_id}.snap"
+        path = self.journal.path.parent / f"{self.journal.run_id}.snap"  # beside the journal
         leader = self.tracker.leader_node or self.inventory.servers[0].name
-        info = save_snapshot(self.reader.client(leader), path)
-        self.journal.set(snapshot=info.__dict__)
-        self.emit("snapshot", path=info.path, bytes=info.bytes, index=info.index, term=info.term)
+        info, doc = self.adapter.snapshot(path, leader)
+        self.journal.set(snapshot=doc)
+        self.emit("snapshot", path=doc["path"], bytes=doc["bytes"], index=doc["index"], term=doc["term"])
         self.after_snapshot(info)
 
     def run(self, plan: Plan, state_dir: Path) -> dict[str, Any]:
@@ -325,19 +373,21 @@ class Upgrader:
         raise Interrupted(
             f"stopped on request at a safe point ({where}); every server is up; "
             f"not yet upgraded: {', '.join(todo)}\n"
-            f"resume with: clusterops consul upgrade -i {self.inventory.path} --to {self.options.target} --resume"
+            f"resume with: {self.command} --resume"
         )
 
     def reorder(self, pending: list[Step]) -> list[Step]:
         """Read the cluster now: whoever leads now goes last. Emits why when the order changes."""
         obs = self.read()
-        if not isinstance(obs, ClusterState):
+        if isinstance(obs, str):
             return pending  # the pre-stop check will wait for (or halt on) an unreadable cluster
-        leader = obs.leader.node if obs.leader else None
-        upgraded = {p.node for p in obs.raft if obs.version_of(p) == self.options.target}
+        key = self.adapter.leader_key(obs)
+        leader = key[0] if key else None
+        upgraded = self.adapter.on_version(obs, self.options.target)
         names = next_order([s.server for s in pending], leader, upgraded)
         by_name = {s.server: s for s in pending}
-        order = [replace(by_name[n], role="leader" if n == leader else "follower") for n in names]
+        roles = (self.adapter.leader_role, self.adapter.other_role)
+        order = [replace(by_name[n], role=roles[0] if n == leader else roles[1]) for n in names]
         if names != [s.server for s in pending] or any(a.role != b.role for a, b in zip(order, pending, strict=True)):
             reason = (
                 f"{leader} leads now and is not on {self.options.target} yet, so it goes last"
@@ -347,14 +397,15 @@ class Upgrader:
             self.emit("reorder", order=names, leader=leader, reason=reason)
         return order
 
-    def confirm_before_stop(self, step: Step, baseline: int, *, last: bool) -> ClusterState:
+    def confirm_before_stop(self, step: Step, baseline: int, *, last: bool) -> S:
         """Before a stop: the cluster whole (read through the leader) AND every other server
         answering directly, over observations spaced `probe_spacing` apart. Halts (nothing
         touched) naming the server when that does not hold within pre_step_grace."""
 
-        def judge(state: ClusterState) -> Verdict:
-            verdict = cluster_verdict(state, baseline)
-            if verdict.ok and not last and state.leader is not None and state.leader.node == step.server:
+        def judge(state: S) -> Verdict:
+            verdict = self.adapter.cluster_ok(state, baseline)
+            key = self.adapter.leader_key(state)
+            if verdict.ok and not last and key is not None and key[0] == step.server:
                 raise _LeaderMoved(step.server)
             return verdict
 
@@ -383,6 +434,10 @@ class Upgrader:
         found = self._resume_state(step, entry["status"]) if resumed else "fresh"
         if found == "back":
             self.emit("resume-check", server=step.server, result=f"answers on {step.to_version}; gating")
+            try:  # Vault: a node restarted by the killed run may still be sealed
+                self.adapter.after_start(step.server)
+            except ClusterOpsError as err:  # the gate says what is left
+                self.emit("waiting", what=f"{step.server} after its start", reason=str(err).splitlines()[0])
         elif found == "down":
             # Killed while this server was stopped or starting: it is still down. Bring it up on the
             # target (the others must answer first), without stopping anything.
@@ -393,8 +448,9 @@ class Upgrader:
             if found == "old":
                 self.emit("resume-check", server=step.server, result=f"still on {step.from_version}; a full step")
             self.confirm_before_stop(step, baseline, last=last)
-            if step.role == "leader":
-                self._hand_over_leadership(step)
+            if step.role == self.adapter.leader_role:
+                how = self.adapter.hand_over(step.server, step.from_version, step.to_version)
+                self.emit("leader-step", server=step.server, how=how)
             self.check_stop([step.server])  # a stop requested during the checks: nothing is down yet
             self.journal.mark(step.server, "stopping", from_version=step.from_version, to_version=step.to_version)
             self.emit("stopping", server=step.server, role=step.role)
@@ -405,11 +461,12 @@ class Upgrader:
         window = self.stable_window()
         self.emit("gating", server=step.server, stable_for=window)
 
-        def gate(state: ClusterState) -> Verdict:
-            others = failed_others(state, step.server)
+        def gate(state: S) -> Verdict:
+            others = self.adapter.failed_others(state, step.server)
             if others:
                 raise _Regression(", ".join(others))
-            return node_verdict(state, step.server, step.to_version, baseline)
+            back = self.adapter.node_back(state, step.server, step.to_version)
+            return back if not back.ok else self.adapter.cluster_ok(state, baseline)
 
         try:
             state = self.wait(
@@ -424,15 +481,7 @@ class Upgrader:
             self._fail(step, driver, server, f"{step.server} failed its gate: {err}", down=False)
         except _Regression as failed:
             self._halt_on_regression(step, str(failed))
-        peer = next(p for p in state.raft if p.node == step.server)
-        health = state.health_of(peer)
-        gate_values = {
-            "voters": len(state.voters),
-            "failure_tolerance": state.failure_tolerance,
-            "leader": state.leader.node if state.leader else "",
-            "index_lag": state.index_lag(peer),
-            "last_contact_ms": None if health is None or health.last_contact is None else health.last_contact * 1000,
-        }
+        gate_values = self.adapter.gate_values(state, step.server)
         self.journal.mark(
             step.server, "done", t_total=time.time() - t0, gate=gate_values, leader_changes=self.tracker.changes
         )
@@ -444,6 +493,7 @@ class Upgrader:
             self.journal.mark(step.server, "starting")
             self.emit("starting", server=step.server, version=step.to_version)
             driver.start(server, step.to_version)
+            self.adapter.after_start(step.server)  # Vault: unseal; a node left sealed fails its gate
         except ClusterOpsError as err:  # the server is down now: fail (and roll back if asked)
             reason = f"{step.server} did not start on {step.to_version}: {err}"
             self._fail(step, driver, server, reason, down=True)
@@ -454,9 +504,9 @@ class Upgrader:
         answers on the target), `old` (it answers on its old version: do the whole step), `down`."""
         deadline = time.monotonic() + (self.options.resume_start_grace if status == "starting" else 0.0)
         while True:
-            probe = self.reader.probe(step.server)
-            if probe.version:  # its agent answers, on some version
-                return "back" if same_version(probe.version, step.to_version) else "old"
+            version = self.adapter.node_version(step.server)
+            if version:  # its agent answers, on some version
+                return "back" if same_version(version, step.to_version) else "old"
             if time.monotonic() >= deadline:  # a start cut short by a kill may still be coming up
                 break
             time.sleep(self.options.interval)
@@ -467,7 +517,7 @@ class Upgrader:
         try:
             self.wait(
                 f"every other server answering before {step.server} starts",
-                _reachable,
+                lambda s: Verdict(self.adapter.leader_key(s) is not None, "no leader"),
                 exclude=frozenset({step.server}),
                 timeout=self.options.pre_step_grace,
                 stable_for=self.options.probe_spacing,
@@ -484,40 +534,14 @@ class Upgrader:
         server_stabilization_time, or our own --stable-window if that is longer, and never less
         than autopilot's health refresh interval (so no gate passes on a view older than it)."""
         obs = self.read()
-        autopilot = obs.autopilot if isinstance(obs, ClusterState) else None
-        return gate_window(self.options.stable_window, autopilot.server_stabilization_time if autopilot else None)
+        stabilization = None if isinstance(obs, str) else self.adapter.stabilization_time(obs)
+        return gate_window(self.options.stable_window, stabilization)
 
-    def _hand_over_leadership(self, step: Step) -> None:
-        """Move leadership to an upgraded server where Consul supports it (>= 1.15). Otherwise the
-        old leader's restart triggers an election among the other servers, which are all upgraded
-        by then because the leader goes last."""
-        if not supports_leader_transfer(step.from_version):
-            self.emit("leader-step", server=step.server, how="restart (transfer-leader needs Consul >= 1.15)")
-            return
-        obs = self.read()
-        if not isinstance(obs, ClusterState):
-            return
-        upgraded = [p for p in obs.voters if p.node != step.server and same_version(obs.version_of(p), step.to_version)]
-        if not upgraded:
-            return
-        to = sorted(upgraded, key=lambda p: p.node)[0]
-        self.emit("leader-step", server=step.server, how=f"transfer-leader to {to.node}")
-        try:
-            self.reader.client(step.server).transfer_leader(to.id)
-        except ClusterOpsError as err:  # a write with an unclear result: never repeated, re-read instead
-            self.emit("leader-step", server=step.server, how=f"transfer-leader unclear ({err}); reading again")
-        self.wait(
-            f"leadership to move off {step.server}",
-            lambda s: Verdict(s.leader is not None and s.leader.node != step.server, "leader not moved yet"),
-            exclude=frozenset(),
-            timeout=60,
-        )
-
-    def _wait_back(self, node: str, version: str) -> ClusterState:
+    def _wait_back(self, node: str, version: str) -> S:
         """Wait for `node` alone to be back on `version` (the rest of the cluster is not judged)."""
         return self.wait(
             f"{node} back on {version}",
-            lambda s: node_back_verdict(s, node, version),
+            lambda s: self.adapter.node_back(s, node, version),
             exclude=frozenset(),
             timeout=self.options.gate_timeout,
         )
@@ -539,7 +563,7 @@ class Upgrader:
 
     def _already_back(self, step: Step) -> bool:
         obs = self.read()
-        return isinstance(obs, ClusterState) and node_back_verdict(obs, step.server, step.to_version).ok
+        return not isinstance(obs, str) and self.adapter.node_back(obs, step.server, step.to_version).ok
 
     def _fail(self, step: Step, driver: NodeDriver, server: InventoryServer, reason: str, *, down: bool) -> None:
         """The step failed (a start that failed, or a gate that never passed): stop the run. With
@@ -549,7 +573,7 @@ class Upgrader:
         self.journal.mark(step.server, "failed", reason=reason)
         self.emit("server-failed", server=step.server, reason=reason)
         back = (
-            f"clusterops consul upgrade -i {self.inventory.path} --to {self.options.target} --resume "
+            f"{self.command} --resume "
             f"(starts it on {step.to_version} again), or start it on {step.from_version} with your driver"
         )
         if not self.options.rollback_on_failure:
@@ -566,11 +590,12 @@ class Upgrader:
                 driver.stop(server)
             driver.switch(server, step.from_version)
             driver.start(server, step.from_version)
+            self.adapter.after_start(step.server)
             self._wait_back(step.server, step.from_version)
             baseline = int(self.journal.params.get("baseline_failure_tolerance", 0))
             self.wait(
                 f"cluster healthy after rolling {step.server} back",
-                lambda s: cluster_verdict(s, baseline),
+                lambda s: self.adapter.cluster_ok(s, baseline),
                 exclude=frozenset(),
                 timeout=self.options.gate_timeout,
                 stable_for=self.stable_window(),
@@ -602,11 +627,109 @@ class Upgrader:
         }
 
 
-def _reachable(state: ClusterState) -> Verdict:
-    return Verdict(state.leader is not None, "no leader")
-
-
 def supports_leader_transfer(version: str) -> bool:
     """`/v1/operator/raft/transfer-leader` exists from Consul 1.15 on."""
     parsed = Version.reported(version)
     return parsed is not None and parsed.at_least(1, 15)
+
+
+@dataclass
+class ConsulAdapter:
+    """The Consul answers of the executor: reads and probes through `ClusterReader`, the verdicts
+    above, transfer-leader (>= 1.15) and a checked snapshot through the leader."""
+
+    reader: ClusterReader | None
+
+    kind = "consul"
+    leader_role = "leader"
+    other_role = "follower"
+
+    @property
+    def _reader(self) -> ClusterReader:
+        assert self.reader is not None, "the Consul adapter needs a ClusterReader"
+        return self.reader
+
+    def read(self, exclude: frozenset[str]) -> ClusterState:
+        return self._reader.read(exclude)
+
+    def leader_key(self, state: ClusterState) -> tuple[str, int] | None:
+        """(leader node, term): a new leader, or the same one elected again in a new term."""
+        key = state.leader_term
+        return None if key is None or state.leader is None else (state.leader.node, key[1])
+
+    def on_version(self, state: ClusterState, version: str) -> set[str]:
+        return {p.node for p in state.raft if state.version_of(p) == version}
+
+    def node_back(self, state: ClusterState, node: str, version: str) -> Verdict:
+        return node_back_verdict(state, node, version)
+
+    def cluster_ok(self, state: ClusterState, baseline_ft: int) -> Verdict:
+        return cluster_verdict(state, baseline_ft)
+
+    def failed_others(self, state: ClusterState, node: str) -> list[str]:
+        return failed_others(state, node)
+
+    def stabilization_time(self, state: ClusterState) -> float | None:
+        return state.autopilot.server_stabilization_time if state.autopilot else None
+
+    def gate_values(self, state: ClusterState, node: str) -> dict[str, Any]:
+        peer = next(p for p in state.raft if p.node == node)
+        health = state.health_of(peer)
+        return {
+            "voters": len(state.voters),
+            "failure_tolerance": state.failure_tolerance,
+            "leader": state.leader.node if state.leader else "",
+            "index_lag": state.index_lag(peer),
+            "last_contact_ms": None if health is None or health.last_contact is None else health.last_contact * 1000,
+        }
+
+    def probe_all(self, state: ClusterState | str, nodes: frozenset[str]) -> list[DirectLook]:
+        rpc = {p.node: p.address for p in state.raft} if isinstance(state, ClusterState) else {}
+        autopilot = state.autopilot if isinstance(state, ClusterState) else None
+        max_contact = max(2.0, 2 * autopilot.last_contact_threshold) if autopilot else 2.0
+        return list(self._reader.probe_all({n: rpc.get(n, "") for n in nodes}, max_contact=max_contact))
+
+    def node_version(self, node: str) -> str:
+        return self._reader.probe(node).version
+
+    def after_start(self, node: str) -> None:
+        """Nothing: a Consul server needs no help after its start."""
+
+    def snapshot(self, path: Path, leader: str) -> tuple[SnapshotInfo, dict[str, Any]]:
+        info = save_snapshot(self._reader.client(leader), path)
+        return info, dict(info.__dict__)
+
+    def _read(self) -> ClusterState | str:
+        try:
+            return self._reader.read(frozenset())
+        except ClusterOpsError as err:
+            return str(err).splitlines()[0][:200]
+
+    def hand_over(self, node: str, from_version: str, to_version: str) -> str:
+        """Move leadership to an upgraded server where Consul supports it (>= 1.15). Otherwise the
+        old leader's restart triggers an election among the other servers, which are all upgraded
+        by then because the leader goes last."""
+        if not supports_leader_transfer(from_version):
+            return "restart (transfer-leader needs Consul >= 1.15)"
+        obs = self._read()
+        if not isinstance(obs, ClusterState):
+            return f"restart (cluster unreadable: {obs})"
+        upgraded = [p for p in obs.voters if p.node != node and same_version(obs.version_of(p), to_version)]
+        if not upgraded:
+            return "restart (no upgraded voter to transfer to)"
+        to = sorted(upgraded, key=lambda p: p.node)[0]
+        how = f"transfer-leader to {to.node}"
+        try:
+            self._reader.client(node).transfer_leader(to.id)
+        except ClusterOpsError as err:  # a write with an unclear result: never repeated, re-read instead
+            how = f"transfer-leader unclear ({err}); reading again"
+        wait_until(
+            self._read,
+            lambda s: Verdict(
+                not isinstance(s, str) and s.leader is not None and s.leader.node != node, "leader not moved yet"
+            ),
+            timeout=60,
+            interval=0.5,
+            what=f"leadership to move off {node}",
+        )
+        return how

@@ -184,7 +184,7 @@ def _apply_locked(
     key = journal_key(inventory, target)
     options = replace(options, target=target)
     if journal is not None:
-        upgrader = Upgrader(
+        upgrader: Upgrader[ClusterState] = Upgrader(
             inventory,
             reader,
             options,
