@@ -178,6 +178,9 @@ class VaultUpgradeAdapter:
 
     # -- the executor's protocol (`UpgradeAdapter`): the pure verdicts above, bound ------------------
 
+    def plan_roles(self, roles: dict[str, str]) -> None:
+        """Every raft node of a Vault cluster is planned as a voter: nothing to note."""
+
     def node_back(self, state: VaultClusterState, node: str, version: str) -> Verdict:
         return node_back(state, node, version)
 

@@ -75,3 +75,42 @@ def test_reads_are_retried_but_cluster_changing_writes_are_sent_once() -> None:
         with pytest.raises(ConnectionFailed):
             write()
         assert client.requests_made == 1
+
+
+def test_a_non_voter_by_design_is_gated_as_a_non_voter_and_keeps_its_role() -> None:
+    """Read replicas and redundancy-zone standbys (autopilot NodeType, Enterprise) come back as non-voters:
+    the gate accepts that for them, and only for them; re-ordering before each server keeps their role."""
+    from dataclasses import replace as dc_replace
+    from pathlib import Path
+    from types import SimpleNamespace
+    from typing import Any, cast
+
+    from clusterops.consul.upgrade.execute import ConsulAdapter, UpgradeOptions, Upgrader, node_back_verdict
+    from clusterops.consul.upgrade.plan import Step
+    from tests.unit.consul.factories import cluster
+
+    state = cluster(non_voters=("s3",))
+    assert not node_back_verdict(state, "s3", "1.13.9").ok  # a voter is expected by default
+    assert node_back_verdict(state, "s3", "1.13.9", voter=False).ok
+    adapter = ConsulAdapter(None)
+    adapter.plan_roles({"s1": "leader", "s2": "follower", "s3": "read-replica"})
+    assert adapter.node_back(state, "s3", "1.13.9").ok
+    assert not adapter.node_back(cluster(non_voters=("s2",)), "s2", "1.13.9").ok  # s2 must come back a voter
+
+    class Fixed(ConsulAdapter):
+        def read(self, exclude: frozenset[str]) -> Any:
+            return state
+
+    upgrader = Upgrader(
+        inventory=cast(Any, SimpleNamespace(names=["s1", "s2", "s3"])),
+        reader=None,
+        options=UpgradeOptions(target="1.14.11"),
+        journal=cast(Any, SimpleNamespace(run_id="r", path=Path("/dev/null"))),
+        adapter=Fixed(None),
+    )
+    none = cast(Any, None)
+    base = Step(server="s3", address="", role="read-replica", action="upgrade", from_version="1.13.9",
+                to_version="1.14.11", before=none, during=none, after=none)  # fmt: skip
+    pending = [base, dc_replace(base, server="s2", role="follower"), dc_replace(base, server="s1", role="follower")]
+    order = upgrader.reorder(pending)
+    assert {s.server: s.role for s in order} == {"s3": "read-replica", "s2": "follower", "s1": "leader"}

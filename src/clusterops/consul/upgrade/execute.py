@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar, cast
 
+from clusterops.consul.autopilot_facts import NON_VOTER_TYPES
 from clusterops.consul.checks import stale_peers
 from clusterops.consul.inventory import Inventory, InventoryServer
 from clusterops.consul.snapshot import SnapshotInfo, save_snapshot
@@ -139,6 +140,8 @@ class UpgradeAdapter(Protocol[S]):
     def leader_key(self, state: S) -> tuple[str, int] | None: ...
     def on_version(self, state: S, version: str) -> set[str]: ...
     def node_back(self, state: S, node: str, version: str) -> Verdict: ...
+
+    def plan_roles(self, roles: dict[str, str]) -> None: ...
     def cluster_ok(self, state: S, baseline_ft: int) -> Verdict: ...
     def failed_others(self, state: S, node: str) -> list[str]: ...
     def stabilization_time(self, state: S) -> float | None: ...
@@ -178,15 +181,16 @@ def failed_others(state: ClusterState, node: str) -> list[str]:
     return [p.node for p in state.voters if p.node != node and state.serf_status(p) in ("failed", "left")]
 
 
-def node_back_verdict(state: ClusterState, node: str, version: str) -> Verdict:
-    """Is `node` back: a voter on `version`, healthy by autopilot's criteria (same term as the
-    leader, index within max_trailing_logs, last contact under the threshold)?"""
+def node_back_verdict(state: ClusterState, node: str, version: str, *, voter: bool = True) -> Verdict:
+    """Is `node` back: a voter on `version` (or, for a server that is a non-voter by design - a read
+    replica, a redundancy-zone standby - back as a non-voter), healthy by autopilot's criteria (same
+    term as the leader, index within max_trailing_logs, last contact under the threshold)?"""
     if state.leader is None:
         return Verdict(False, "no leader")
     peer = next((p for p in state.raft if p.node == node), None)
     if peer is None:
         return Verdict(False, f"{node} is not in the raft configuration yet")
-    if not peer.voter:
+    if voter and not peer.voter:
         return Verdict(False, f"{node} is a non-voter (autopilot promotes it after server_stabilization_time)")
     reported = state.version_of(peer)
     if not same_version(reported, version):
@@ -324,6 +328,7 @@ class Upgrader(Generic[S]):
 
     def run(self, plan: Plan, state_dir: Path) -> dict[str, Any]:
         started = time.time()
+        self.adapter.plan_roles({s.server: s.role for s in plan.steps})
         baseline = int(self.journal.params.get("baseline_failure_tolerance", plan.baseline_failure_tolerance))
         self.emit("start", target=self.options.target, steps=[s.server for s in plan.steps], baseline_ft=baseline)
         try:
@@ -387,7 +392,12 @@ class Upgrader(Generic[S]):
         names = next_order([s.server for s in pending], leader, upgraded)
         by_name = {s.server: s for s in pending}
         roles = (self.adapter.leader_role, self.adapter.other_role)
-        order = [replace(by_name[n], role=roles[0] if n == leader else roles[1]) for n in names]
+        order = [  # a non-voter by design keeps its role: it is gated as what it is
+            by_name[n]
+            if by_name[n].role in NON_VOTER_TYPES
+            else replace(by_name[n], role=roles[0] if n == leader else roles[1])
+            for n in names
+        ]
         if names != [s.server for s in pending] or any(a.role != b.role for a, b in zip(order, pending, strict=True)):
             reason = (
                 f"{leader} leads now and is not on {self.options.target} yet, so it goes last"
@@ -639,6 +649,7 @@ class ConsulAdapter:
     above, transfer-leader (>= 1.15) and a checked snapshot through the leader."""
 
     reader: ClusterReader | None
+    non_voters: frozenset[str] = frozenset()  # servers that are non-voters by design (from the plan)
 
     kind = "consul"
     leader_role = "leader"
@@ -658,10 +669,14 @@ class ConsulAdapter:
         return None if key is None or state.leader is None else (state.leader.node, key[1])
 
     def on_version(self, state: ClusterState, version: str) -> set[str]:
-        return {p.node for p in state.raft if state.version_of(p) == version}
+        return {p.node for p in state.raft if same_version(state.version_of(p), version)}
 
     def node_back(self, state: ClusterState, node: str, version: str) -> Verdict:
-        return node_back_verdict(state, node, version)
+        return node_back_verdict(state, node, version, voter=node not in self.non_voters)
+
+    def plan_roles(self, roles: dict[str, str]) -> None:
+        """The plan's role per server: read replicas and zone standbys are gated as non-voters."""
+        self.non_voters = frozenset(n for n, role in roles.items() if role in NON_VOTER_TYPES)
 
     def cluster_ok(self, state: ClusterState, baseline_ft: int) -> Verdict:
         return cluster_verdict(state, baseline_ft)
