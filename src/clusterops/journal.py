@@ -6,13 +6,12 @@ finished or checked by its owner, never forgotten.
 
 Layout of one journal (JSON):
     {"run_id", "kind", "key", "status": running|done|failed|aborted, "created", "updated",
-     "params": {...}, "steps": [{"id", "status", "started", "finished", "data": {...}}], "events": [...]}
+     "params": {...}, "steps": [{"id", "status", "started", "finished", "data": {...}}]}
 """
 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -21,17 +20,15 @@ from typing import Any
 
 from clusterops.atomicfile import write_private
 from clusterops.errors import ConfigError, UsageError
+from clusterops.settings import state_dir
 from clusterops.yamlsource import PathPart, dotted
 
 FINAL = ("done", "failed", "aborted")
 
 
 def default_state_dir() -> Path:
-    env = os.environ.get("CLUSTEROPS_STATE_DIR")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-    return Path(base) / "clusterops"
+    """The one state directory (`clusterops.settings.state_dir`); journals go under it by kind."""
+    return state_dir()
 
 
 @dataclass
@@ -54,7 +51,6 @@ class Journal:
             "updated": now,
             "params": params,
             "steps": [{"id": s, "status": "pending", "started": None, "finished": None, "data": {}} for s in steps],
-            "events": [],
         }
         journal = cls(directory / kind / f"{run_id}.json", doc)
         journal.save()
@@ -158,10 +154,6 @@ class Journal:
         self.doc.update(values)
         self.save()
 
-    def event(self, kind: str, **data: Any) -> None:
-        self.doc.setdefault("events", []).append({"t": time.time(), "event": kind, **data})
-        self.save()
-
     def finish(self, status: str, **values: Any) -> None:
         self.doc["status"] = status
         self.doc.update(values)
@@ -181,9 +173,8 @@ def journal_problem(doc: Any) -> tuple[list[PathPart], str] | None:
             return [key], "missing or not a non-empty string"
     if doc["status"] not in _STATUSES:
         return ["status"], f"{doc['status']!r} is not one of {', '.join(_STATUSES)}"
-    for key, kind in (("params", dict), ("events", list)):
-        if key in doc and not isinstance(doc[key], kind):
-            return [key], f"must be a JSON {'object' if kind is dict else 'array'}"
+    if "params" in doc and not isinstance(doc["params"], dict):
+        return ["params"], "must be a JSON object"
     steps = doc.get("steps")
     if not isinstance(steps, list):
         return ["steps"], "missing or not a list of steps"

@@ -234,7 +234,7 @@ def test_a_playbook_checks_gates_and_snapshots_over_tls_with_acls(tls_lab: Lab, 
     playbook.write_text(
         "name: tls-acl\nsteps:\n"
         "  - id: check\n    consul.check:\n      fail_on: error\n"
-        "  - id: gate\n    consul.gate:\n      expect_servers: 3\n      stable_for: 0s\n      timeout: 60s\n"
+        "  - id: gate\n    consul.gate:\n      expect_servers: 3\n      stable_window: 0s\n      timeout: 60s\n"
         f"  - id: snapshot\n    consul.snapshot:\n      path: {snap}\n"
     )
     report = tmp_path / "report.json"

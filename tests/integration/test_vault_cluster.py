@@ -199,7 +199,7 @@ def test_healthy_cluster_status_check_and_gate(raft: OpenBaoCluster, tmp_path: P
     assert code == 0 and report["findings"] == []
     for fmt in ("table", "junit", "sarif", "github"):
         assert run_cli("vault", "check", "-i", inventory, "--format", fmt, env=env()).returncode == 0
-    gate = run_cli("vault", "gate", "-i", inventory, "--stable-for", "1s", "--expect-voters", "3", env=env())
+    gate = run_cli("vault", "gate", "-i", inventory, "--stable-window", "1s", "--expect-voters", "3", env=env())
     assert gate.returncode == 0, gate.stderr
     assert "gate passed" in gate.stdout
     # without an inventory: the nodes come from the raft configuration seen through VAULT_ADDR
@@ -219,7 +219,7 @@ def test_a_sealed_node_is_a_finding_and_fails_the_gate(raft: OpenBaoCluster, tmp
         code, doc = check_json(inventory)
         assert code == 1
         assert rules(doc)["VH002"] == ["v2"]
-        gate = run_cli("vault", "gate", "-i", inventory, "--timeout", "3s", "--stable-for", "0s", env=env())
+        gate = run_cli("vault", "gate", "-i", inventory, "--timeout", "3s", "--stable-window", "0s", env=env())
         assert gate.returncode == 1
         assert "v2 is sealed" in gate.stderr
     finally:

@@ -41,17 +41,30 @@ def test_shipped_playbooks_are_valid_and_the_schema_is_published() -> None:
 def test_schema_errors_name_the_line_and_the_schema_path(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        "name: x\nsteps:\n  - id: a\n    consul.gate:\n      stable_for: soon\n  - id: b\n    pause: {}\n"
+        "name: x\nsteps:\n  - id: a\n    consul.gate:\n      stable_window: soon\n  - id: b\n    pause: {}\n"
         "  - id: c\n    exec: echo\n    on_failure: retry\n",
     )
     with pytest.raises(PlaybookInvalid) as err:
         load_playbook(path)
     text = str(err.value)
-    assert f"{path}:5: steps[0].consul.gate.stable_for: 'soon' is not valid: expected a Go-style duration" in text
+    assert f"{path}:5: steps[0].consul.gate.stable_window: 'soon' is not valid: expected a Go-style duration" in text
     assert "[schema: $defs/step/properties/consul.gate" in text or "schema: properties/steps" in text
     assert f"{path}:7: steps[1].pause: 'seconds' is a required property" in text
     assert f"{path}:10: steps[2].on_failure: 'retry' is not valid: expected abort, continue, or" in text
     assert "nothing was run" in text
+
+
+def test_consul_gate_takes_stable_window_and_the_deprecated_stable_for(tmp_path: Path) -> None:
+    from clusterops.playbook.actions import _stable_window
+
+    for name in ("stable_window", "stable_for"):
+        path = write(tmp_path, f"name: x\nsteps:\n  - id: a\n    consul.gate:\n      {name}: 3s\n")
+        (step,) = load_playbook(path).steps
+        assert _stable_window(step.args, "10s") == 3.0
+        bad = write(tmp_path, f"name: x\nsteps:\n  - id: a\n    consul.gate:\n      {name}: soon\n")
+        with pytest.raises(PlaybookInvalid, match=f"consul.gate.{name}: 'soon' is not valid"):
+            load_playbook(bad)
+    assert _stable_window({}, "10s") == 10.0
 
 
 def test_semantic_errors(tmp_path: Path) -> None:

@@ -87,3 +87,13 @@ def test_one_state_dir_for_every_kind_of_state(tmp_path: Path) -> None:
     assert state_dir({"XDG_STATE_HOME": str(tmp_path)}) == tmp_path / "clusterops"
     assert state_dir({}) == Path.home() / ".local" / "state" / "clusterops"
     assert default_journal_dir({"CLUSTEROPS_STATE_DIR": str(tmp_path)}) == tmp_path / "kv-runs"
+
+
+def test_journals_use_the_same_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from clusterops.journal import default_state_dir
+
+    monkeypatch.setenv("CLUSTEROPS_STATE_DIR", str(tmp_path / "s"))
+    assert default_state_dir() == tmp_path / "s"
+    monkeypatch.delenv("CLUSTEROPS_STATE_DIR")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    assert default_state_dir() == tmp_path / "clusterops"

@@ -17,6 +17,7 @@ from clusterops.cli.options import (
     Apply,
     ConsulConnection,
     MinFailureTolerance,
+    StateDir,
     Yes,
     consul_connection,
     consul_group_callback,
@@ -294,9 +295,11 @@ def upgrade(
     plan_only: Annotated[bool, typer.Option("--plan", help="Show the plan and pre-flight (the default).")] = False,
     apply: Annotated[bool, typer.Option("--apply", help="Run the upgrade.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the last unfinished run.")] = False,
-    min_failure_tolerance: Annotated[int, typer.Option("--min-failure-tolerance")] = 1,
+    min_failure_tolerance: MinFailureTolerance = 1,
     max_minor_jump: Annotated[int, typer.Option("--max-minor-jump", help="Widest allowed minor jump.")] = 2,
-    allow_downgrade: Annotated[bool, typer.Option("--allow-downgrade")] = False,
+    allow_downgrade: Annotated[
+        bool, typer.Option("--allow-downgrade", help="Accept a target older than the servers run (a rollback).")
+    ] = False,
     allow_prerelease: Annotated[
         bool, typer.Option("--allow-prerelease", help="Accept a pre-release target such as 1.15.0-rc1.")
     ] = False,
@@ -318,8 +321,8 @@ def upgrade(
             "stop before any server is touched if it does not restore.",
         ),
     ] = False,
-    state_dir: Annotated[str | None, typer.Option("--state-dir", help="Journal and snapshot dir.")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json (events, then a report).")] = "text",
+    state_dir: StateDir = None,
+    fmt: Annotated[str, format_option("table", "json", aliases={"text": "table"})] = "table",
 ) -> None:
     """Rolling upgrade of the inventory's servers: followers first, the leader last, a gate after each."""
     from pathlib import Path
@@ -331,8 +334,7 @@ def upgrade(
     from clusterops.consul.upgrade.run import PlanOptions, apply_upgrade, make_plan, plan_document
     from clusterops.durations import parse_duration
 
-    if fmt not in ("text", "json"):
-        raise typer.BadParameter("use text or json", param_hint="--format")
+    fmt = "text" if fmt == "table" else fmt  # the event printer's name for the human format
     if plan_only and (apply or resume):
         raise typer.BadParameter("--plan cannot be combined with --apply or --resume", param_hint="--plan")
     if break_lock and not (apply or resume):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from clusterops.cli import lab_vault
+from clusterops.cli.options import format_option
 
 if TYPE_CHECKING:
     from clusterops.lab.cluster import Lab
@@ -31,7 +32,7 @@ def _lab(root: Path | None) -> Lab:
 
 @app.command()
 def up(
-    servers: int = typer.Option(3, "--servers", "-n", help="Number of Consul servers (3 or 5 for real clusters)."),
+    servers: int = typer.Option(3, "--servers", help="Number of Consul servers (3 or 5 for real clusters)."),
     consul_version: str = typer.Option(None, "--consul-version", help="Consul version (default: the upgrade's A)."),
     vault: bool = typer.Option(False, "--vault", help="Also start an OpenBao dev server."),
     vault_version: str = typer.Option(None, "--vault-version", help="OpenBao version."),
@@ -43,15 +44,17 @@ def up(
         False, "--vault-client-certs", help="With --tls --vault: OpenBao requires client certificates too."
     ),
     prefix: str = typer.Option("127.0.0", "--prefix", help="Server i listens on PREFIX.i."),
-    timeout: float = typer.Option(60, "--timeout", help="Seconds to wait for a healthy cluster."),
+    timeout: str = typer.Option("60s", "--timeout", help="How long to wait for a healthy cluster (e.g. 60s, 2m)."),
     vault_servers: int = typer.Option(0, "--vault-servers", help="Also an OpenBao raft cluster of N nodes."),
     root: Path | None = DirOption,
 ) -> None:
     """Start N servers and wait for a leader, N voters and healthy autopilot."""
     import time
 
+    from clusterops.durations import parse_duration
     from clusterops.lab import binaries
 
+    wait = parse_duration(timeout, name="--timeout")
     lab = _lab(root)
     started = time.monotonic()
     state = lab.up(
@@ -61,7 +64,7 @@ def up(
         vault_version=vault_version or binaries.DEFAULT_OPENBAO,
         acl=acl,
         prefix=prefix,
-        timeout=timeout,
+        timeout=wait,
         tls=tls,
         vault_client_certs=vault_client_certs,
     )
@@ -77,7 +80,7 @@ def up(
         typer.echo(f"  openbao {state.vault.version}  {state.vault.addr}  pid {state.vault.pid}")
     typer.echo(f'state in {lab.root}; `eval "$(clusterops lab env)"` to point the CLIs at it')
     if vault_servers:
-        lab_vault.up_cluster(root, vault_servers, vault_version, prefix, max(timeout, 90))
+        lab_vault.up_cluster(root, vault_servers, vault_version, prefix, max(wait, 90))
 
 
 @app.command()
@@ -90,7 +93,7 @@ def down(root: Path | None = DirOption) -> None:
 @app.command()
 def status(
     root: Path | None = DirOption,
-    fmt: str = typer.Option("table", "--format", help="table or json."),
+    fmt: Annotated[str, format_option("table", "json")] = "table",
 ) -> None:
     """Show the lab's processes, versions and addresses."""
     from clusterops.lab import processes

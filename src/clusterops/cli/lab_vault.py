@@ -57,17 +57,21 @@ def up_cluster(
 
 @app.command()
 def up(
-    nodes: Annotated[int, typer.Option("--nodes", "-n", help="Number of nodes (3 or 5).")] = 3,
+    nodes: Annotated[int, typer.Option("--nodes", help="Number of nodes (3 or 5).")] = 3,
     vault_version: Annotated[str | None, typer.Option("--vault-version", help="OpenBao version.")] = None,
     prefix: Annotated[str, typer.Option("--prefix", help="Node i listens on PREFIX.i:8200.")] = "127.0.0",
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for a ready cluster.")] = 90,
+    timeout: Annotated[
+        str, typer.Option("--timeout", help="How long to wait for a ready cluster (e.g. 90s, 3m).")
+    ] = "90s",
     seal: Annotated[
         str, typer.Option("--seal", help="shamir (keys in the lab dir) or transit (auto-unseal via a 2nd OpenBao).")
     ] = "shamir",
     root: Path | None = DirOption,
 ) -> None:
     """Start, initialise and unseal N nodes; wait for an active node, N voters and healthy autopilot."""
-    up_cluster(root, nodes, vault_version, prefix, timeout, seal)
+    from clusterops.durations import parse_duration
+
+    up_cluster(root, nodes, vault_version, prefix, parse_duration(timeout, name="--timeout"), seal)
 
 
 @app.command()

@@ -9,9 +9,23 @@ from typing import Annotated
 
 import typer
 
+from clusterops.cli.options import StateDir, format_option
+
+
+def _print_schema(value: bool) -> None:
+    """`--schema`: eager, so it works without a PLAYBOOK argument."""
+    if not value:
+        return
+    from clusterops.playbook.model import schema as playbook_schema
+
+    typer.echo(json.dumps(playbook_schema(), indent=2))
+    raise typer.Exit(0)
+
 
 def run(
-    playbook: Annotated[Path, typer.Argument(help="The playbook YAML (see `clusterops run --schema`).")] = Path(),
+    playbook: Annotated[
+        Path, typer.Argument(metavar="PLAYBOOK", help="The playbook YAML (see `clusterops run --schema`).")
+    ],
     plan: Annotated[bool, typer.Option("--plan", help="Show every step and what it would do (the default).")] = False,
     apply: Annotated[bool, typer.Option("--apply", help="Run the steps, journaled.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the last unfinished run.")] = False,
@@ -19,24 +33,20 @@ def run(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Answer yes to confirm steps.")] = False,
     report: Annotated[Path | None, typer.Option("--report", help="Write the JSON report here.")] = None,
     junit_file: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json (the report on stdout).")] = "text",
-    state_dir: Annotated[
-        Path | None, typer.Option("--state-dir", help="Journals (default: ~/.local/state/clusterops).")
-    ] = None,
-    schema: Annotated[bool, typer.Option("--schema", help="Print the playbook JSON Schema and exit.")] = False,
+    fmt: Annotated[str, format_option("table", "json", aliases={"text": "table"})] = "table",
+    state_dir: StateDir = None,
+    schema: Annotated[
+        bool,
+        typer.Option(
+            "--schema", help="Print the playbook JSON Schema and exit.", is_eager=True, callback=_print_schema
+        ),
+    ] = False,
 ) -> None:
     """Run a playbook of checks, gates, upgrades, validation and KV changes. Exit 0 ok, 1 a step failed, 2 invalid."""
     from clusterops.atomicfile import write_private
-    from clusterops.errors import UsageError
     from clusterops.playbook.model import load_playbook
-    from clusterops.playbook.model import schema as playbook_schema
     from clusterops.playbook.runner import Runner, junit
 
-    if schema:
-        typer.echo(json.dumps(playbook_schema(), indent=2))
-        return
-    if str(playbook) in ("", "."):
-        raise UsageError("name a playbook file (clusterops run PLAYBOOK)")
     if sum((plan, apply, resume)) > 1:
         raise typer.BadParameter("choose one of --plan, --apply, --resume", param_hint="--plan")
     extra: dict[str, str] = {}
@@ -53,7 +63,7 @@ def run(
         resume=resume,
         assume_yes=yes,
         interactive=sys.stdin.isatty(),
-        state_dir=state_dir,
+        state_dir=Path(state_dir) if state_dir else None,
         log=(lambda line: None) if quiet else (lambda line: typer.echo(line)),
     )
     result = runner.run()

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from clusterops.cli.options import format_option
+
 if TYPE_CHECKING:
     from clusterops.consul.restore_test import RestoreReport
     from clusterops.consul.snapshot import SnapshotInfo
@@ -23,15 +25,13 @@ def restore_test(
         str | None,
         typer.Option("--consul-version", help="The Consul to restore into (default: the newest lab Consul, 1.14.11)."),
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+    fmt: Annotated[str, format_option("table", "json", aliases={"text": "table"})] = "table",
 ) -> None:
     """Restore FILE into a throwaway one-server lab of that version and report what it holds, or the
     exact restore error. Exit 0 restored, 1 it did not restore (or is damaged), 2 unreadable / no binary."""
     from clusterops.consul.restore_test import DEFAULT_VERSION
     from clusterops.consul.restore_test import restore_test as run_test
 
-    if fmt not in ("text", "json"):
-        raise typer.BadParameter("use text or json", param_hint="--format")
     log = (lambda line: None) if fmt == "json" else (lambda line: typer.echo(line, err=True))
     report = run_test(file, consul_version=consul_version or DEFAULT_VERSION, log=log)
     if fmt == "json":

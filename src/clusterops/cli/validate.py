@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from clusterops.cli.options import FINDINGS_FORMATS, format_option
+
 if TYPE_CHECKING:
     from clusterops.findings import Report
 
@@ -28,7 +30,7 @@ FactsOpt = Annotated[
     ),
 ]
 LiveOpt = Annotated[bool, typer.Option("--live", help="Use this host's interfaces as every node's facts.")]
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, json, junit, sarif or github.")]
+FormatOpt = Annotated[str, format_option(*FINDINGS_FORMATS)]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too.")]
 OutputOpt = Annotated[
     Path | None, typer.Option("--output", "-o", help="Write the report to this file.", show_default=False)

@@ -9,18 +9,68 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Annotated
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from clusterops.cli.vault_options import Address, CaCert, SkipVerify, TokenFile
+from clusterops.cli.options import FINDINGS_FORMATS, Apply, MinFailureTolerance, Yes, format_option, with_connection
+from clusterops.cli.vault_options import (
+    VAULT_OPTIONS,
+    Address,
+    CaCert,
+    CaPath,
+    ClientCert,
+    ClientKey,
+    SkipVerify,
+    TokenFile,
+)
 
 if TYPE_CHECKING:
     from clusterops.vault.client import RaftClient
     from clusterops.vault.state import NodeTarget
 
+
+@dataclass(frozen=True)
+class RaftConnection:
+    """The raft commands' connection options: Vault's names (as `kv` takes them), declared once here."""
+
+    address: str | None = None
+    token_file: str | None = None
+    ca_cert: str | None = None
+    ca_path: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    tls_skip_verify: bool = False
+
+
+F = TypeVar("F")
+
+
+def raft_connection(func: F) -> F:
+    """A command that connects: gets `conn: RaftConnection` (its options merged with the group's)."""
+    return with_connection(RaftConnection, VAULT_OPTIONS, inject="conn")(func)  # type: ignore[type-var]
+
+
+def _group(
+    ctx: typer.Context,
+    address: Address = None,
+    token_file: TokenFile = None,
+    ca_cert: CaCert = None,
+    ca_path: CaPath = None,
+    client_cert: ClientCert = None,
+    client_key: ClientKey = None,
+    tls_skip_verify: SkipVerify = False,
+) -> None:
+    """Vault / OpenBao raft clusters: status, checks, gates, dead peers, snapshots. Connection options go here
+    or after the command."""
+    ctx.obj = RaftConnection(address, token_file, ca_cert, ca_path, client_cert, client_key, tls_skip_verify)
+
+
 app = typer.Typer(
-    help="Vault / OpenBao raft clusters: status, checks, gates, dead peers, snapshots.", no_args_is_help=True
+    help="Vault / OpenBao raft clusters: status, checks, gates, dead peers, snapshots.",
+    no_args_is_help=True,
+    callback=_group,
 )
 snapshot_app = typer.Typer(help="Raft snapshots: save (checked) and restore-test.", no_args_is_help=True)
 app.add_typer(snapshot_app, name="snapshot")
@@ -28,23 +78,25 @@ app.add_typer(snapshot_app, name="snapshot")
 Inventory = Annotated[
     str | None, typer.Option("--inventory", "-i", help="Inventory YAML listing the nodes.", show_default=False)
 ]
-Format = Annotated[str, typer.Option("--format", "-f", help="Output format.")]
+TextFormat = Annotated[str, format_option("table", "json", aliases={"text": "table"})]
 
 
-def _connect(
-    inventory: str | None, address: str | None, token_file: str | None, ca_cert: str | None, skip: bool
-) -> tuple[RaftClient, list[NodeTarget]]:
+def _connect(inventory: str | None, conn: RaftConnection) -> tuple[RaftClient, list[NodeTarget]]:
     from clusterops.settings import VaultSettings
     from clusterops.vault.client import RaftClient
     from clusterops.vault.inventory import load_vault_inventory
     from clusterops.vault.state import derive_targets
 
     inv = load_vault_inventory(inventory) if inventory else None
+    skip = conn.tls_skip_verify or (inv is not None and str(inv.vault.get("tls_skip_verify")).lower() == "true")
     settings = VaultSettings.resolve(
-        address=address or (inv.servers[0].address if inv else None),
-        token_file=token_file or (inv.setting("token_file") if inv else None),
-        ca_cert=ca_cert or (inv.setting("ca_cert") if inv else None),
-        verify=False if skip or (inv and str(inv.vault.get("tls_skip_verify")).lower() == "true") else None,
+        address=conn.address or (inv.servers[0].address if inv else None),
+        token_file=conn.token_file or (inv.setting("token_file") if inv else None),
+        ca_cert=conn.ca_cert or (inv.setting("ca_cert") if inv else None),
+        ca_path=conn.ca_path,
+        client_cert=conn.client_cert,
+        client_key=conn.client_key,
+        verify=False if skip else None,
     )
     client = RaftClient(settings)
     if inv is not None:
@@ -61,22 +113,18 @@ def _yes_no(value: bool | None) -> str:
 
 
 @app.command()
+@raft_connection
 def status(
+    conn: RaftConnection,
     inventory: Inventory = None,
-    fmt: Format = "table",
-    address: Address = None,
-    token_file: TokenFile = None,
-    ca_cert: CaCert = None,
-    tls_skip_verify: SkipVerify = False,
+    fmt: Annotated[str, format_option("table", "json")] = "table",
 ) -> None:
     """One row per node (role from its own sys/health) and a summary: active, voters, failure tolerance."""
     from clusterops.durations import format_duration
     from clusterops.vault.state import read_vault_state
     from clusterops.vault.status import node_rows, status_document, summarize
 
-    if fmt not in ("table", "json"):
-        raise typer.BadParameter("use table or json", param_hint="--format")
-    client, targets = _connect(inventory, address, token_file, ca_cert, tls_skip_verify)
+    client, targets = _connect(inventory, conn)
     with client:
         state = read_vault_state(client, targets)
     if fmt == "json":
@@ -115,17 +163,15 @@ def status(
 
 
 @app.command()
+@raft_connection
 def check(
+    conn: RaftConnection,
     inventory: Inventory = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, junit, sarif or github.")] = "table",
+    fmt: Annotated[str, format_option(*FINDINGS_FORMATS)] = "table",
     fail_on: Annotated[str, typer.Option("--fail-on", help="Exit 1 on findings at or above: info, warning, error.")] = (
         "error"
     ),
-    min_failure_tolerance: Annotated[int, typer.Option("--min-failure-tolerance")] = 1,
-    address: Address = None,
-    token_file: TokenFile = None,
-    ca_cert: CaCert = None,
-    tls_skip_verify: SkipVerify = False,
+    min_failure_tolerance: MinFailureTolerance = 1,
 ) -> None:
     """Findings with stable ids (VH001...) and remedies. Exit 0 healthy, 1 findings, 2 errors."""
     from clusterops.findings import Report, Severity
@@ -138,7 +184,7 @@ def check(
         threshold = Severity(fail_on)
     except ValueError:
         raise typer.BadParameter("use info, warning or error", param_hint="--fail-on") from None
-    client, targets = _connect(inventory, address, token_file, ca_cert, tls_skip_verify)
+    client, targets = _connect(inventory, conn)
     with client:
         state = read_vault_state(client, targets)
     s = summarize(state)
@@ -154,22 +200,28 @@ def check(
 
 
 @app.command()
+@raft_connection
 def gate(
+    conn: RaftConnection,
     inventory: Inventory = None,
-    min_failure_tolerance: Annotated[int, typer.Option("--min-failure-tolerance")] = 1,
+    min_failure_tolerance: MinFailureTolerance = 1,
     expect_voters: Annotated[int | None, typer.Option("--expect-voters", help="Voters expected.")] = None,
     expect_version: Annotated[str | None, typer.Option("--expect-version", help="Version every node runs.")] = None,
+    stable_window: Annotated[
+        str | None,
+        typer.Option(
+            "--stable-window",
+            help="How long everything must hold (default: autopilot's server_stabilization_time).",
+            show_default=False,
+        ),
+    ] = None,
     stable_for: Annotated[
-        str | None, typer.Option("--stable-for", help="Hold time (default: autopilot's server_stabilization_time).")
+        str | None, typer.Option("--stable-for", hidden=True, help="Deprecated: --stable-window.")
     ] = None,
     timeout: Annotated[str, typer.Option("--timeout", help="Give up after this long (exit 1).")] = "5m",
     interval: Annotated[str, typer.Option("--interval", help="Time between polls.")] = "1s",
-    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+    fmt: TextFormat = "table",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final line.")] = False,
-    address: Address = None,
-    token_file: TokenFile = None,
-    ca_cert: CaCert = None,
-    tls_skip_verify: SkipVerify = False,
 ) -> None:
     """Block until it is safe to touch the next node; exit 0, or 1 naming the condition that failed last."""
     from dataclasses import asdict
@@ -180,11 +232,13 @@ def gate(
     from clusterops.vault.state import VaultClusterState
     from clusterops.wait import Verdict
 
+    fmt = "text" if fmt == "table" else fmt
+    window = stable_window or stable_for
     spec = GateSpec(
         min_failure_tolerance=min_failure_tolerance,
         expect_voters=expect_voters,
         expect_version=expect_version,
-        stable_for=parse_duration(stable_for, name="--stable-for") if stable_for else None,
+        stable_for=parse_duration(window, name="--stable-window") if window else None,
         timeout=parse_duration(timeout, name="--timeout"),
         interval=parse_duration(interval, name="--interval"),
     )
@@ -196,7 +250,7 @@ def gate(
             typer.echo(f"gate: {line}", err=True)
         last.append(line)
 
-    client, targets = _connect(inventory, address, token_file, ca_cert, tls_skip_verify)
+    client, targets = _connect(inventory, conn)
     with client:
         try:
             result = run_gate(client, targets, spec, on_poll=on_poll)
@@ -214,20 +268,18 @@ def gate(
 
 
 @app.command("remove-stale-peers")
+@raft_connection
 def remove_stale_peers(
+    conn: RaftConnection,
     inventory: Inventory = None,
-    apply: Annotated[bool, typer.Option("--apply", help="Remove them (default: only show the plan).")] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    address: Address = None,
-    token_file: TokenFile = None,
-    ca_cert: CaCert = None,
-    tls_skip_verify: SkipVerify = False,
+    apply: Apply = False,
+    yes: Yes = False,
 ) -> None:
     """Remove raft peers that are really gone (bao operator raft remove-peer). Dry run unless --apply."""
     from clusterops.vault.stale import apply_removals, plan_removals
     from clusterops.vault.state import read_vault_state
 
-    client, targets = _connect(inventory, address, token_file, ca_cert, tls_skip_verify)
+    client, targets = _connect(inventory, conn)
     with client:
         state = read_vault_state(client, targets)
         plan = plan_removals(state)
@@ -262,21 +314,19 @@ def remove_stale_peers(
 
 
 @snapshot_app.command("save")
+@raft_connection
 def snapshot_save(
+    conn: RaftConnection,
     path: Annotated[str, typer.Argument(help="File to write (mode 0600; written only once checked).")],
     inventory: Inventory = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
-    address: Address = None,
-    token_file: TokenFile = None,
-    ca_cert: CaCert = None,
-    tls_skip_verify: SkipVerify = False,
+    fmt: TextFormat = "table",
 ) -> None:
     """Save a raft snapshot from the active node and check the file (checksums, sizes) before keeping it."""
     from clusterops.errors import ConnectionFailed
     from clusterops.vault.snapshot import save_snapshot
     from clusterops.vault.state import read_vault_state
 
-    client, targets = _connect(inventory, address, token_file, ca_cert, tls_skip_verify)
+    client, targets = _connect(inventory, conn)
     with client:
         active = read_vault_state(client, targets).active
         if active is None:
@@ -293,12 +343,13 @@ def snapshot_save(
 
 @snapshot_app.command("restore-test")
 def snapshot_restore_test(
+    ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="A snapshot file.")],
     unseal_key_file: Annotated[
         str | None, typer.Option("--unseal-key-file", help="The source cluster's Shamir keys (mode 0600).")
     ] = None,
     vault_version: Annotated[str | None, typer.Option("--vault-version", help="OpenBao version to restore on.")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+    fmt: TextFormat = "table",
     token_file: TokenFile = None,
 ) -> None:
     """Restore into a throwaway single-node OpenBao lab and report what it holds; nothing else is touched."""
@@ -307,7 +358,8 @@ def snapshot_restore_test(
     from clusterops.vault.unseal import read_unseal_keys
 
     keys = read_unseal_keys(unseal_key_file) if unseal_key_file else None
-    token = VaultSettings.resolve(token_file=token_file).token
+    group = ctx.find_object(RaftConnection)
+    token = VaultSettings.resolve(token_file=token_file or (group.token_file if group else None)).token
     report = restore_test(path, unseal_keys=keys, token=token, version=vault_version)
     if fmt == "json":
         typer.echo(json.dumps(report.to_dict(), indent=2))

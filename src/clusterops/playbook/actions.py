@@ -136,6 +136,12 @@ def consul_check(ctx: RunContext, args: dict[str, Any], apply: bool) -> Outcome:
     return Outcome("failed" if failing else "ok", summary, {"findings": [f.to_dict() for f in findings]})
 
 
+def _stable_window(args: dict[str, Any], default: str) -> float:
+    """`stable_window`, or its deprecated spelling `stable_for` (consul.gate's old name)."""
+    name = "stable_window" if "stable_window" in args else "stable_for"
+    return parse_duration(str(args.get(name, default)), name=name)
+
+
 def consul_gate(ctx: RunContext, args: dict[str, Any], apply: bool) -> Outcome:
     from clusterops.consul.gate import GateJudge, GateSpec, run_gate
     from clusterops.consul.state import read_cluster_state
@@ -145,7 +151,7 @@ def consul_gate(ctx: RunContext, args: dict[str, Any], apply: bool) -> Outcome:
         min_failure_tolerance=int(args.get("min_failure_tolerance", 1)),
         expect_servers=int(args["expect_servers"]) if args.get("expect_servers") is not None else None,
         expect_version=args.get("expect_version"),
-        stable_for=parse_duration(str(args.get("stable_for", "10s")), name="stable_for"),
+        stable_for=_stable_window(args, "10s"),
         timeout=ctx._clip(parse_duration(str(args.get("timeout", "5m")), name="timeout")),
         interval=parse_duration(str(args.get("interval", "1s")), name="interval"),
     )

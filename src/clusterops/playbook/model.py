@@ -146,7 +146,7 @@ def load_playbook(path: str | Path, extra_vars: dict[str, str] | None = None) ->
 
 
 DURATIONS = {
-    "consul.gate": ("stable_for", "timeout", "interval"),
+    "consul.gate": ("stable_window", "stable_for", "timeout", "interval"),
     "consul.upgrade": ("gate_timeout", "stable_window"),
     "vault.upgrade": ("gate_timeout", "stable_window"),
 }
