@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from clusterops.cli.options import FINDINGS_FORMATS, Apply, MinFailureTolerance, Yes, format_option, with_connection
+from clusterops.cli.options import (
+    FINDINGS_FORMATS,
+    Apply,
+    MinFailureTolerance,
+    StateDir,
+    Yes,
+    format_option,
+    with_connection,
+)
 from clusterops.cli.vault_options import (
     VAULT_OPTIONS,
     Address,
@@ -411,15 +419,17 @@ def upgrade(
         bool,
         typer.Option("--rollback-on-failure", help="Restart a node whose gate failed on its previous version."),
     ] = False,
-    min_failure_tolerance: Annotated[int, typer.Option("--min-failure-tolerance")] = 1,
-    max_minor_jump: Annotated[int, typer.Option("--max-minor-jump")] = 1,
-    gate_timeout: Annotated[str, typer.Option("--gate-timeout", help="Per-node gate timeout.")] = "5m",
+    min_failure_tolerance: MinFailureTolerance = 1,
+    max_minor_jump: Annotated[
+        int, typer.Option("--max-minor-jump", help="Refuse a jump across more minor versions than this.")
+    ] = 1,
+    gate_timeout: Annotated[str, typer.Option("--gate-timeout", help="Per-node gate timeout (e.g. 5m).")] = "5m",
     stable_window: Annotated[
         str, typer.Option("--stable-window", help="Floor for the gate's hold (autopilot's stabilization otherwise).")
     ] = "0s",
     no_snapshot: Annotated[bool, typer.Option("--no-snapshot", help="Skip the pre-upgrade raft snapshot.")] = False,
-    state_dir: Annotated[str | None, typer.Option("--state-dir", help="Journal and snapshot dir.")] = None,
-    fmt: Format = "text",
+    state_dir: StateDir = None,
+    fmt: TextFormat = "table",
 ) -> None:
     """Rolling upgrade of a raft cluster: snapshot, standbys first, the active node last (stepped down
     first), each node unsealed and gated. Plan only unless --apply or --resume."""
@@ -439,8 +449,6 @@ def upgrade(
         plan_document,
     )
 
-    if fmt not in ("text", "json"):
-        raise typer.BadParameter("use text or json", param_hint="--format")
     if apply and resume:
         raise typer.BadParameter("use --apply or --resume, not both", param_hint="--resume")
     plan_options = VaultPlanOptions(min_failure_tolerance, max_minor_jump)
@@ -463,7 +471,7 @@ def upgrade(
     show = EventPrinter(fmt)
 
     def on_event(event: dict[str, object]) -> None:
-        if event["event"] == "lock" and fmt == "text":
+        if event["event"] == "lock" and fmt == "table":
             typer.echo(f"lock: {event['note']}", err=True)
             return
         show(event)
