@@ -23,9 +23,9 @@ from tests.integration.helpers import lab_client, lab_env, run_cli
 def source(make_lab: LabFactory, tmp_path: Path) -> tuple[Lab, Path]:
     lab = make_lab(servers=1, consul_version=CONSUL_A)
     with lab_client(lab) as client:
-        for i in range(3):
-            client.kv_put(f"app/config/key{i}", f"value-{i}")
         raw = consul.Consul(host=client.settings.host, port=client.settings.port, token=lab.management_token())
+        for i in range(3):
+            assert raw.kv.put(f"app/config/key{i}", f"value-{i}")
         raw.agent.service.register("web", port=8080, tags=["v1"])
         snapshot = tmp_path / "pre.snap"
         snapshot.write_bytes(client.snapshot())
