@@ -491,7 +491,14 @@ def _retry_join_targets(views: Sequence[VaultView]) -> list[Finding]:
             scheme = urlsplit(str(rj.leader_api_addr)).scheme
             tls = _api_tls(target, ep[1])
             if tls is not None and tls != (scheme == "https"):
-                speaks = "TLS (https)" if tls else "plain http (tls_disable = true)"
+                # On bao 2.7.2, https:// to a tls_disable listener logs "failed to get raft challenge ...
+                # http: server gave HTTP response to HTTPS client" every 2 s and never joins.
+                speaks = (
+                    "TLS (https)"
+                    if tls
+                    else 'plain http (tls_disable = true; the server logs "http: server gave HTTP response to '
+                    'HTTPS client")'
+                )
                 out.append(
                     _at(
                         "VV027",

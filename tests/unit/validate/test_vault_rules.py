@@ -326,7 +326,10 @@ def test_retry_join_scheme_matching_a_plain_http_listener_is_fine(run_vault: Run
     broken = plain(2).replace("http://10.0.0.1:8200", "https://10.0.0.1:8200")
     report = run_vault({"v1": plain(1), "v2": broken, "v3": plain(3)})
     assert [(f.rule_id, f.subject) for f in report.findings] == [("VV027", "v2")]
-    assert "speaks plain http (tls_disable = true)" in report.findings[0].message
+    assert (
+        'speaks plain http (tls_disable = true; the server logs "http: server gave HTTP response'
+        in report.findings[0].message
+    )
 
 
 @pytest.mark.parametrize("seal", ["shamir", "transit"])
