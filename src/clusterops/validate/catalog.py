@@ -271,8 +271,8 @@ VAULT_RULES = (
     Rule(
         "VV012",
         W,
-        "raft retry_join leader_api_addr is not any node's api_addr",
-        "List the other nodes' api_addr values in retry_join.",
+        "raft retry_join leader_api_addr is not another node's api_addr",
+        "List the other nodes' api_addr values in retry_join (not this node's own, not an unknown address).",
     ),
     Rule(
         "VV013",
@@ -336,6 +336,13 @@ VAULT_RULES = (
         W,
         "Deprecated storage type on the target",
         "Migrate with `bao operator migrate` to raft before upgrading to OpenBao 2.7.",
+    ),
+    Rule(
+        "VV027",
+        E,
+        "raft retry_join leader_api_addr scheme does not match the target listener's TLS",
+        "Write https:// for a TLS listener and http:// for one with tls_disable = true.",
+        doc="https://openbao.org/docs/configuration/storage/raft/#retry_join-stanza",
     ),
 )
 

@@ -419,20 +419,97 @@ def check_vault_cluster(views: Sequence[VaultView]) -> list[Finding]:
                 )
             else:
                 ids[v.node_id] = v
-    apis = {_norm(v.api_addr) for v in views if v.api_addr}
+    out += _retry_join_targets(views)
+    return out
+
+
+def _endpoint(url: str) -> tuple[str, int] | None:
+    """(host, port) of an http(s) URL, the port defaulted by scheme; None when it is not one."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return parts.hostname.lower(), _url_port(parts.scheme, port)
+
+
+def _api_tls(v: VaultView, port: int) -> bool | None:
+    """Whether the node's TCP listener on `port` speaks TLS; None when no single listener tells."""
+    found = set()
+    for lst in v.node.listeners:
+        if lst.type != "tcp":
+            continue
+        raw = str(lst.address.value) if lst.address is not None else "127.0.0.1:8200"
+        hp = _host_port(raw) if not is_template(raw) else None
+        if isinstance(hp, tuple) and hp[1] == port:
+            found.add(not lst.tls_disable)
+    return found.pop() if len(found) == 1 else None
+
+
+def _retry_join_targets(views: Sequence[VaultView]) -> list[Finding]:
+    """retry_join leader_api_addr against the validated nodes: another node's api_addr (host and port),
+    with the scheme that node's listener speaks. The scheme is compared apart, so a http/https slip is
+    said as such rather than as an unknown target."""
+    by_endpoint: dict[tuple[str, int], VaultView] = {}
+    for v in views:
+        ep = _endpoint(v.api_addr) if v.api_addr else None
+        if ep is not None:
+            by_endpoint[ep] = v
+    out: list[Finding] = []
     for v in views:
         s = v.node.storage
-        if s is None:
+        if s is None or not by_endpoint:
             continue
         for rj in s.retry_join:
-            if rj.leader_api_addr and apis and _norm(rj.leader_api_addr) not in apis:
+            ep = _endpoint(rj.leader_api_addr) if rj.leader_api_addr else None
+            if ep is None:
+                continue  # absent or not a URL: VV017 per node
+            target = by_endpoint.get(ep)
+            if target is None:
                 out.append(
-                    Finding.of(
-                        RULES["VV012"],
-                        v.name,
+                    _at(
+                        "VV012",
+                        v,
+                        rj.loc,
                         f"retry_join leader_api_addr {rj.leader_api_addr} is not the api_addr of any node validated",
-                        file=rj.loc.file,
-                        line=rj.loc.line,
+                    )
+                )
+                continue
+            if target is v:
+                out.append(
+                    _at(
+                        "VV012",
+                        v,
+                        rj.loc,
+                        f"retry_join leader_api_addr {rj.leader_api_addr} is this node's own api_addr: a node "
+                        "cannot join itself",
+                    )
+                )
+                continue
+            scheme = urlsplit(str(rj.leader_api_addr)).scheme
+            tls = _api_tls(target, ep[1])
+            if tls is not None and tls != (scheme == "https"):
+                # On bao 2.7.2, https:// to a tls_disable listener logs "failed to get raft challenge ...
+                # http: server gave HTTP response to HTTPS client" every 2 s and never joins.
+                speaks = (
+                    "TLS (https)"
+                    if tls
+                    else 'plain http (tls_disable = true; the server logs "http: server gave HTTP response to '
+                    'HTTPS client")'
+                )
+                out.append(
+                    _at(
+                        "VV027",
+                        v,
+                        rj.loc,
+                        f"retry_join leader_api_addr {rj.leader_api_addr} uses {scheme}:// but {target.name}'s "
+                        f"listener on port {ep[1]} speaks {speaks}: the join request never succeeds",
                     )
                 )
     return out
+
+
+def _at(rule_id: str, v: VaultView, loc: Loc, message: str) -> Finding:
+    return Finding.of(RULES[rule_id], v.name, message, file=loc.file, line=loc.line)

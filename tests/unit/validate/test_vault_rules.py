@@ -98,6 +98,10 @@ CASES: dict[str, tuple[dict[str, str], str]] = {
     "VV022": ({"v1": vault_hcl(1, extra='storage "inmem" {}')}, 'only one "storage" block is permitted'),
     "VV023": ({"v1": vault_hcl(1, cluster="http://10.0.0.1:8201")}, "Vault always uses https there"),
     "VV024": ({"v1": vault_hcl(1, cluster="https://127.0.0.1:8201")}, "is loopback while the set also uses routable"),
+    "VV027": (
+        {"v1": vault_hcl(1).replace("https://10.0.0.2:8200", "http://10.0.0.2:8200")},
+        "uses http:// but v2's listener on port 8200 speaks TLS",
+    ),
 }
 
 
@@ -297,3 +301,57 @@ def test_sarif_and_github_name_the_facts_file_for_an_env_finding(tmp_path: Path)
     out = io.StringIO()
     render(report, "github", out)
     assert f"file={facts}".replace(":", "%3A") in out.getvalue() or f"file={facts}" in out.getvalue()
+
+
+def test_retry_join_naming_the_node_itself_is_reported(run_vault: RunVault) -> None:
+    own = vault_hcl(1).replace("https://10.0.0.2:8200", "https://10.0.0.1:8200")
+    report = run_vault(nodes(v1=own))
+    assert [(f.rule_id, f.subject) for f in report.findings] == [("VV012", "v1")]
+    assert "this node's own api_addr: a node cannot join itself" in report.findings[0].message
+
+
+def test_retry_join_scheme_matching_a_plain_http_listener_is_fine(run_vault: RunVault) -> None:
+    def plain(i: int) -> str:
+        listener = (
+            'listener "tcp" {\n  address = "0.0.0.0:8200"\n  cluster_address = "0.0.0.0:8201"\n  tls_disable = true\n}'
+        )
+        return (
+            vault_hcl(i, api=f"http://10.0.0.{i}:8200", listener=listener)
+            .replace("https://10.0.0.", "http://10.0.0.")
+            .replace('cluster_addr = "http://', 'cluster_addr = "https://')
+        )
+
+    report = run_vault({f"v{i}": plain(i) for i in (1, 2, 3)})
+    assert report.findings == (), [f.message for f in report.findings]
+    broken = plain(2).replace("http://10.0.0.1:8200", "https://10.0.0.1:8200")
+    report = run_vault({"v1": plain(1), "v2": broken, "v3": plain(3)})
+    assert [(f.rule_id, f.subject) for f in report.findings] == [("VV027", "v2")]
+    assert (
+        'speaks plain http (tls_disable = true; the server logs "http: server gave HTTP response'
+        in report.findings[0].message
+    )
+
+
+@pytest.mark.parametrize("seal", ["shamir", "transit"])
+def test_the_labs_own_raft_configs_validate_with_no_finding(tmp_path: Path, seal: str) -> None:
+    """The configs `clusterops lab vault up -n 3` writes (generated offline, nothing started)."""
+    from clusterops.lab.openbao_cluster import BaoClusterState, BaoNode, OpenBaoCluster
+
+    lab = OpenBaoCluster(tmp_path / "lab")
+    state = BaoClusterState(
+        root=str(tmp_path / "lab"),
+        prefix="127.0.42",
+        nodes=tuple(BaoNode(f"v{i}", f"127.0.42.{i}", "2.7.2") for i in (1, 2, 3)),
+        seal=seal,
+        transit_addr="http://127.0.42.20:8200" if seal == "transit" else "",
+    )
+    paths = []
+    for node in state.nodes:
+        p = tmp_path / f"{node.name}.hcl"
+        p.write_text(lab._config(state, node))
+        paths.append(str(p))
+    report = validate_vault(paths, facts=None)
+    assert report.findings == (), [f.to_dict() for f in report.findings]
+    # the same set with one node's join target on the wrong scheme is caught (the lab listeners are plain http)
+    Path(paths[0]).write_text(lab._config(state, state.nodes[0]).replace("http://127.0.42.2", "https://127.0.42.2"))
+    assert [f.rule_id for f in validate_vault(paths, facts=None).findings] == ["VV027"]
