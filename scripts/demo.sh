@@ -44,7 +44,7 @@ co kv history secret/demo/app
 co kv diff secret/demo/app --from 1 --to 2
 
 echo; echo "# An OpenBao raft cluster: 3 nodes on 2.6.2, initialised and unsealed by the lab"
-co lab vault up -n 3 --vault-version 2.6.2
+co lab vault up --nodes 3 --vault-version 2.6.2
 clusterops lab vault inventory > "$work/vault.yaml"
 co vault status -i "$work/vault.yaml"
 co vault check -i "$work/vault.yaml" || true   # exit 1 would mean findings

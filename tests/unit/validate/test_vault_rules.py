@@ -334,7 +334,7 @@ def test_retry_join_scheme_matching_a_plain_http_listener_is_fine(run_vault: Run
 
 @pytest.mark.parametrize("seal", ["shamir", "transit"])
 def test_the_labs_own_raft_configs_validate_with_no_finding(tmp_path: Path, seal: str) -> None:
-    """The configs `clusterops lab vault up -n 3` writes (generated offline, nothing started)."""
+    """The configs `clusterops lab vault up --nodes 3` writes (generated offline, nothing started)."""
     from clusterops.lab.openbao_cluster import BaoClusterState, BaoNode, OpenBaoCluster
 
     lab = OpenBaoCluster(tmp_path / "lab")
