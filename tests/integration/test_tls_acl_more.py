@@ -1,9 +1,9 @@
 """More command groups on a TLS + ACL lab: `consul upgrade` with the exec driver (a SIGKILL, then
 --resume) and the ssh driver, the shipped playbooks, snapshot restore-test and `validate --live`.
 
-Two module-scoped labs of 3 servers each (HTTPS only with client certificates required, ACLs with
-default deny): one with OpenBao for the exec upgrade, the snapshot and the pre-deploy check, one for
-the ssh driver and the rolling-upgrade playbook (each upgrade needs servers still on A). Every CLI
+Three module-scoped labs of 3 servers each (HTTPS only with client certificates required, ACLs with
+default deny), as each upgrade needs servers still on A: one with OpenBao for the exec upgrade, the
+snapshot and the pre-deploy check, one for the ssh driver, one for the rolling-upgrade playbook. Every CLI
 output is scanned for tokens and key material (`cli` from test_tls_acl).
 """
 
@@ -51,6 +51,11 @@ def exec_lab(lab_root: Path) -> Iterator[Lab]:
 @pytest.fixture(scope="module")
 def ssh_lab(lab_root: Path) -> Iterator[Lab]:
     yield from _tls_acl_lab(lab_root / "tls-acl-ssh", vault=False)
+
+
+@pytest.fixture(scope="module")
+def playbook_lab(lab_root: Path) -> Iterator[Lab]:
+    yield from _tls_acl_lab(lab_root / "tls-acl-playbook", vault=False)
 
 
 def inventory_with(lab: Lab, path: Path, driver: dict[str, Any]) -> Path:
@@ -165,12 +170,12 @@ def test_predeploy_check_playbook_over_tls_acl(exec_lab: Lab, tmp_path: Path) ->
     assert_clean(exec_lab, junit.read_text())
 
 
-# -- ssh_lab: the ssh driver, the rolling-upgrade playbook --------------------------------------------
+# -- ssh_lab: the ssh driver; playbook_lab: the rolling-upgrade playbook ------------------------------
 
 
-def test_ssh_driver_and_rolling_upgrade_playbook_over_tls_acl(ssh_lab: Lab, tmp_path: Path) -> None:
-    """`consul upgrade` plans through the ssh-driver inventory, then the shipped rolling-upgrade playbook
-    runs the upgrade through it (stop/start over a real sshd), over HTTPS with an ACL token."""
+def test_ssh_driver_upgrade_over_tls_acl(ssh_lab: Lab, tmp_path: Path) -> None:
+    """`consul upgrade --apply` stops and starts every server through a real sshd, over HTTPS with
+    client certificates and an ACL token."""
     from tests.integration.sshd import running_sshd
 
     with running_sshd(tmp_path / "sshd") as sshd:
@@ -188,11 +193,28 @@ def test_ssh_driver_and_rolling_upgrade_playbook_over_tls_acl(ssh_lab: Lab, tmp_
         plan = cli(ssh_lab, "consul", "upgrade", "-i", str(inventory), "--to", CONSUL_B, "-f", "json")
         assert plan.returncode == 0, plan.stdout + plan.stderr
         assert [s["action"] for s in json.loads(plan.stdout)["steps"]] == ["upgrade"] * 3
-
-        args = [str(PLAYBOOKS / "consul-rolling-upgrade.yaml"), "--var", f"inventory={inventory}", "--var",
-                f"target={CONSUL_B}", "--state-dir", str(state)]  # fmt: skip
-        done = cli(ssh_lab, "run", *args, "--apply")
+        done = cli(
+            ssh_lab, "consul", "upgrade", "-i", str(inventory), "--to", CONSUL_B, "--apply",
+            CLUSTEROPS_STATE_DIR=str(state),
+        )  # fmt: skip
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     assert raft_versions(ssh_lab) == {CONSUL_B}
     for path in state.rglob("*.json"):
         assert_clean(ssh_lab, path.read_text())
+
+
+def test_rolling_upgrade_playbook_over_tls_acl(playbook_lab: Lab, tmp_path: Path) -> None:
+    inventory = tmp_path / "inv.yaml"
+    inventory.write_text(yaml.safe_dump(lab_inventory(playbook_lab), sort_keys=False))
+    state = tmp_path / "state"
+    args = [str(PLAYBOOKS / "consul-rolling-upgrade.yaml"), "--var", f"inventory={inventory}", "--var",
+            f"target={CONSUL_B}", "--state-dir", str(state)]  # fmt: skip
+    plan = cli(playbook_lab, "run", *args)
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "would upgrade 3 server(s)" in plan.stdout
+    done = cli(playbook_lab, "run", *args, "--apply")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    assert raft_versions(playbook_lab) == {CONSUL_B}
+    assert len(list((state / "snapshots").glob("*.snap"))) == 1
+    for path in state.rglob("*.json"):
+        assert_clean(playbook_lab, path.read_text())
