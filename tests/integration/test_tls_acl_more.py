@@ -82,6 +82,7 @@ def raft_versions(lab: Lab) -> set[str]:
 
 
 def assert_clean(lab: Lab, *texts: str) -> None:
+    assert len(secrets_of(lab)) >= 2, "the scan needs the token and at least one key body to look for"
     for text in texts:
         for secret in secrets_of(lab):
             assert secret not in text, "a token or key leaked"
@@ -126,6 +127,8 @@ def test_exec_driver_upgrade_over_tls_acl_killed_then_resumed(exec_lab: Lab, tmp
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     assert_clean(exec_lab, out.read_text(), err.read_text())
+    first = Journal.load(sorted((state_dir / "upgrade").glob("*.json"))[-1]).steps()[0]["id"]
+    first_pid = exec_lab.state().server(first).pid
 
     resumed = cli(
         exec_lab, "consul", "upgrade", "-i", str(inventory), "--to", CONSUL_B, "--resume", "-f", "json",
@@ -135,6 +138,7 @@ def test_exec_driver_upgrade_over_tls_acl_killed_then_resumed(exec_lab: Lab, tmp
     assert raft_versions(exec_lab) == {CONSUL_B}
     journal = Journal.load(sorted((state_dir / "upgrade").glob("*.json"))[-1])
     assert journal.status == "done" and all(s["status"] == "done" for s in journal.steps())
+    assert exec_lab.state().server(first).pid == first_pid  # the finished server was not redone
     for path in state_dir.rglob("*.json"):
         assert_clean(exec_lab, path.read_text())
 
@@ -162,6 +166,8 @@ def test_predeploy_check_playbook_over_tls_acl(exec_lab: Lab, tmp_path: Path) ->
         exec_lab, "run", str(PLAYBOOKS / "predeploy-check.yaml"), "--apply", "--var", f"kv_state={desired}",
         "--var", f"consul_configs={configs}", "--junit", str(junit), "--state-dir", str(tmp_path / "state"),
     )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ET.parse(junit).getroot().get("failures") == "0"
     cases = {c.get("name", "").split(" ")[0]: c for c in ET.parse(junit).getroot().iter("testcase")}
     assert set(cases) == {"validate-consul", "validate-vault", "consul-health", "kv-drift"}, done.stdout
     for name in ("consul-health", "kv-drift"):
