@@ -197,12 +197,19 @@ def journal_problem(doc: Any) -> tuple[list[PathPart], str] | None:
     return None
 
 
-def _json_line(text: str, keys: list[PathPart]) -> int | None:
+def _json_line(text: str, keys: list[PathPart]) -> int:
     """The line of `keys` in a JSON text (JSON is YAML, so the YAML locator finds it), or None."""
     from clusterops.yamlsource import load_yaml_text
 
     try:
         _, locator = load_yaml_text(text, "<journal>")
-    except ConfigError:
-        return None
-    return locator.line(keys)
+        line = locator.line(keys)
+    except ConfigError:  # valid JSON that YAML refuses (a character YAML does not allow in a string)
+        line = None
+    if line is not None:
+        return line
+    if keys and isinstance(keys[0], str):  # the top-level key's own line, else the document's start
+        at = text.find(f'"{keys[0]}"')
+        if at >= 0:
+            return text.count("\n", 0, at) + 1
+    return 1

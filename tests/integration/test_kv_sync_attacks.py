@@ -26,12 +26,12 @@ def test_two_names_for_one_secret_are_refused_before_anything_is_written(
         "    data: {user: admin, pw: other}\n"
     )
     code, out, err = cli("kv", "plan", str(state), "-o", str(tmp_path / "plan.json"))
-    assert code == 1, out + err
+    assert code == 2, out + err  # a desired state that names one secret twice is unusable input
     assert f"state.yaml:6: secrets./{rel}/app/: names the same secret as '{rel}/app' (line 4)" in err
     assert not (tmp_path / "plan.json").exists()
 
-    journals = tmp_path / "runs"
-    code, out, err = cli("kv", "apply", str(state), "--journal-dir", str(journals))
+    journals = tmp_path / "state" / "kv-runs"
+    code, out, err = cli("kv", "apply", str(state), "--state-dir", str(tmp_path / "state"))
     assert code == 2, out + err
     assert "same secret" in err
     got = client.read_version(client.resolve(f"{root}/app"))
