@@ -428,6 +428,10 @@ def upgrade(
         str, typer.Option("--stable-window", help="Floor for the gate's hold (autopilot's stabilization otherwise).")
     ] = "0s",
     no_snapshot: Annotated[bool, typer.Option("--no-snapshot", help="Skip the pre-upgrade raft snapshot.")] = False,
+    break_lock: Annotated[
+        bool,
+        typer.Option("--break-lock", help="Take the cluster lock even if another run holds it; says whose it broke."),
+    ] = False,
     state_dir: StateDir = None,
     fmt: TextFormat = "table",
 ) -> None:
@@ -451,6 +455,8 @@ def upgrade(
 
     if apply and resume:
         raise typer.BadParameter("use --apply or --resume, not both", param_hint="--resume")
+    if break_lock and not (apply or resume):
+        raise typer.BadParameter("--break-lock needs --apply or --resume", param_hint="--break-lock")
     plan_options = VaultPlanOptions(min_failure_tolerance, max_minor_jump)
     if not (apply or resume):
         inv = load_vault_inventory(inventory)
@@ -483,6 +489,7 @@ def upgrade(
             plan_options=plan_options,
             options=options,
             resume=resume,
+            break_lock=break_lock,
             state_dir=Path(state_dir) if state_dir else None,
             on_event=on_event,
             on_plan=(lambda p: None) if fmt == "json" else _render_vault_plan,

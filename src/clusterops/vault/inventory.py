@@ -25,7 +25,9 @@ from clusterops.settings import normalize_vault_address
 from clusterops.vault.state import NodeTarget
 from clusterops.yamlsource import Locator, load_yaml
 
-VAULT_KEYS = ("token_file", "unseal_key_file", "ca_cert", "ca_path", "client_cert", "client_key", "tls_skip_verify")
+VAULT_KEYS = (
+    "token_file", "unseal_key_file", "ca_cert", "ca_path", "client_cert", "client_key", "tls_skip_verify", "lock_path",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

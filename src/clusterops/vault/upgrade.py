@@ -7,10 +7,8 @@ standby takes over), and after each node: unseal with the inventory's keys, then
 version, unsealed, voter, autopilot healthy, failure tolerance back to its start) held for
 autopilot's server_stabilization_time. Journal and `--resume` as for Consul.
 
-The lock is local only: `flock` on a file in the state directory named after the inventory
-(`consul.lock.LocalLock`). Consul's session lock lives in Consul's KV; Vault has no equivalent a
-run could take without writing into the cluster's own secrets engines, so two operators on two
-hosts are NOT kept apart by this tool: say so in your runbook.
+Two locks (`clusterops.vault.lock`): a cluster lock held in the cluster's own KV v2 (a secret
+written with cas=0, renewed, checked before each node is stopped) and the local `flock`.
 
 `plan_vault_upgrade` is pure: a function of one VaultClusterState and the inventory.
 """
@@ -24,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from clusterops.consul.inventory import DriverSpec, Inventory, InventoryServer, _driver
-from clusterops.consul.lock import Holder, LocalLock
 from clusterops.consul.upgrade.drivers import DriverError, NodeDriver, driver_for
 from clusterops.consul.upgrade.execute import Event, UpgradeOptions, Upgrader
 from clusterops.consul.upgrade.plan import Plan, QuorumView, Step
@@ -32,6 +29,7 @@ from clusterops.errors import UnsafePlan, UsageError
 from clusterops.findings import Finding, Rule, Severity, catalog
 from clusterops.journal import Journal, default_state_dir
 from clusterops.settings import VaultSettings
+from clusterops.vault import lock as vault_lock
 from clusterops.vault.checks import dead_voters, version_key
 from clusterops.vault.client import RaftClient
 from clusterops.vault.inventory import VaultInventory, load_vault_inventory
@@ -262,6 +260,7 @@ def apply_vault_upgrade(
     plan_options: VaultPlanOptions,
     options: UpgradeOptions,
     resume: bool = False,
+    break_lock: bool = False,
     state_dir: Path | None = None,
     on_event: Callable[[Event], None] = lambda e: None,
     on_plan: Callable[[Plan], None] = lambda p: None,
@@ -280,24 +279,33 @@ def apply_vault_upgrade(
     journal = Journal.latest_unfinished(state_dir, kind=JOURNAL_KIND, key=key) if resume else None
     if resume and journal is None:
         raise UsageError(f"no unfinished vault upgrade to {target} for {inv.path} in {state_dir / JOURNAL_KIND}")
-    lock = LocalLock(state_dir, f"vault upgrade of {Path(inv.path).resolve()}")
     command = f"vault upgrade --to {target}" + (" --resume" if resume else " --apply")
-    lock.acquire(Holder.me(command, journal.run_id if journal else ""))
+    client = connect(inv)
+    lock_path, configured = vault_lock.lock_path_for(inv.vault.get("lock_path"))
     try:
-        on_event(
-            {"event": "lock", "t": time.time(), "note": f"local lock {lock.path} (no cluster-wide lock for Vault)"}
-        )
-        client = connect(inv)
+        lock = vault_lock.acquire(
+            client, [s.address for s in inv.servers], state_dir=state_dir,
+            subject=f"vault upgrade of {Path(inv.path).resolve()}", command=command, lock_path=lock_path,
+            configured=configured, run_id=journal.run_id if journal else "", resume=resume, break_lock=break_lock,
+        )  # fmt: skip
     except BaseException:
-        lock.release()
+        client.close()
         raise
+    for note in lock.notes or (f"cluster lock {lock_path} and local lock {lock.local.path}",):
+        on_event({"event": "lock", "t": time.time(), "note": note})
+
+    def guarded(event: Event) -> None:
+        if event.get("event") == "stopping":  # the last moment before a node goes down
+            lock.ensure_held()
+        on_event(event)
+
     try:
         adapter = make_adapter(inv, client)
         options = replace(options, target=target)
 
         def upgrader(j: Journal) -> Upgrader[VaultClusterState]:
             return Upgrader(
-                executor_inv, None, options, j, on_event, driver_factory, should_stop=should_stop, adapter=adapter
+                executor_inv, None, options, j, guarded, driver_factory, should_stop=should_stop, adapter=adapter
             )
 
         if journal is not None:
@@ -330,13 +338,13 @@ def apply_vault_upgrade(
         journal = Journal.create(
             state_dir, kind=JOURNAL_KIND, key=key, params=params, steps=[s.server for s in plan.steps]
         )
-        lock.write(Holder.me(command, journal.run_id))
+        lock.set_run_id(journal.run_id)
         run = upgrader(journal)
         run.emit("journal", path=str(journal.path))
         return run.run(plan, state_dir)
     finally:
+        lock.release()  # through the client: close it after
         client.close()
-        lock.release()
 
 
 def _resume_step(journal: Journal, entry: dict[str, Any], target: str, inv: Inventory) -> Step:
