@@ -119,6 +119,7 @@ def test_cas_zero_admits_one_creator_and_a_run_that_lost_its_lock_stops(bao: Ope
         try:
             assert mine.kv is not None and not mine.notes
             mine.ensure_held()
+            assert mine.kv.write(LockRecord(OTHER, "racer", time.time() + 600), 0) is None  # cas=0: one creator
             with pytest.raises(LockHeld, match="another run holds the cluster lock"):  # a second creator loses
                 vault_lock.acquire(client, nodes, state_dir=tmp_path / "b", subject="b", command="vault upgrade")
             first = mine.version
