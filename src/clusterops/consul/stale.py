@@ -8,7 +8,6 @@ cluster lock (`clusterops.consul.lock`), like an upgrade: never two operators at
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from clusterops.consul import lock as cluster_lock
 from clusterops.consul.checks import stale_peers
 from clusterops.consul.state import ClusterState, RaftPeer, read_cluster_state
 from clusterops.errors import ClusterOpsError, GateTimeout, UnsafePlan
+from clusterops.tcp import tcp_answers
 from clusterops.wait import Verdict, wait_until
 
 if TYPE_CHECKING:
@@ -45,16 +45,6 @@ class RemovalOutcome:
     done: bool
     detail: str
     failure_tolerance_after: int | None = None
-
-
-def tcp_answers(address: str, timeout: float = 1.0) -> bool:
-    """True when something accepts a TCP connection at `ip:port`."""
-    host, _, port = address.rpartition(":")
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            return True
-    except (OSError, ValueError):
-        return False
 
 
 def plan_removals(state: ClusterState, *, answers: Callable[[str], bool] = tcp_answers) -> list[Removal]:

@@ -8,11 +8,11 @@ to `remove-peer` even for an id it does not know, so success is what the re-read
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from clusterops.errors import ClusterOpsError, GateTimeout
+from clusterops.tcp import tcp_answers
 from clusterops.vault.checks import dead_voters
 from clusterops.vault.client import RaftClient
 from clusterops.vault.state import NodeTarget, RaftServer, VaultClusterState, read_vault_state
@@ -37,15 +37,6 @@ class RemovalOutcome:
     detail: str
     failure_tolerance_after: int | None = None
     voters_after: int | None = None
-
-
-def tcp_answers(address: str, timeout: float = 1.0) -> bool:
-    host, _, port = address.rpartition(":")
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            return True
-    except (OSError, ValueError):
-        return False
 
 
 def plan_removals(state: VaultClusterState, *, answers: Callable[[str], bool] = tcp_answers) -> list[Removal]:

@@ -10,7 +10,6 @@ answer: both are needed.
 
 from __future__ import annotations
 
-import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -20,6 +19,7 @@ from clusterops.consul.state import ClusterState, read_cluster_state
 from clusterops.durations import parse_duration
 from clusterops.errors import AuthError, ClusterOpsError, ConnectionFailed
 from clusterops.settings import ConsulSettings
+from clusterops.tcp import tcp_problem
 
 PROBE_TIMEOUT = 2.0
 
@@ -133,12 +133,9 @@ class ClusterReader:
         version = str((me.get("Config") or {}).get("Version", ""))
         verdict = probe_verdict(name, stats, version, max_contact=max_contact)
         if verdict.ok and rpc_address:
-            host, _, port = rpc_address.rpartition(":")
-            try:
-                with socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT):
-                    pass
-            except (OSError, ValueError) as err:
-                return replace(verdict, ok=False, problem=f"{name}'s RPC port {rpc_address} refuses TCP: {err}")
+            refused = tcp_problem(rpc_address, PROBE_TIMEOUT)
+            if refused:
+                return replace(verdict, ok=False, problem=f"{name}'s RPC port {rpc_address} refuses TCP: {refused}")
         return verdict
 
     def probe_all(self, targets: dict[str, str], *, max_contact: float = 2.0) -> list[Probe]:
