@@ -184,7 +184,7 @@ def consul_snapshot(ctx: RunContext, args: dict[str, Any], apply: bool) -> Outco
 
 
 def consul_upgrade(ctx: RunContext, args: dict[str, Any], apply: bool) -> Outcome:
-    from clusterops.consul.upgrade.execute import JOURNAL_KIND, UpgradeOptions
+    from clusterops.consul.upgrade.execute import JOURNAL_KIND
     from clusterops.consul.upgrade.reader import ClusterReader, inventory_settings
     from clusterops.consul.upgrade.run import PlanOptions, apply_upgrade, journal_key, make_plan
     from clusterops.journal import Journal
@@ -202,26 +202,13 @@ def consul_upgrade(ctx: RunContext, args: dict[str, Any], apply: bool) -> Outcom
             plan = make_plan(inventory, reader, target, plan_options)
         finally:
             reader.close()
-        order = ", ".join(f"{s.server}({s.role}, {s.from_version}->{s.to_version}, {s.action})" for s in plan.steps)
-        if not plan.ok:
-            refusals = "; ".join(f"{f.rule_id} {f.subject}: {f.message}" for f in plan.refusals)
-            return Outcome("failed", f"pre-flight would refuse: {refusals}", {"order": order})
-        return Outcome("ok", f"would upgrade {len(plan.todo)} server(s) in this order: {order}")
-    options = UpgradeOptions(
-        target=target,
-        gate_timeout=parse_duration(str(args.get("gate_timeout", "5m")), name="gate_timeout"),
-        stable_window=parse_duration(str(args.get("stable_window", "0s")), name="stable_window"),
-        rollback_on_failure=truthy(args.get("rollback_on_failure", False), "rollback_on_failure"),
-    )
+        return _plan_outcome(plan, "server")
+    options = _upgrade_options(args, target)
     resume = ctx.resuming and (
         Journal.latest_unfinished(ctx.state_dir, kind=JOURNAL_KIND, key=journal_key(inventory, target)) is not None
     )
 
-    def on_event(e: dict[str, Any]) -> None:
-        if e["event"] in ("stopping", "done-server", "leader-step", "rollback", "regression", "resume"):
-            ctx.log(
-                f"    {e['event']}: " + " ".join(f"{k}={v}" for k, v in e.items() if k in ("server", "how", "seconds"))
-            )
+    on_event = _upgrade_event_logger(ctx)
 
     report = apply_upgrade(
         inventory.path, target, plan_options=plan_options, options=options, resume=resume, state_dir=ctx.state_dir,
@@ -236,10 +223,42 @@ def consul_upgrade(ctx: RunContext, args: dict[str, Any], apply: bool) -> Outcom
     )
 
 
+def _plan_outcome(plan: Any, noun: str) -> Outcome:
+    """An upgrade plan (Consul's or Vault's: the same Plan) as a step's outcome without --apply."""
+    order = ", ".join(f"{s.server}({s.role}, {s.from_version}->{s.to_version}, {s.action})" for s in plan.steps)
+    if not plan.ok:
+        refusals = "; ".join(f"{f.rule_id} {f.subject}: {f.message}" for f in plan.refusals)
+        return Outcome("failed", f"pre-flight would refuse: {refusals}", {"order": order})
+    return Outcome("ok", f"would upgrade {len(plan.todo)} {noun}(s) in this order: {order}")
+
+
+def _upgrade_options(args: dict[str, Any], target: str) -> Any:
+    """The executor's options from an upgrade step's arguments (shared by consul.upgrade and vault.upgrade)."""
+    from clusterops.consul.upgrade.execute import UpgradeOptions
+
+    return UpgradeOptions(
+        target=target,
+        gate_timeout=parse_duration(str(args.get("gate_timeout", "5m")), name="gate_timeout"),
+        stable_window=parse_duration(str(args.get("stable_window", "0s")), name="stable_window"),
+        rollback_on_failure=truthy(args.get("rollback_on_failure", False), "rollback_on_failure"),
+    )
+
+
+def _upgrade_event_logger(ctx: RunContext) -> Callable[[dict[str, Any]], None]:
+    """Log the events of an upgrade step that a person follows: stops, servers done, leadership, rollbacks."""
+
+    def on_event(e: dict[str, Any]) -> None:
+        if e["event"] in ("stopping", "done-server", "leader-step", "rollback", "regression", "resume"):
+            ctx.log(
+                f"    {e['event']}: " + " ".join(f"{k}={v}" for k, v in e.items() if k in ("server", "how", "seconds"))
+            )
+
+    return on_event
+
+
 def vault_upgrade(ctx: RunContext, args: dict[str, Any], apply: bool) -> Outcome:
     """`clusterops vault upgrade` as a step: the plan without --apply, the run with it; a deadline
     stops it between two nodes, and `run --resume` continues its journal."""
-    from clusterops.consul.upgrade.execute import UpgradeOptions
     from clusterops.journal import Journal
     from clusterops.vault.inventory import load_vault_inventory
     from clusterops.vault.upgrade import (
@@ -264,25 +283,12 @@ def vault_upgrade(ctx: RunContext, args: dict[str, Any], apply: bool) -> Outcome
     if not apply:
         with connect(inventory) as client:
             plan = make_plan(inventory, make_adapter(inventory, client), target, plan_options)
-        order = ", ".join(f"{s.server}({s.role}, {s.from_version}->{s.to_version}, {s.action})" for s in plan.steps)
-        if not plan.ok:
-            refusals = "; ".join(f"{f.rule_id} {f.subject}: {f.message}" for f in plan.refusals)
-            return Outcome("failed", f"pre-flight would refuse: {refusals}", {"order": order})
-        return Outcome("ok", f"would upgrade {len(plan.todo)} node(s) in this order: {order}")
-    options = UpgradeOptions(
-        target=target,
-        gate_timeout=parse_duration(str(args.get("gate_timeout", "5m")), name="gate_timeout"),
-        stable_window=parse_duration(str(args.get("stable_window", "0s")), name="stable_window"),
-        rollback_on_failure=truthy(args.get("rollback_on_failure", False), "rollback_on_failure"),
-    )
+        return _plan_outcome(plan, "node")
+    options = _upgrade_options(args, target)
     key = journal_key(inventory, target)
     resume = ctx.resuming and Journal.latest_unfinished(ctx.state_dir, kind=JOURNAL_KIND, key=key) is not None
 
-    def on_event(e: dict[str, Any]) -> None:
-        if e["event"] in ("stopping", "done-server", "leader-step", "rollback", "regression", "resume"):
-            ctx.log(
-                f"    {e['event']}: " + " ".join(f"{k}={v}" for k, v in e.items() if k in ("server", "how", "seconds"))
-            )
+    on_event = _upgrade_event_logger(ctx)
 
     report = apply_vault_upgrade(
         str(path), target, plan_options=plan_options, options=options, resume=resume, state_dir=ctx.state_dir,
