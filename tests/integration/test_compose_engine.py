@@ -49,7 +49,7 @@ def engine() -> Iterator[DockerEngine]:
     except (EngineError, OSError) as err:
         if IN_CI:
             pytest.fail(f"CI=true and the private Docker engine could not start: {err}")
-        pytest.skip(f"no Docker engine here: {err} (run `make docker`)")
+        pytest.skip(f"no Docker engine here: {err} (run `make docker-deps`)")
     try:
         eng.build_standins([CONSUL_A, CONSUL_B], [binaries.DEFAULT_OPENBAO])
         yield eng
