@@ -56,9 +56,12 @@ class _ElectingConsul:
     """A server that answers "no leader" to the first `fail` session creates, then behaves."""
 
     def __init__(self, fail: int) -> None:
-        self.fail, self.creates, self.kv = fail, 0, {}
+        self.fail, self.creates = fail, 0
+        self.kv: dict[str, str] = {}
 
-    def call_api(self, method: str, path: str, what: str, permission: str | None, **kw: object) -> tuple[object, dict]:
+    def call_api(
+        self, method: str, path: str, what: str, permission: str | None, **kw: object
+    ) -> tuple[object, dict[str, str]]:
         if path == "/v1/session/create":
             self.creates += 1
             if self.creates <= self.fail:
