@@ -327,7 +327,7 @@ def upgrade(
     """Rolling upgrade of the inventory's servers: followers first, the leader last, a gate after each."""
     from pathlib import Path
 
-    from clusterops.cli.upgrade_view import EventPrinter, LiveView, render_plan, render_report
+    from clusterops.cli.upgrade_view import EventPrinter, LiveView, render_plan, render_report, show_plan
     from clusterops.consul.inventory import load_inventory
     from clusterops.consul.upgrade.execute import UpgradeOptions
     from clusterops.consul.upgrade.reader import ClusterReader, inventory_settings
@@ -349,11 +349,7 @@ def upgrade(
             plan = make_plan(inv, reader, to, plan_options)
         finally:
             reader.close()
-        if fmt == "json":
-            typer.echo(json.dumps(plan_document(plan), indent=2))
-        else:
-            render_plan(plan)
-        raise typer.Exit(0 if plan.ok else 1)
+        show_plan(plan, fmt, plan_document, render_plan)
 
     options = UpgradeOptions(
         target=to,

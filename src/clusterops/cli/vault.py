@@ -440,7 +440,7 @@ def upgrade(
     from pathlib import Path
 
     from clusterops.cli.consul import stop_at_safe_point
-    from clusterops.cli.upgrade_view import EventPrinter
+    from clusterops.cli.upgrade_view import EventPrinter, render_report, show_plan
     from clusterops.consul.upgrade.execute import UpgradeOptions
     from clusterops.durations import parse_duration
     from clusterops.vault.inventory import load_vault_inventory
@@ -462,11 +462,7 @@ def upgrade(
         inv = load_vault_inventory(inventory)
         with connect(inv) as client:
             plan = make_plan(inv, make_adapter(inv, client), to.strip().lstrip("v"), plan_options)
-        if fmt == "json":
-            typer.echo(json.dumps(plan_document(plan), indent=2))
-        else:
-            _render_vault_plan(plan)
-        raise typer.Exit(0 if plan.ok else 1)
+        show_plan(plan, fmt, plan_document, _render_vault_plan)
     options = UpgradeOptions(
         target=to,
         gate_timeout=parse_duration(gate_timeout, name="--gate-timeout"),
@@ -497,18 +493,7 @@ def upgrade(
     if fmt == "json":
         typer.echo(json.dumps({"event": "report", **report}, default=str))
         return
-    typer.echo(
-        f"vault upgrade {report['status']}: run {report['run_id']}, active-node changes {report['leader_changes']}, "
-        f"{report['elapsed'] or 0:.1f}s"
-    )
-    for s in report["steps"]:
-        gate = s.get("gate") or {}
-        took = s.get("t_total")
-        typer.echo(
-            f"  {s['server']:<10} {s['status']:<8} "
-            + (f"{took:6.1f}s  " if took else "")
-            + (f"FT {gate.get('failure_tolerance')} active {gate.get('active')}" if gate else "")
-        )
+    render_report(report, product="vault ", leader="active")
 
 
 # Host preflight lives in its own module; registered here so that it is `clusterops vault preflight`.

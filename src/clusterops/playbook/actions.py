@@ -214,13 +214,7 @@ def consul_upgrade(ctx: RunContext, args: dict[str, Any], apply: bool) -> Outcom
         inventory.path, target, plan_options=plan_options, options=options, resume=resume, state_dir=ctx.state_dir,
         on_event=on_event, should_stop=ctx.expired,
     )  # fmt: skip
-    done = [s["server"] for s in report["steps"] if s["status"] == "done"]
-    return Outcome(
-        "ok",
-        f"upgraded {', '.join(done) or 'nothing (all on target)'} to {target}; "
-        f"leader changes {report['leader_changes']}",
-        {"upgrade_run": report["run_id"]},
-    )
+    return _upgrade_outcome(report, target, "leader changes")
 
 
 def _plan_outcome(plan: Any, noun: str) -> Outcome:
@@ -294,11 +288,15 @@ def vault_upgrade(ctx: RunContext, args: dict[str, Any], apply: bool) -> Outcome
         str(path), target, plan_options=plan_options, options=options, resume=resume, state_dir=ctx.state_dir,
         on_event=on_event, should_stop=ctx.expired,
     )  # fmt: skip
+    return _upgrade_outcome(report, target, "active-node changes")
+
+
+def _upgrade_outcome(report: dict[str, Any], target: str, changes: str) -> Outcome:
+    """A finished upgrade run (Consul's or Vault's: the same report) as a step's outcome."""
     done = [s["server"] for s in report["steps"] if s["status"] == "done"]
     return Outcome(
         "ok",
-        f"upgraded {', '.join(done) or 'nothing (all on target)'} to {target}; "
-        f"active-node changes {report['leader_changes']}",
+        f"upgraded {', '.join(done) or 'nothing (all on target)'} to {target}; {changes} {report['leader_changes']}",
         {"upgrade_run": report["run_id"]},
     )
 
