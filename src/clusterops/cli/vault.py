@@ -8,7 +8,6 @@ Tokens come from VAULT_TOKEN / BAO_TOKEN, --token-file or the inventory's token_
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -17,9 +16,11 @@ import typer
 from clusterops.cli.options import (
     FINDINGS_FORMATS,
     Apply,
+    FailOn,
     MinFailureTolerance,
     StateDir,
     Yes,
+    finish_findings,
     format_option,
     with_connection,
 )
@@ -176,22 +177,15 @@ def check(
     conn: RaftConnection,
     inventory: Inventory = None,
     fmt: Annotated[str, format_option(*FINDINGS_FORMATS)] = "table",
-    fail_on: Annotated[str, typer.Option("--fail-on", help="Exit 1 on findings at or above: info, warning, error.")] = (
-        "error"
-    ),
+    fail_on: FailOn = "error",
     min_failure_tolerance: MinFailureTolerance = 1,
 ) -> None:
     """Findings with stable ids (VH001...) and remedies. Exit 0 healthy, 1 findings, 2 errors."""
-    from clusterops.findings import Report, Severity
-    from clusterops.report import render
+    from clusterops.findings import Report
     from clusterops.vault.checks import RULES, check_cluster
     from clusterops.vault.state import read_vault_state
     from clusterops.vault.status import summarize
 
-    try:
-        threshold = Severity(fail_on)
-    except ValueError:
-        raise typer.BadParameter("use info, warning or error", param_hint="--fail-on") from None
     client, targets = _connect(inventory, conn)
     with client:
         state = read_vault_state(client, targets)
@@ -203,8 +197,7 @@ def check(
         summary=f"active {s.active or 'NONE'}, voters {s.voters}, quorum {s.quorum}, "
         f"failure tolerance {s.failure_tolerance}",
     )
-    render(report, fmt, sys.stdout, fail_on=threshold)
-    raise typer.Exit(report.exit_code(threshold))
+    finish_findings(report, fmt, fail_on)
 
 
 @app.command()
