@@ -198,11 +198,6 @@ def create_session(client: ConsulClient, name: str, ttl: float = SESSION_TTL) ->
     return str((reply or {}).get("ID", ""))
 
 
-def session_exists(client: ConsulClient, session: str) -> bool:
-    reply = _get(client, "session info", f"/v1/session/info/{session}")
-    return bool(reply)
-
-
 def destroy_session(client: ConsulClient, session: str) -> None:
     _put(client, "session destroy", f"/v1/session/destroy/{session}", [], idempotent=True)
 
