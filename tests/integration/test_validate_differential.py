@@ -236,6 +236,11 @@ CONSUL_CASES = [
         },
     ),
     Case("deprecated-acl-token", {"a.hcl": 'bind_addr = "10.77.0.2"\nacl_token = "x"'}),
+    # consul.RaftBoltDBConfig's field is untagged: mapstructure matches the Go name (any case), not snake_case
+    Case("raft-boltdb-go-name", {"a.hcl": 'bind_addr = "10.77.0.2"\nraft_boltdb {\n  NoFreelistSync = true\n}'}),
+    Case("raft-boltdb-snake-case", {"a.hcl": 'bind_addr = "10.77.0.2"\nraft_boltdb {\n  no_freelist_sync = true\n}'}),
+    # removed in 1.15 (a warning for 1.13/1.14, which both accept it)
+    Case("serverless-plugin", {"a.hcl": 'bind_addr = "10.77.0.2"\nconnect {\n  enable_serverless_plugin = true\n}'}),
     Case(
         "allow-tls-on-client",
         {

@@ -324,18 +324,34 @@ def _facts(ctx: RunContext, args: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def _text(value: object) -> str | None:
+    """A rendered option: None when absent or empty, else its text."""
+    if value is None:
+        return None
+    return str(value).strip() or None
+
+
 def validate_consul(ctx: RunContext, args: dict[str, Any], apply: bool) -> Outcome:
     from clusterops.validate.run import validate_consul as run
 
     paths = [str(ctx.path(p)) for p in args["nodes"]]
-    return _validation(run(paths, **_facts(ctx, args)), truthy(args.get("strict", False), "strict"))
+    report = run(
+        paths,
+        **_facts(ctx, args),
+        consul_version=_text(args.get("consul_version")),
+        unknown_keys=_text(args.get("unknown_keys")) or "error",
+    )
+    return _validation(report, truthy(args.get("strict", False), "strict"))
 
 
 def validate_vault(ctx: RunContext, args: dict[str, Any], apply: bool) -> Outcome:
     from clusterops.validate.run import validate_vault as run
 
     paths = [str(ctx.path(p)) for p in args["configs"]]
-    return _validation(run(paths, **_facts(ctx, args)), truthy(args.get("strict", False), "strict"))
+    report = run(
+        paths, **_facts(ctx, args), target=_text(args.get("target")) or "vault", version=_text(args.get("version"))
+    )
+    return _validation(report, truthy(args.get("strict", False), "strict"))
 
 
 # -- kv ------------------------------------------------------------------------------------------

@@ -152,6 +152,13 @@ CONSUL_RULES = (
         "Change the setting as Consul's message says (see clusterops.validate.consul_startup for the checks).",
     ),
     Rule(
+        "VC029",
+        W,
+        "Config key added in a patch release of the target's line: earlier patch releases refuse it",
+        "Check that the Consul release you deploy has the key (its changelog), or give --consul-version the "
+        "exact release.",
+    ),
+    Rule(
         "VC025",
         W,
         "client_addr is empty, client services will not be listening for connections",

@@ -173,7 +173,8 @@ def check_vault_node(
         ctx.add(p.rule, p.message, p.loc)
     storage = node.storage
     raft = storage is not None and storage.type == "raft"
-    ha = is_ha(node)
+    # a storage type the target refuses (VV025) never starts: no finding that assumes it would (VV004, ...)
+    ha = is_ha(node) and not (storage is not None and target.removed(OPENBAO_REMOVED_STORAGE, storage.type))
     multi = ha and (nodes_in_set > 1 or (raft and storage is not None and bool(storage.retry_join)))
     hosts: list[tuple[str, str, Loc]] = []
     if storage is None:
