@@ -82,6 +82,22 @@ Apply = Annotated[bool, typer.Option("--apply", help="Make the change (default: 
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="With --apply: do not ask for confirmation.")]
 
 
+def confirm_apply(question: str, *, yes: bool) -> None:
+    """The `--apply` confirmation: asked on a terminal; without one, `--yes` is needed (a usage error,
+    exit 2, before anything changes). A "no" ends the command with exit 1, nothing changed.
+
+    The question goes to stderr, so stdout keeps only the command's output (a JSON document)."""
+    import sys
+
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise typer.BadParameter("stdin is not a terminal: confirm with --yes", param_hint="--yes")
+    if not typer.confirm(question, err=True):
+        typer.echo("aborted: nothing was changed", err=True)
+        raise typer.Exit(1)
+
+
 # -- connection options declared once -----------------------------------------------------------
 
 C = TypeVar("C")
