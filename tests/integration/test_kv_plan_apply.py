@@ -350,3 +350,43 @@ def test_a_write_after_the_re_read_is_refused_per_secret(root: str, client: Vaul
     assert [p for p, _ in report.errors] == ["b"]
     assert "changed at the source since the plan (planned v1, now v2)" in report.errors[0][1]
     assert walk(client, client.resolve(f"{root}/fresh")) == ["a"]
+
+
+# -- delete -r -------------------------------------------------------------------------------------
+
+
+def test_recursive_delete_refuses_a_tree_that_changed_before_the_confirmation(
+    cli: Cli, root: str, client: VaultClient
+) -> None:
+    """A delete reaches only what the plan showed: a secret written, added or removed below the path
+    while the question is open makes --apply refuse with nothing deleted; and a secret written after that
+    re-read, right before its own delete, is left alone and reported (exit 1), the others deleted."""
+    _seed(client, root)
+    for flags in ((), ("--all",)):
+        argv = ("kv", "delete", f"{root}/src", "-r", *flags)
+
+        def snapshot() -> object:
+            return world(client, root)
+
+        _, err = _refused_at_confirmation(
+            cli, snapshot, argv, lambda: write_versions(client, f"{root}/src/dir/b", {"user": "carol"})
+        )
+        assert f"{root}/src/dir/b moved (planned v" in err
+        _, err = _refused_at_confirmation(
+            cli, snapshot, argv, lambda: write_versions(client, f"{root}/src/new", {"n": "1"})
+        )
+        assert f"{root}/src/new appeared (v1)" in err
+        client.delete_metadata(client.resolve(f"{root}/src/new"))
+
+    # past the re-read: a write between it and the deletes (made here between the two library calls) meets
+    # the last look each delete takes
+    from clusterops.kv import tree
+
+    ref = client.resolve(f"{root}/src")
+    plan = tree.plan_delete(client, ref, mode="soft", workers=1)
+    assert tree.delete_changes(client, ref, plan, workers=1) == []
+    write_versions(client, f"{root}/src/dir/b", {"user": "dave"})  # after the re-read, before its delete
+    failed = tree.execute_delete(client, ref, plan, workers=1)
+    assert [p for p, _ in failed] == ["dir/b"] and "written since the plan" in failed[0][1]
+    assert _data(client, f"{root}/src/dir/b") == {"user": "dave"}  # the unreviewed version is live
+    assert client.read_metadata(client.resolve(f"{root}/src/a")).versions[-1].state == "deleted"

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from clusterops.errors import AuthError, ClusterOpsError, NotFound, UsageError
+from clusterops.errors import AuthError, CasConflict, ClusterOpsError, NotFound, UsageError
 from clusterops.kv.client import VaultClient
 from clusterops.kv.model import SecretRef
+from clusterops.kv.planned import changes_since
 from clusterops.kv.pool import DEFAULT_WORKERS, Progress, run_bounded
 
 
@@ -125,6 +126,27 @@ def plan_delete(
     return DeletePlan(str(ref), mode, steps)
 
 
+def delete_changes(
+    client: VaultClient, ref: SecretRef, plan: DeletePlan, *, workers: int = DEFAULT_WORKERS
+) -> list[str]:
+    """What differs below `ref` from the plan shown (a secret added, gone, or at another version), one line
+    each: read again after the confirmation, so that a delete never reaches a secret nobody reviewed."""
+    try:
+        fresh = plan_delete(client, ref, mode=plan.mode, workers=workers).steps
+    except NotFound:
+        fresh = ()
+
+    def describe(old: DeleteStep | None, new: DeleteStep | None) -> str:
+        path = join(ref, (old or new).path)  # type: ignore[union-attr]
+        if old is None:
+            return f"{path} appeared (v{new.current_version})"  # type: ignore[union-attr]
+        if new is None:
+            return f"{path} is gone"
+        return f"{path} moved (planned v{old.current_version}, now v{new.current_version})"
+
+    return changes_since(plan.steps, fresh, key=lambda s: s.path, describe=describe)
+
+
 def execute_delete(
     client: VaultClient,
     ref: SecretRef,
@@ -133,10 +155,16 @@ def execute_delete(
     workers: int = DEFAULT_WORKERS,
     progress: Progress | None = None,
 ) -> list[tuple[str, str]]:
-    """Carry out a confirmed plan; returns (path, error) for the paths that failed."""
+    """Carry out a confirmed plan; returns (path, error) for the paths that failed. Each KV v2 secret is
+    read once more right before its delete: one written since the plan (another current version) is
+    left alone and reported, not deleted (the reviewed version is no longer the latest)."""
 
     def one(step: DeleteStep) -> None:
         target = join(ref, step.path)
+        if ref.kv_version == 2:
+            now = client.read_metadata(target).current_version
+            if now != step.current_version:
+                raise CasConflict(f"written since the plan (planned v{step.current_version}, now v{now}); not deleted")
         if ref.kv_version != 2:
             client.v1_delete(target)
         elif plan.mode == "all":

@@ -170,6 +170,7 @@ def delete(
     """Soft-delete the latest version (or --versions), as `vault kv delete`. With -r: show the plan of a
     recursive delete; --apply deletes (after a confirmation, or --yes)."""
     from clusterops.kv import ops, tree
+    from clusterops.kv.planned import require_unchanged
 
     with _client(ctx, workers=workers) as client:
         ref = _ref(client, path, mount, kv_version)
@@ -200,6 +201,7 @@ def delete(
         question = f"delete {len(plan.steps)} secret(s)?"
         if not _plan_gate(plan_doc, lines, fmt, apply=apply and not dry_run, yes=yes, question=question):
             return
+        require_unchanged(tree.delete_changes(client, ref, plan, workers=workers), command="delete -r")
         with _progress("deleting", quiet) as progress:
             failed = tree.execute_delete(client, ref, plan, workers=workers, progress=progress)
     result = {"deleted": len(plan.steps) - len(failed), "failed": [{"path": p, "error": m} for p, m in failed]}
