@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from clusterops.findings import Finding
 from clusterops.validate import registry
@@ -225,9 +225,17 @@ def _url_port(scheme: str, port: int | None) -> int:
     return port if port is not None else (443 if scheme == "https" else 80)
 
 
+def _split(url: str) -> SplitResult:
+    """urlsplit; text it refuses (an unbalanced '[' around an IPv6 host) reads as no URL at all."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return SplitResult("", "", "", "", "")
+
+
 def _url_host(url: str) -> str | None:
     """The host of an http(s) URL, or None when it is not one."""
-    parts = urlsplit(url)
+    parts = _split(url)
     return parts.hostname if parts.scheme in ("http", "https") and parts.hostname else None
 
 
@@ -236,7 +244,7 @@ def _cluster_uri(cluster: str | None) -> tuple[str, str, int] | None:
     it is invalid: VV007 says so); None when it does not parse."""
     if not cluster:
         return None
-    parts = urlsplit(cluster)
+    parts = _split(cluster)
     if not parts.scheme or not parts.hostname:
         return None
     try:
@@ -248,7 +256,7 @@ def _cluster_uri(cluster: str | None) -> tuple[str, str, int] | None:
 
 def _derived_cluster_addr(api: str) -> str | None:
     """Vault's default cluster_addr: api_addr's host, port + 1, scheme https."""
-    parts = urlsplit(api)
+    parts = _split(api)
     if not parts.hostname:
         return None
     try:
@@ -414,7 +422,7 @@ def _api_addr_is_url(v: VaultView) -> Iterator[Hit]:
     if api == "" and is_template(raw):
         yield Hit("VV005", f"api_addr template {raw!r} rendered to an empty address", setting.loc)
     elif api:
-        parts = urlsplit(api)
+        parts = _split(api)
         if parts.scheme in ("http", "https") and not parts.hostname and is_template(raw):
             yield Hit(
                 "VV005",
@@ -455,7 +463,7 @@ def _cluster_addr_is_url(v: VaultView) -> Iterator[Hit]:
         yield v.cluster_error
     if not v.cluster_addr:
         return
-    parts = urlsplit(v.cluster_addr)
+    parts = _split(v.cluster_addr)
     try:
         parts.port  # noqa: B018 - parsing the port is the check
     except ValueError:
@@ -678,7 +686,7 @@ def check_vault_cluster(views: Sequence[VaultView]) -> list[Finding]:
 
 def _endpoint(url: str) -> tuple[str, int] | None:
     """(host, port) of an http(s) URL, the port defaulted by scheme; None when it is not one."""
-    parts = urlsplit(url)
+    parts = _split(url)
     try:
         port = parts.port
     except ValueError:
