@@ -236,6 +236,11 @@ CONSUL_CASES = [
         },
     ),
     Case("deprecated-acl-token", {"a.hcl": 'bind_addr = "10.77.0.2"\nacl_token = "x"'}),
+    # consul.RaftBoltDBConfig's field is untagged: mapstructure matches the Go name (any case), not snake_case
+    Case("raft-boltdb-go-name", {"a.hcl": 'bind_addr = "10.77.0.2"\nraft_boltdb {\n  NoFreelistSync = true\n}'}),
+    Case("raft-boltdb-snake-case", {"a.hcl": 'bind_addr = "10.77.0.2"\nraft_boltdb {\n  no_freelist_sync = true\n}'}),
+    # removed in 1.15 (a warning for 1.13/1.14, which both accept it)
+    Case("serverless-plugin", {"a.hcl": 'bind_addr = "10.77.0.2"\nconnect {\n  enable_serverless_plugin = true\n}'}),
     Case(
         "allow-tls-on-client",
         {
@@ -501,7 +506,7 @@ def test_openbao_start_agreement(namespaces: dict[str, NetNS], tmp_path: Path, v
 # host, recorded by running this test with RECORD_CORPUS=1. The test re-runs the binaries (a changed verdict is
 # a failure: the recording is stale), and asserts our verdict case by case; "disagreement" records the reason for
 # each one we keep. Vault/OpenBao storage paths are pointed at a temp dir (the server creates them; where the data
-# lives is host state, not config).
+# lives is host state, not config), and so are the listener's certificate files.
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "validate" / "corpus"
 
@@ -518,13 +523,29 @@ def _consul_case(entry: dict[str, object], root: Path) -> Path:
     return d
 
 
+def _host_certificate(root: Path) -> dict[str, Path]:
+    """A throwaway certificate and key standing in for the ones the target host holds."""
+    cert, key = root / "host-cert.pem", root / "host-key.pem"
+    if not cert.exists():
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", str(key), "-out", str(cert), "-subj", "/CN=corpus-host", "-days", "2"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+    return {"tls_cert_file": cert, "tls_key_file": key, "tls_client_ca_file": cert}
+
+
 def _vault_case(entry: dict[str, object], root: Path) -> Path:
+    """The config as the binary reads it on its target host: storage paths and the listener's certificate
+    files point at ones that exist here (what files a host holds is host state, not config, as for data)."""
     import re
 
     src = CORPUS / str(entry["file"])
     data = root / "data" / str(entry["id"])
     data.mkdir(parents=True)
     text = re.sub(r'(?m)^(\s*path\s*=\s*)"[^"]*"', lambda m: f'{m.group(1)}"{data}"', src.read_text())
+    for key, path in _host_certificate(root).items():
+        text = re.sub(rf'(?m)^(\s*{key}\s*=\s*)"[^"]*"', lambda m, p=path: f'{m.group(1)}"{p}"', text)
     out = root / f"{entry['id']}.hcl"
     out.write_text(text)
     return out

@@ -298,3 +298,43 @@ def test_the_upgrade_stops_at_a_safe_point_when_asked(tmp_path: Path) -> None:
     with pytest.raises(UpgradeStopped, match="safe point before s2"):
         upgrader.run(plan, tmp_path)
     assert touched == [] and Journal.load(journal.path).status == "failed"
+
+
+def test_validate_steps_take_the_target_release_and_product(tmp_path: Path) -> None:
+    (tmp_path / "s1.hcl").write_text(
+        'server = true\nbootstrap_expect = 1\ndata_dir = "/d"\nbind_addr = "10.0.0.1"\n'
+        'addresses {\n  grpc_tls = "127.0.0.1"\n}\n'
+    )
+    (tmp_path / "v.hcl").write_text(
+        'storage "file" {\n  path = "/tmp/x"\n}\nlistener "tcp" {\n  address = "127.0.0.1:8200"\n'
+        "  tls_disable = true\n}\n"
+    )
+    path = write(
+        tmp_path,
+        "name: v\nvars: {consul: '1.13.9', product: openbao}\nsteps:\n"
+        "  - id: c13\n    validate.consul: {nodes: [s1.hcl], live: false, consul_version: '{{ consul }}'}\n"
+        "    on_failure: continue\n"
+        "  - id: c14\n    validate.consul: {nodes: [s1.hcl], consul_version: '1.14.11'}\n"
+        "  - id: c13warn\n"
+        "    validate.consul: {nodes: [s1.hcl], consul_version: '1.13', unknown_keys: warn}\n"
+        "  - id: bao27\n    validate.vault: {configs: [v.hcl], target: '{{ product }}', version: '2.7.2'}\n"
+        "    on_failure: continue\n"
+        "  - id: bao26\n    validate.vault: {configs: [v.hcl], target: openbao, version: '2.6.2'}\n"
+        "  - id: vault\n    validate.vault: {configs: [v.hcl]}\n",
+    )
+    _, report = run(path, tmp_path, apply=True)
+    steps = {s.id: s for s in report.steps}  # type: ignore[attr-defined]
+    assert steps["c13"].status == "failed" and "added in Consul 1.14; the target is Consul 1.13" in steps["c13"].summary
+    assert steps["c14"].status == "ok" and steps["c13warn"].status == "ok"
+    assert steps["bao27"].status == "failed" and "unknown storage type file (OpenBao 2.7" in steps["bao27"].summary
+    assert steps["bao26"].status == "ok" and steps["vault"].status == "ok"
+
+
+def test_an_unquoted_release_number_is_refused_at_load(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: v\nsteps:\n  - id: c\n    validate.consul: {nodes: [s1.hcl], consul_version: 1.20}\n")
+    unquoted = r"pb\.yaml:4: .*consul_version: 1\.2 is not valid: .*quoted \(unquoted, 1\.20 is the number 1\.2\)"
+    with pytest.raises(PlaybookInvalid, match=unquoted):
+        load_playbook(path)
+    path = write(tmp_path, "name: v\nsteps:\n  - id: c\n    validate.vault: {configs: [v.hcl], target: nomad}\n")
+    with pytest.raises(PlaybookInvalid, match=r"pb\.yaml:4: .*target: 'nomad' is not valid: expected vault or openbao"):
+        load_playbook(path)

@@ -315,15 +315,13 @@ def consul(configs: dict[str, str], facts: Any = FACTS, **kw: Any) -> Ids:
     return lambda tmp: _ids(validate_consul(_write(tmp, configs), facts=facts, **kw).findings)
 
 
-def node(extra: str = "", **settings: Any) -> Ids:
-    """One server s1 on 10.0.0.1 (its host in FACTS), with `settings` over the base and `extra` HCL."""
-    base = {"node_name": "s1", "server": True, "data_dir": "/d", "bind_addr": "10.0.0.1"}
-    return consul({"s1": consul_hcl({**base, **settings}, extra)})
+BASE = {"node_name": "s1", "server": True, "data_dir": "/d", "bind_addr": "10.0.0.1"}
 
 
-def node_without_facts(**settings: Any) -> Ids:
-    base = {"node_name": "s1", "server": True, "data_dir": "/d", "bind_addr": "10.0.0.1"}
-    return consul({"s1": consul_hcl({**base, **settings})}, facts=None)
+def node(extra: str = "", *, facts: Any = FACTS, options: dict[str, Any] | None = None, **settings: Any) -> Ids:
+    """One server s1 on 10.0.0.1 (its host in FACTS), with `settings` over the base and `extra` HCL;
+    `options`: validate_consul's (consul_version, unknown_keys)."""
+    return consul({"s1": consul_hcl({**BASE, **settings}, extra)}, facts=facts, **(options or {}))
 
 
 def node_on(addresses: Sequence[str], **settings: Any) -> Ids:
@@ -362,7 +360,7 @@ VC_CASES: dict[str, tuple[Ids, Ids]] = {
     "VC012": (node(retry_join=["10.0.0.2:8301"]), node(retry_join=["10.0.0.2:99999"])),
     "VC013": (node(retry_join=["10.0.0.2"]), node(retry_join=["10.0.0.1"])),
     "VC014": (node(serf_lan="10.0.0.1"), node(serf_lan=ALL_ADDRESSES)),
-    "VC015": (node(), node_without_facts()),
+    "VC015": (node(), node(facts=None)),
     "VC016": (node(bootstrap_expect=3), node(bootstrap_expect=3, server=False)),
     "VC017": (node(raft_protocol=3), node(raft_protocol=2)),
     "VC018": (node(datacenter="dc-1"), node(datacenter="dc 1")),
@@ -374,15 +372,10 @@ VC_CASES: dict[str, tuple[Ids, Ids]] = {
     "VC024": (config_dir(), config_dir("README.txt")),
     "VC025": (node(client_addr="127.0.0.1"), node(client_addr="")),
     "VC026": (node('acl {\n  tokens {\n    default = "x"\n  }\n}'), node(acl_token="x")),
-    "VC027": (
-        consul(
-            {"s1": consul_hcl({"node_name": "s1", "server": True, "data_dir": "/d", "bind_addr": "10.0.0.1"})},
-            unknown_keys="warn",
-        ),
-        consul(
-            {"s1": consul_hcl({"node_name": "s1", "server": True, "data_dir": "/d", "bind_adr": "10.0.0.1"})},
-            unknown_keys="warn",
-        ),
+    "VC027": (node(options={"unknown_keys": "warn"}), node(bind_adr="10.0.0.1", options={"unknown_keys": "warn"})),
+    "VC029": (
+        node(server_rejoin_age_max="168h", options={"consul_version": "1.15.10"}),
+        node(server_rejoin_age_max="168h", options={"consul_version": "1.15.3"}),
     ),
     "VC028": (node("auto_encrypt {\n  allow_tls = true\n}"), node("auto_encrypt {\n  tls = true\n}")),
 }

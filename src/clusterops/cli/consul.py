@@ -16,11 +16,13 @@ from clusterops.cli.options import (
     FINDINGS_FORMATS,
     Apply,
     ConsulConnection,
+    FailOn,
     MinFailureTolerance,
     StateDir,
     Yes,
     consul_connection,
     consul_group_callback,
+    finish_findings,
     format_option,
 )
 
@@ -105,9 +107,7 @@ def status(
 @consul_connection
 def check(
     fmt: FindingsFormat = "table",
-    fail_on: Annotated[str, typer.Option("--fail-on", help="Exit 1 on findings at or above: info, warning, error.")] = (
-        "error"
-    ),
+    fail_on: FailOn = "error",
     min_failure_tolerance: MinFailureTolerance = 1,
     observe: Annotated[
         str, typer.Option("--observe", help="Watch this long (e.g. 30s) to catch a flapping leader (CH018).")
@@ -119,14 +119,9 @@ def check(
     from clusterops.consul.state import ClusterState, read_cluster_state_or_none, read_settled_state
     from clusterops.consul.status import summarize
     from clusterops.durations import parse_duration
-    from clusterops.findings import Report, Severity
-    from clusterops.report import render
+    from clusterops.findings import Report
     from clusterops.wait import sample
 
-    try:
-        threshold = Severity(fail_on)
-    except ValueError:
-        raise typer.BadParameter("use info, warning or error", param_hint="--fail-on") from None
     seconds = parse_duration(observe, name="--observe")
     with conn.client() as client:
         states: list[ClusterState | None] = []
@@ -154,8 +149,7 @@ def check(
         summary=f"leader {s.leader or 'NONE'}, voters {s.voters}, quorum {s.quorum}, "
         f"failure tolerance {s.failure_tolerance}",
     )
-    render(report, fmt, sys.stdout, fail_on=threshold)
-    raise typer.Exit(report.exit_code(threshold))
+    finish_findings(report, fmt, fail_on)
 
 
 @app.command()
@@ -327,7 +321,7 @@ def upgrade(
     """Rolling upgrade of the inventory's servers: followers first, the leader last, a gate after each."""
     from pathlib import Path
 
-    from clusterops.cli.upgrade_view import EventPrinter, LiveView, render_plan, render_report
+    from clusterops.cli.upgrade_view import EventPrinter, LiveView, render_plan, render_report, show_plan
     from clusterops.consul.inventory import load_inventory
     from clusterops.consul.upgrade.execute import UpgradeOptions
     from clusterops.consul.upgrade.reader import ClusterReader, inventory_settings
@@ -349,11 +343,7 @@ def upgrade(
             plan = make_plan(inv, reader, to, plan_options)
         finally:
             reader.close()
-        if fmt == "json":
-            typer.echo(json.dumps(plan_document(plan), indent=2))
-        else:
-            render_plan(plan)
-        raise typer.Exit(0 if plan.ok else 1)
+        show_plan(plan, fmt, plan_document, render_plan)
 
     options = UpgradeOptions(
         target=to,
@@ -363,7 +353,6 @@ def upgrade(
         snapshot=not no_snapshot,
     )
     import contextlib
-    import sys
 
     from clusterops.cli.snapshot import check_restores
 

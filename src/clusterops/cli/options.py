@@ -17,12 +17,14 @@ import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 if TYPE_CHECKING:
     from clusterops.consul.client import ConsulClient
+    from clusterops.findings import Report, Severity
 
 # -- formats ------------------------------------------------------------------------------------
 
@@ -78,8 +80,45 @@ StateDir = Annotated[
         show_default=False,
     ),
 ]
+SEVERITIES = ("info", "warning", "error")
+
+
+def _check_fail_on(value: str) -> str:
+    if value not in SEVERITIES:
+        raise typer.BadParameter(f"unknown level {value!r}; use {_say(SEVERITIES)}")
+    return value
+
+
+FailOn = Annotated[
+    str,
+    typer.Option("--fail-on", help="Exit 1 on findings at or above: info, warning or error.", callback=_check_fail_on),
+]
+"""The findings threshold, checked while the command line is parsed (exit 2), like `-f`."""
+
 Apply = Annotated[bool, typer.Option("--apply", help="Make the change (default: only show the plan).")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="With --apply: do not ask for confirmation.")]
+
+
+def finish_findings(report: Report, fmt: str, fail_on: str | Severity, output: Path | None = None) -> NoReturn:
+    """The tail of every findings command: render `report` in `fmt` (to `output`, else stdout; the
+    summary then goes to stderr) and exit 1 when a finding is at or above `fail_on`, else 0."""
+    import sys
+
+    from clusterops.errors import UsageError
+    from clusterops.findings import Severity
+    from clusterops.report import render
+
+    threshold = Severity(fail_on)
+    if output is None:
+        render(report, fmt, sys.stdout, fail_on=threshold)
+    else:
+        try:
+            with output.open("w", encoding="utf-8") as fh:
+                render(report, fmt, fh, fail_on=threshold)
+        except OSError as err:
+            raise UsageError(f"cannot write {output}: {err.strerror or err}") from None
+        typer.echo(report.summary, err=True)
+    raise typer.Exit(report.exit_code(threshold))
 
 
 # -- connection options declared once -----------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from clusterops.cli.options import FINDINGS_FORMATS, format_option
+from clusterops.cli.options import FINDINGS_FORMATS, FailOn, format_option
 
 if TYPE_CHECKING:
     from clusterops.findings import Severity
@@ -20,7 +20,6 @@ FindingsFormat = Annotated[str, format_option(*FINDINGS_FORMATS)]
 Inventory = Annotated[str, typer.Option("--inventory", "-i", help="Inventory YAML (servers and their drivers).")]
 
 
-FailOn = Annotated[str, typer.Option("--fail-on", help="Exit 1 on findings at or above: info, warning, error.")]
 MinNofile = Annotated[
     int,
     typer.Option(
@@ -39,10 +38,7 @@ def _judging(fail_on: str, min_nofile: int, max_clock_offset: str, probe_timeout
     from clusterops.findings import Severity
     from clusterops.preflight.rules import Thresholds
 
-    try:
-        threshold = Severity(fail_on)
-    except ValueError:
-        raise typer.BadParameter("use info, warning or error", param_hint="--fail-on") from None
+    threshold = Severity(fail_on)  # checked while parsing (FailOn)
     thresholds = Thresholds(
         min_nofile=min_nofile, max_clock_offset=parse_duration(max_clock_offset, name="--max-clock-offset")
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 import typer
 
@@ -57,9 +58,21 @@ class EventPrinter:
         typer.echo(f"[{t}] {kind:<13} {text}", err=False)
 
 
-def render_report(report: dict[str, Any]) -> None:
+def show_plan(plan: Plan, fmt: str, document: Callable[[Plan], Any], render: Callable[[Plan], None]) -> NoReturn:
+    """A dry run's answer: the plan as JSON or as the product's table; exit 0 when it may go, 1 when refused."""
+    if fmt == "json":
+        typer.echo(json.dumps(document(plan), indent=2))
+    else:
+        render(plan)
+    raise typer.Exit(0 if plan.ok else 1)
+
+
+def render_report(report: dict[str, Any], *, product: str = "", leader: str = "leader") -> None:
+    """A finished run, one line per server. Consul's and Vault's runs make the same report; a Vault
+    run calls its leader the active node (`product="vault "`, `leader="active"`)."""
+    changes = "leader changes" if leader == "leader" else f"{leader}-node changes"
     typer.echo(
-        f"upgrade {report['status']}: run {report['run_id']}, leader changes {report['leader_changes']}, "
+        f"{product}upgrade {report['status']}: run {report['run_id']}, {changes} {report['leader_changes']}, "
         f"{report['elapsed'] or 0:.1f}s"
     )
     for s in report["steps"]:
@@ -68,7 +81,7 @@ def render_report(report: dict[str, Any]) -> None:
         typer.echo(
             f"  {s['server']:<10} {s['status']:<8} "
             + (f"{took:6.1f}s  " if took else "")
-            + (f"FT {gate.get('failure_tolerance')} leader {gate.get('leader')}" if gate else "")
+            + (f"FT {gate.get('failure_tolerance')} {leader} {gate.get(leader)}" if gate else "")
         )
 
 

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from clusterops.cli.options import FINDINGS_FORMATS, format_option
+from clusterops.cli.options import FINDINGS_FORMATS, finish_findings, format_option
 
 if TYPE_CHECKING:
-    from clusterops.findings import Report
+    pass
 
 app = typer.Typer(
     help="Validate bind/advertise addresses of Consul and Vault/OpenBao server configs (offline, for CI).",
@@ -70,28 +70,7 @@ def _run(
         report = validate_vault(
             paths, facts=loaded, live=host, target=options.get("target") or "vault", version=options.get("version")
         )
-    threshold = Severity.WARNING if strict else Severity.ERROR
-    _render(report, fmt, output, threshold)
-    raise typer.Exit(report.exit_code(threshold))
-
-
-def _render(report: Report, fmt: str, output: Path | None, threshold: object) -> None:
-    import sys
-
-    from clusterops.errors import UsageError
-    from clusterops.findings import Severity
-    from clusterops.report import render
-
-    assert isinstance(threshold, Severity)
-    if output is None:
-        render(report, fmt, sys.stdout, fail_on=threshold)
-        return
-    try:
-        with output.open("w", encoding="utf-8") as fh:
-            render(report, fmt, fh, fail_on=threshold)
-    except OSError as err:
-        raise UsageError(f"cannot write {output}: {err.strerror or err}") from None
-    typer.echo(report.summary, err=True)
+    finish_findings(report, fmt, Severity.WARNING if strict else Severity.ERROR, output)
 
 
 @app.command()

@@ -8,7 +8,6 @@ Tokens come from VAULT_TOKEN / BAO_TOKEN, --token-file or the inventory's token_
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -17,9 +16,11 @@ import typer
 from clusterops.cli.options import (
     FINDINGS_FORMATS,
     Apply,
+    FailOn,
     MinFailureTolerance,
     StateDir,
     Yes,
+    finish_findings,
     format_option,
     with_connection,
 )
@@ -176,22 +177,15 @@ def check(
     conn: RaftConnection,
     inventory: Inventory = None,
     fmt: Annotated[str, format_option(*FINDINGS_FORMATS)] = "table",
-    fail_on: Annotated[str, typer.Option("--fail-on", help="Exit 1 on findings at or above: info, warning, error.")] = (
-        "error"
-    ),
+    fail_on: FailOn = "error",
     min_failure_tolerance: MinFailureTolerance = 1,
 ) -> None:
     """Findings with stable ids (VH001...) and remedies. Exit 0 healthy, 1 findings, 2 errors."""
-    from clusterops.findings import Report, Severity
-    from clusterops.report import render
+    from clusterops.findings import Report
     from clusterops.vault.checks import RULES, check_cluster
     from clusterops.vault.state import read_vault_state
     from clusterops.vault.status import summarize
 
-    try:
-        threshold = Severity(fail_on)
-    except ValueError:
-        raise typer.BadParameter("use info, warning or error", param_hint="--fail-on") from None
     client, targets = _connect(inventory, conn)
     with client:
         state = read_vault_state(client, targets)
@@ -203,8 +197,7 @@ def check(
         summary=f"active {s.active or 'NONE'}, voters {s.voters}, quorum {s.quorum}, "
         f"failure tolerance {s.failure_tolerance}",
     )
-    render(report, fmt, sys.stdout, fail_on=threshold)
-    raise typer.Exit(report.exit_code(threshold))
+    finish_findings(report, fmt, fail_on)
 
 
 @app.command()
@@ -440,7 +433,7 @@ def upgrade(
     from pathlib import Path
 
     from clusterops.cli.consul import stop_at_safe_point
-    from clusterops.cli.upgrade_view import EventPrinter
+    from clusterops.cli.upgrade_view import EventPrinter, render_report, show_plan
     from clusterops.consul.upgrade.execute import UpgradeOptions
     from clusterops.durations import parse_duration
     from clusterops.vault.inventory import load_vault_inventory
@@ -462,11 +455,7 @@ def upgrade(
         inv = load_vault_inventory(inventory)
         with connect(inv) as client:
             plan = make_plan(inv, make_adapter(inv, client), to.strip().lstrip("v"), plan_options)
-        if fmt == "json":
-            typer.echo(json.dumps(plan_document(plan), indent=2))
-        else:
-            _render_vault_plan(plan)
-        raise typer.Exit(0 if plan.ok else 1)
+        show_plan(plan, fmt, plan_document, _render_vault_plan)
     options = UpgradeOptions(
         target=to,
         gate_timeout=parse_duration(gate_timeout, name="--gate-timeout"),
@@ -497,18 +486,7 @@ def upgrade(
     if fmt == "json":
         typer.echo(json.dumps({"event": "report", **report}, default=str))
         return
-    typer.echo(
-        f"vault upgrade {report['status']}: run {report['run_id']}, active-node changes {report['leader_changes']}, "
-        f"{report['elapsed'] or 0:.1f}s"
-    )
-    for s in report["steps"]:
-        gate = s.get("gate") or {}
-        took = s.get("t_total")
-        typer.echo(
-            f"  {s['server']:<10} {s['status']:<8} "
-            + (f"{took:6.1f}s  " if took else "")
-            + (f"FT {gate.get('failure_tolerance')} active {gate.get('active')}" if gate else "")
-        )
+    render_report(report, product="vault ", leader="active")
 
 
 # Host preflight lives in its own module; registered here so that it is `clusterops vault preflight`.

@@ -23,7 +23,9 @@ This module talks to Consul's session and KV endpoints through the adapter's pub
 `get_json`/`call_api` (errors translated as everywhere else). Each write says whether it is
 idempotent: a session create is not (a retried create whose first answer was lost leaves a
 second session behind), renew, destroy and acquire-by-the-same-session are (Consul answers the
-same when they are done twice).
+same when they are done twice). The create is still repeated while no server can make one (a
+`--resume` right after a crash often meets a leader election): a session whose answer was lost
+holds no key and expires after its TTL, so a repeat costs nothing but that.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
 
 LOCK_KEY = "clusterops/lock"
 SESSION_TTL = 20.0  # seconds; Consul invalidates an unrenewed session after up to twice this
+LEADER_WAIT = 30.0  # seconds a run waits for a server able to create its session (an election)
 PERM_LOCK = "session:write and key:write on clusterops/lock"
 
 
@@ -195,11 +198,6 @@ def create_session(client: ConsulClient, name: str, ttl: float = SESSION_TTL) ->
     return str((reply or {}).get("ID", ""))
 
 
-def session_exists(client: ConsulClient, session: str) -> bool:
-    reply = _get(client, "session info", f"/v1/session/info/{session}")
-    return bool(reply)
-
-
 def destroy_session(client: ConsulClient, session: str) -> None:
     _put(client, "session destroy", f"/v1/session/destroy/{session}", [], idempotent=True)
 
@@ -339,6 +337,7 @@ def acquire(
     break_lock: bool = False,
     key: str = LOCK_KEY,
     ttl: float = SESSION_TTL,
+    wait: float = LEADER_WAIT,
 ) -> Lock:
     """Take the local lock, then the cluster lock; raise LockHeld naming the holder if either is held."""
     holder = Holder.me(command, run_id)
@@ -346,7 +345,7 @@ def acquire(
     local.acquire(holder)
     lock = Lock(holder, local, clients, key=key, ttl=ttl)
     try:
-        _acquire_cluster(lock, resume=resume, break_lock=break_lock)
+        _acquire_cluster(lock, resume=resume, break_lock=break_lock, wait=wait)
     except BaseException:
         local.release()
         raise
@@ -354,10 +353,29 @@ def acquire(
     return lock
 
 
-def _acquire_cluster(lock: Lock, *, resume: bool, break_lock: bool) -> None:
+def _create_session(lock: Lock, wait: float) -> str:
+    """A new session through the first server able to make one, waiting up to `wait` seconds for one
+    (no leader, a server restarting): each try either made no session or one that holds nothing and
+    expires after its TTL."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return str(lock._first(lambda c: create_session(c, _session_name(lock.holder), lock.ttl)))
+        except AuthError:
+            raise
+        except ClusterOpsError as err:
+            if time.monotonic() >= deadline:
+                raise ClusterOpsError(
+                    f"cannot take the cluster lock {lock.key}: no server could create a session for "
+                    f"{wait:g}s (no leader?); nothing was touched: {err}"
+                ) from None
+            time.sleep(1.0)
+
+
+def _acquire_cluster(lock: Lock, *, resume: bool, break_lock: bool, wait: float = LEADER_WAIT) -> None:
     notes: list[str] = []
     try:
-        session = lock._first(lambda c: create_session(c, _session_name(lock.holder), lock.ttl))
+        session = _create_session(lock, wait)
     except AuthError as err:
         lock.notes = (_fallback(lock, err),)
         return

@@ -98,10 +98,6 @@ class Version:
     def at_least(self, major: int, minor: int, patch: int = 0) -> bool:
         return (self.major, self.minor, self.patch) >= (major, minor, patch)
 
-    @property
-    def series(self) -> str:
-        return f"{self.major}.{self.minor}"
-
     def __str__(self) -> str:
         return f"{self.major}.{self.minor}.{self.patch}" + (f"-{self.prerelease}" if self.prerelease else "")
 

@@ -214,13 +214,7 @@ def consul_upgrade(ctx: RunContext, args: dict[str, Any], apply: bool) -> Outcom
         inventory.path, target, plan_options=plan_options, options=options, resume=resume, state_dir=ctx.state_dir,
         on_event=on_event, should_stop=ctx.expired,
     )  # fmt: skip
-    done = [s["server"] for s in report["steps"] if s["status"] == "done"]
-    return Outcome(
-        "ok",
-        f"upgraded {', '.join(done) or 'nothing (all on target)'} to {target}; "
-        f"leader changes {report['leader_changes']}",
-        {"upgrade_run": report["run_id"]},
-    )
+    return _upgrade_outcome(report, target, "leader changes")
 
 
 def _plan_outcome(plan: Any, noun: str) -> Outcome:
@@ -294,11 +288,15 @@ def vault_upgrade(ctx: RunContext, args: dict[str, Any], apply: bool) -> Outcome
         str(path), target, plan_options=plan_options, options=options, resume=resume, state_dir=ctx.state_dir,
         on_event=on_event, should_stop=ctx.expired,
     )  # fmt: skip
+    return _upgrade_outcome(report, target, "active-node changes")
+
+
+def _upgrade_outcome(report: dict[str, Any], target: str, changes: str) -> Outcome:
+    """A finished upgrade run (Consul's or Vault's: the same report) as a step's outcome."""
     done = [s["server"] for s in report["steps"] if s["status"] == "done"]
     return Outcome(
         "ok",
-        f"upgraded {', '.join(done) or 'nothing (all on target)'} to {target}; "
-        f"active-node changes {report['leader_changes']}",
+        f"upgraded {', '.join(done) or 'nothing (all on target)'} to {target}; {changes} {report['leader_changes']}",
         {"upgrade_run": report["run_id"]},
     )
 
@@ -326,18 +324,34 @@ def _facts(ctx: RunContext, args: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def _text(value: object) -> str | None:
+    """A rendered option: None when absent or empty, else its text."""
+    if value is None:
+        return None
+    return str(value).strip() or None
+
+
 def validate_consul(ctx: RunContext, args: dict[str, Any], apply: bool) -> Outcome:
     from clusterops.validate.run import validate_consul as run
 
     paths = [str(ctx.path(p)) for p in args["nodes"]]
-    return _validation(run(paths, **_facts(ctx, args)), truthy(args.get("strict", False), "strict"))
+    report = run(
+        paths,
+        **_facts(ctx, args),
+        consul_version=_text(args.get("consul_version")),
+        unknown_keys=_text(args.get("unknown_keys")) or "error",
+    )
+    return _validation(report, truthy(args.get("strict", False), "strict"))
 
 
 def validate_vault(ctx: RunContext, args: dict[str, Any], apply: bool) -> Outcome:
     from clusterops.validate.run import validate_vault as run
 
     paths = [str(ctx.path(p)) for p in args["configs"]]
-    return _validation(run(paths, **_facts(ctx, args)), truthy(args.get("strict", False), "strict"))
+    report = run(
+        paths, **_facts(ctx, args), target=_text(args.get("target")) or "vault", version=_text(args.get("version"))
+    )
+    return _validation(report, truthy(args.get("strict", False), "strict"))
 
 
 # -- kv ------------------------------------------------------------------------------------------

@@ -264,6 +264,17 @@ CONSUL_RULES = (
         ),
     ),
     Rule(
+        "VC029",
+        W,
+        "Config key added in a patch release of the target's line: earlier patch releases refuse it",
+        "Check that the Consul release you deploy has the key (its changelog), or give --consul-version the "
+        "exact release.",
+        doc=(
+            "The key is in the line's newest patch release but not in its first: a target patch release between "
+            "the two may or may not have it (the key sets are read per line, from its first and newest patch)."
+        ),
+    ),
+    Rule(
         "VC025",
         W,
         "client_addr is empty, client services will not be listening for connections",

@@ -1,10 +1,22 @@
-"""The keys Consul 1.14 accepts in a config file, as a tree (generated, do not edit by hand).
+"""The keys each Consul release line accepts in a config file (generated, do not edit by hand).
 
-Derived from the `mapstructure` and `alias` struct tags of Consul 1.14.11 `agent/config/config.go` and
-`deprecated.go` by `tests/data/validate/gen_consul_keys.py`. A leaf is the Go type class of the value
-("str", "int", "bool", "float", "list" of strings); `None` is a free-form map or a definition we do not descend
-into (services, checks, config entries, node_meta, ...); a dict is a block whose keys are known, and a block
-holding `"*": "repeatable"` may be given several times. Consul matches keys case-insensitively (mapstructure).
+Made by `tests/data/validate/gen_consul_keys.py` (its docstring says how) from the module sources of
+github.com/hashicorp/consul on the Go module proxy, one release per line (`SOURCES`: the line's newest patch
+release there and its go.sum hash). Regenerate with
+
+    python tests/data/validate/gen_consul_keys.py > src/clusterops/validate/consul_keys.py
+    ruff format src/clusterops/validate/consul_keys.py
+
+`KEYS` is every key any of these lines decodes, as a tree: a leaf is the Go type class of the value ("str",
+"int", "bool", "float", "list" of strings); `None` is a free-form map or a definition we do not descend into
+(services, checks, config entries, node_meta, ...); a dict is a block whose keys are known, and a block holding
+`"*": "repeatable"` may be given several times. Consul matches keys case-insensitively (mapstructure).
+The other tables are dotted key -> facts, each with the module version and file it was read from:
+`ADDED` (line, source): the first line that has the key; `REMOVED` (line, source): the first line that no
+longer has it; `PATCH_ADDED` line -> {key: source}: keys of the line's newest patch that its first release
+(`FIRST`) lacks (a patch release added them: earlier patches of the line refuse them); `DEPRECATED`
+(replacement or None, line, source): Consul warns, in its words, from that line on; `TOLERATED` (line,
+source): a key builder.go no longer decodes but only warns about.
 """
 
 from __future__ import annotations
@@ -12,6 +24,35 @@ from __future__ import annotations
 from typing import Final, Union
 
 KeyTree = dict[str, Union[str, "KeyTree", None]]
+
+
+MODULE: Final = "github.com/hashicorp/consul"
+
+SOURCES: Final[dict[str, tuple[str, str]]] = {
+    "1.13": ("v1.13.9", "h1:a4tbzEZTk+LDrgdgBztSb65gWoVIk222Z0wDeE/06uU="),
+    "1.14": ("v1.14.11", "h1:AQqgpdtUQcQIh86DtcPfkOignrSWgRTpzByLgRzTOAc="),
+    "1.15": ("v1.15.10", "h1:UyGN421G9dtAphTpj+4xzkHJ9KUepl33AHrWpsLV9Ng="),
+    "1.16": ("v1.16.6", "h1:7BVMdSQNFSUpFdIuAk0IMVggJZI7ETXg/M5Z5EK3reQ="),
+    "1.17": ("v1.17.3", "h1:ARFZxcWhv13DCeBCza2vZZSJa1DCaEl6cAfcqUD5aSo="),
+    "1.18": ("v1.18.2", "h1:eKdWLBfye2GjC3TdYU9mqJVG9N9NdFWwPWakOm9KynQ="),
+    "1.19": ("v1.19.2", "h1:UT7BrBBUVPdco/tGPyxewmFZVNmf/qjCk4Wddchtudg="),
+    "1.20": ("v1.20.6", "h1:eR9c/s/EObDfbLcpIlz1TMRVChT3n1zfeu4JIBTKOOM="),
+    "1.21": ("v1.21.5", "h1:TJ2t++77orSvHsVRRzL2VHQiGCcCrtDBlM8N1xr/Luo="),
+    "1.22": ("v1.22.7", "h1:XSVUnB1lMFFZPTPuUJ15YebygLyBwBstFj5He24MU6U="),
+}
+
+FIRST: Final[dict[str, str]] = {
+    "1.13": "v1.13.0",
+    "1.14": "v1.14.0",
+    "1.15": "v1.15.0",
+    "1.16": "v1.16.0",
+    "1.17": "v1.17.0",
+    "1.18": "v1.18.0",
+    "1.19": "v1.19.0",
+    "1.20": "v1.20.0",
+    "1.21": "v1.21.0",
+    "1.22": "v1.22.0",
+}
 
 KEYS: Final[KeyTree] = {
     "acl": {
@@ -29,7 +70,9 @@ KEYS: Final[KeyTree] = {
             "agent": "str",
             "agent_master": "str",
             "agent_recovery": "str",
+            "config_file_service_registration": "str",
             "default": "str",
+            "dns": "str",
             "initial_management": "str",
             "managed_service_provider": {"*": "repeatable", "accessor_id": "str", "secret_id": "str"},
             "master": "str",
@@ -56,7 +99,7 @@ KEYS: Final[KeyTree] = {
     "advertise_reconnect_timeout": "str",
     "ae_interval": "str",
     "alt_domain": "str",
-    "audit": {"enabled": "bool", "sink": None},
+    "audit": {"enabled": "bool", "rpc_enabled": "bool", "sink": None},
     "auto_config": {
         "authorization": {
             "enabled": "bool",
@@ -128,6 +171,8 @@ KEYS: Final[KeyTree] = {
         "enable_serverless_plugin": "bool",
         "enabled": "bool",
         "test_ca_leaf_root_change_spread": "str",
+        "virtual_ip_cidr_v4": "str",
+        "virtual_ip_cidr_v6": "str",
     },
     "consul": {
         "election_timeout": "str",
@@ -140,12 +185,14 @@ KEYS: Final[KeyTree] = {
     },
     "data_dir": "str",
     "datacenter": "str",
+    "default_intention_policy": "str",
     "default_query_time": "str",
     "disable_anonymous_signature": "bool",
     "disable_coordinates": "bool",
     "disable_host_node_id": "bool",
     "disable_http_unprintable_char_filter": "bool",
     "disable_keyring_file": "bool",
+    "disable_kv_key_validation": "bool",
     "disable_remote_exec": "bool",
     "disable_update_check": "bool",
     "discard_check_output": "bool",
@@ -179,6 +226,8 @@ KEYS: Final[KeyTree] = {
     "encrypt": "str",
     "encrypt_verify_incoming": "bool",
     "encrypt_verify_outgoing": "bool",
+    "experiments": "list",
+    "federation_state_anti_entropy_sync_interval": "str",
     "gossip_lan": {
         "gossip_interval": "str",
         "gossip_nodes": "int",
@@ -198,9 +247,13 @@ KEYS: Final[KeyTree] = {
     "http_config": {
         "allow_write_http_from": "list",
         "block_endpoints": "list",
+        "idle_timeout": "str",
         "max_header_bytes": "int",
+        "read_header_timeout": "str",
+        "read_timeout": "str",
         "response_headers": None,
         "use_cache": "bool",
+        "write_timeout": "str",
     },
     "key_file": "str",
     "leave_on_terminate": "bool",
@@ -213,6 +266,7 @@ KEYS: Final[KeyTree] = {
         "http_max_conns_per_client": "int",
         "https_handshake_timeout": "str",
         "kv_max_value_size": "int",
+        "request_limits": {"mode": "str", "read_rate": "float", "write_rate": "float"},
         "rpc_client_timeout": "str",
         "rpc_handshake_timeout": "str",
         "rpc_max_burst": "int",
@@ -220,6 +274,7 @@ KEYS: Final[KeyTree] = {
         "rpc_rate": "float",
         "txn_max_req_len": "int",
     },
+    "locality": {"region": "str", "zone": "str"},
     "log_file": "str",
     "log_json": "bool",
     "log_level": "str",
@@ -234,6 +289,7 @@ KEYS: Final[KeyTree] = {
     "partition": "str",
     "peering": {"enabled": "bool", "test_allow_peer_registrations": "bool"},
     "performance": {
+        "enable_xds_load_balancing": "bool",
         "grpc_keepalive_interval": "str",
         "grpc_keepalive_timeout": "str",
         "leave_drain_time": "str",
@@ -261,7 +317,15 @@ KEYS: Final[KeyTree] = {
     "primary_gateways": "list",
     "primary_gateways_interval": "str",
     "protocol": "int",
-    "raft_boltdb": "str",
+    "raft_boltdb": {"nofreelistsync": "bool"},
+    "raft_logstore": {
+        "backend": "str",
+        "boltdb": {"no_freelist_sync": "bool"},
+        "disable_log_cache": "bool",
+        "verification": {"enabled": "bool", "interval": "str"},
+        "wal": {"segment_size_mb": "int"},
+    },
+    "raft_prevote_disabled": "bool",
     "raft_protocol": "int",
     "raft_snapshot_interval": "str",
     "raft_snapshot_threshold": "int",
@@ -271,7 +335,7 @@ KEYS: Final[KeyTree] = {
     "reconnect_timeout_wan": "str",
     "recursors": "list",
     "rejoin_after_leave": "bool",
-    "reporting": {"license": {"enabled": "bool"}},
+    "reporting": {"license": {"enabled": "bool"}, "snapshot_retention_time": "str"},
     "retry_interval": "str",
     "retry_interval_wan": "str",
     "retry_join": "list",
@@ -297,6 +361,7 @@ KEYS: Final[KeyTree] = {
     "serf_wan_allowed_cidrs": "list",
     "server": "bool",
     "server_name": "str",
+    "server_rejoin_age_max": "str",
     "service": None,
     "services": None,
     "session_ttl_min": "str",
@@ -323,8 +388,10 @@ KEYS: Final[KeyTree] = {
         "circonus_submission_interval": "str",
         "circonus_submission_url": "str",
         "disable_hostname": "bool",
+        "disable_per_tenancy_usage_metrics": "bool",
         "dogstatsd_addr": "str",
         "dogstatsd_tags": "list",
+        "enable_host_metrics": "bool",
         "filter_default": "bool",
         "metrics_prefix": "str",
         "prefix_filter": "list",
@@ -416,4 +483,201 @@ KEYS: Final[KeyTree] = {
     "version_prerelease": "str",
     "watches": None,
     "xds": {"update_max_per_second": "float"},
+}
+
+ADDED: Final[dict[str, tuple[str, str]]] = {
+    "acl.tokens.config_file_service_registration": (
+        "1.15",
+        "github.com/hashicorp/consul@v1.15.10 agent/config/config.go",
+    ),
+    "acl.tokens.dns": ("1.17", "github.com/hashicorp/consul@v1.17.3 agent/config/config.go"),
+    "addresses.grpc_tls": ("1.14", "github.com/hashicorp/consul@v1.14.11 agent/config/config.go"),
+    "audit.rpc_enabled": ("1.16", "github.com/hashicorp/consul@v1.16.6 agent/config/config.go"),
+    "cloud": ("1.14", "github.com/hashicorp/consul@v1.14.11 agent/config/config.go"),
+    "connect.virtual_ip_cidr_v4": ("1.22", "github.com/hashicorp/consul@v1.22.7 agent/config/config.go"),
+    "connect.virtual_ip_cidr_v6": ("1.22", "github.com/hashicorp/consul@v1.22.7 agent/config/config.go"),
+    "default_intention_policy": ("1.18", "github.com/hashicorp/consul@v1.18.2 agent/config/config.go"),
+    "disable_kv_key_validation": ("1.22", "github.com/hashicorp/consul@v1.22.7 agent/config/config.go"),
+    "experiments": ("1.16", "github.com/hashicorp/consul@v1.16.6 agent/config/config.go"),
+    "federation_state_anti_entropy_sync_interval": (
+        "1.22",
+        "github.com/hashicorp/consul@v1.22.7 agent/config/config.go",
+    ),
+    "http_config.idle_timeout": ("1.22", "github.com/hashicorp/consul@v1.22.7 agent/config/config.go"),
+    "http_config.read_header_timeout": ("1.22", "github.com/hashicorp/consul@v1.22.7 agent/config/config.go"),
+    "http_config.read_timeout": ("1.22", "github.com/hashicorp/consul@v1.22.7 agent/config/config.go"),
+    "http_config.write_timeout": ("1.22", "github.com/hashicorp/consul@v1.22.7 agent/config/config.go"),
+    "limits.request_limits": ("1.15", "github.com/hashicorp/consul@v1.15.10 agent/config/config.go"),
+    "locality": ("1.16", "github.com/hashicorp/consul@v1.16.6 agent/config/config.go"),
+    "performance.enable_xds_load_balancing": ("1.21", "github.com/hashicorp/consul@v1.21.5 agent/config/config.go"),
+    "performance.grpc_keepalive_interval": ("1.14", "github.com/hashicorp/consul@v1.14.11 agent/config/config.go"),
+    "performance.grpc_keepalive_timeout": ("1.14", "github.com/hashicorp/consul@v1.14.11 agent/config/config.go"),
+    "ports.grpc_tls": ("1.14", "github.com/hashicorp/consul@v1.14.11 agent/config/config.go"),
+    "raft_logstore": ("1.15", "github.com/hashicorp/consul@v1.15.10 agent/config/config.go"),
+    "raft_prevote_disabled": ("1.21", "github.com/hashicorp/consul@v1.21.5 agent/config/config.go"),
+    "reporting.snapshot_retention_time": ("1.22", "github.com/hashicorp/consul@v1.22.7 agent/config/config.go"),
+    "server_rejoin_age_max": ("1.15", "github.com/hashicorp/consul@v1.15.10 agent/config/config.go"),
+    "telemetry.disable_per_tenancy_usage_metrics": (
+        "1.19",
+        "github.com/hashicorp/consul@v1.19.2 agent/config/config.go",
+    ),
+    "telemetry.enable_host_metrics": ("1.15", "github.com/hashicorp/consul@v1.15.10 agent/config/config.go"),
+    "xds": ("1.14", "github.com/hashicorp/consul@v1.14.11 agent/config/config.go"),
+}
+
+REMOVED: Final[dict[str, tuple[str, str]]] = {
+    "connect.enable_serverless_plugin": (
+        "1.15",
+        "github.com/hashicorp/consul@v1.15.10 agent/config/config.go lacks it (v1.14.11 has it)",
+    )
+}
+
+PATCH_ADDED: Final[dict[str, dict[str, str]]] = {
+    "1.13": {
+        "limits.rpc_client_timeout": "not in github.com/hashicorp/consul@v1.13.0, in v1.13.9 agent/config/config.go",
+        "peering.test_allow_peer_registrations": "not in github.com/hashicorp/consul@v1.13.0, in v1.13.9 "
+        "agent/config/config.go",
+        "reporting": "not in github.com/hashicorp/consul@v1.13.0, in v1.13.9 agent/config/config.go",
+        "tls.defaults.use_auto_cert": "not in github.com/hashicorp/consul@v1.13.0, in v1.13.9 agent/config/config.go",
+        "tls.grpc.use_auto_cert": "not in github.com/hashicorp/consul@v1.13.0, in v1.13.9 agent/config/config.go",
+        "tls.https.use_auto_cert": "not in github.com/hashicorp/consul@v1.13.0, in v1.13.9 agent/config/config.go",
+        "tls.internal_rpc.use_auto_cert": "not in github.com/hashicorp/consul@v1.13.0, in v1.13.9 "
+        "agent/config/config.go",
+    },
+    "1.14": {
+        "performance.grpc_keepalive_interval": "not in github.com/hashicorp/consul@v1.14.0, in v1.14.11 "
+        "agent/config/config.go",
+        "performance.grpc_keepalive_timeout": "not in github.com/hashicorp/consul@v1.14.0, in v1.14.11 "
+        "agent/config/config.go",
+        "reporting": "not in github.com/hashicorp/consul@v1.14.0, in v1.14.11 agent/config/config.go",
+    },
+    "1.15": {
+        "performance.grpc_keepalive_interval": "not in github.com/hashicorp/consul@v1.15.0, in v1.15.10 "
+        "agent/config/config.go",
+        "performance.grpc_keepalive_timeout": "not in github.com/hashicorp/consul@v1.15.0, in v1.15.10 "
+        "agent/config/config.go",
+        "reporting": "not in github.com/hashicorp/consul@v1.15.0, in v1.15.10 agent/config/config.go",
+        "server_rejoin_age_max": "not in github.com/hashicorp/consul@v1.15.0, in v1.15.10 agent/config/config.go",
+        "telemetry.enable_host_metrics": "not in github.com/hashicorp/consul@v1.15.0, in v1.15.10 "
+        "agent/config/config.go",
+    },
+    "1.16": {
+        "performance.grpc_keepalive_interval": "not in github.com/hashicorp/consul@v1.16.0, in v1.16.6 "
+        "agent/config/config.go",
+        "performance.grpc_keepalive_timeout": "not in github.com/hashicorp/consul@v1.16.0, in v1.16.6 "
+        "agent/config/config.go",
+    },
+    "1.22": {
+        "connect.virtual_ip_cidr_v4": "not in github.com/hashicorp/consul@v1.22.0, in v1.22.7 agent/config/config.go",
+        "connect.virtual_ip_cidr_v6": "not in github.com/hashicorp/consul@v1.22.0, in v1.22.7 agent/config/config.go",
+        "federation_state_anti_entropy_sync_interval": "not in github.com/hashicorp/consul@v1.22.0, in v1.22.7 "
+        "agent/config/config.go",
+        "http_config.idle_timeout": "not in github.com/hashicorp/consul@v1.22.0, in v1.22.7 agent/config/config.go",
+        "http_config.read_header_timeout": "not in github.com/hashicorp/consul@v1.22.0, in v1.22.7 "
+        "agent/config/config.go",
+        "http_config.read_timeout": "not in github.com/hashicorp/consul@v1.22.0, in v1.22.7 agent/config/config.go",
+        "http_config.write_timeout": "not in github.com/hashicorp/consul@v1.22.0, in v1.22.7 agent/config/config.go",
+    },
+}
+
+DEPRECATED: Final[dict[str, tuple[str | None, str, str]]] = {
+    "acl.tokens.agent_master": (
+        "acl.tokens.agent_recovery",
+        "1.13",
+        "github.com/hashicorp/consul@v1.13.9 agent/config/deprecated.go",
+    ),
+    "acl.tokens.master": (
+        "acl.tokens.initial_management",
+        "1.13",
+        "github.com/hashicorp/consul@v1.13.9 agent/config/deprecated.go",
+    ),
+    "acl_agent_master_token": (
+        "acl.tokens.agent_recovery",
+        "1.13",
+        "github.com/hashicorp/consul@v1.13.9 agent/config/deprecated.go",
+    ),
+    "acl_agent_token": ("acl.tokens.agent", "1.13", "github.com/hashicorp/consul@v1.13.9 agent/config/deprecated.go"),
+    "acl_datacenter": ("primary_datacenter", "1.13", "github.com/hashicorp/consul@v1.13.9 agent/config/deprecated.go"),
+    "acl_default_policy": (
+        "acl.default_policy",
+        "1.13",
+        "github.com/hashicorp/consul@v1.13.9 agent/config/deprecated.go",
+    ),
+    "acl_down_policy": ("acl.down_policy", "1.13", "github.com/hashicorp/consul@v1.13.9 agent/config/deprecated.go"),
+    "acl_enable_key_list_policy": (
+        "acl.enable_key_list_policy",
+        "1.13",
+        "github.com/hashicorp/consul@v1.13.9 agent/config/deprecated.go",
+    ),
+    "acl_master_token": (
+        "acl.tokens.initial_management",
+        "1.13",
+        "github.com/hashicorp/consul@v1.13.9 agent/config/deprecated.go",
+    ),
+    "acl_replication_token": (
+        "acl.tokens.replication",
+        "1.13",
+        "github.com/hashicorp/consul@v1.13.9 agent/config/deprecated.go",
+    ),
+    "acl_token": ("acl.tokens.default", "1.13", "github.com/hashicorp/consul@v1.13.9 agent/config/deprecated.go"),
+    "acl_ttl": ("acl.token_ttl", "1.13", "github.com/hashicorp/consul@v1.13.9 agent/config/deprecated.go"),
+    "ca_file": ("tls.defaults.ca_file", "1.13", "github.com/hashicorp/consul@v1.13.9 agent/config/deprecated.go"),
+    "ca_path": ("tls.defaults.ca_path", "1.13", "github.com/hashicorp/consul@v1.13.9 agent/config/deprecated.go"),
+    "cert_file": ("tls.defaults.cert_file", "1.13", "github.com/hashicorp/consul@v1.13.9 agent/config/deprecated.go"),
+    "enable_acl_replication": (
+        "acl.enable_token_replication",
+        "1.13",
+        "github.com/hashicorp/consul@v1.13.9 agent/config/deprecated.go",
+    ),
+    "key_file": ("tls.defaults.key_file", "1.13", "github.com/hashicorp/consul@v1.13.9 agent/config/deprecated.go"),
+    "raft_boltdb": ("raft_logstore.boltdb", "1.15", "github.com/hashicorp/consul@v1.15.10 agent/config/deprecated.go"),
+    "start_join": ("retry_join", "1.15", "github.com/hashicorp/consul@v1.15.10 agent/config/deprecated.go"),
+    "start_join_wan": ("retry_join_wan", "1.15", "github.com/hashicorp/consul@v1.15.10 agent/config/deprecated.go"),
+    "tls_cipher_suites": (
+        "tls.defaults.tls_cipher_suites",
+        "1.13",
+        "github.com/hashicorp/consul@v1.13.9 agent/config/deprecated.go",
+    ),
+    "tls_min_version": (
+        "tls.defaults.tls_min_version",
+        "1.13",
+        "github.com/hashicorp/consul@v1.13.9 agent/config/deprecated.go",
+    ),
+    "tls_prefer_server_cipher_suites": (None, "1.13", "github.com/hashicorp/consul@v1.13.9 agent/config/deprecated.go"),
+    "ui": ("ui_config.enabled", "1.13", "github.com/hashicorp/consul@v1.13.9 agent/config/builder.go"),
+    "ui_content_path": (
+        "ui_config.content_path",
+        "1.13",
+        "github.com/hashicorp/consul@v1.13.9 agent/config/builder.go",
+    ),
+    "ui_dir": ("ui_config.dir", "1.13", "github.com/hashicorp/consul@v1.13.9 agent/config/builder.go"),
+    "verify_incoming": (
+        "tls.defaults.verify_incoming",
+        "1.13",
+        "github.com/hashicorp/consul@v1.13.9 agent/config/deprecated.go",
+    ),
+    "verify_incoming_https": (
+        "tls.https.verify_incoming",
+        "1.13",
+        "github.com/hashicorp/consul@v1.13.9 agent/config/deprecated.go",
+    ),
+    "verify_incoming_rpc": (
+        "tls.internal_rpc.verify_incoming",
+        "1.13",
+        "github.com/hashicorp/consul@v1.13.9 agent/config/deprecated.go",
+    ),
+    "verify_outgoing": (
+        "tls.defaults.verify_outgoing",
+        "1.13",
+        "github.com/hashicorp/consul@v1.13.9 agent/config/deprecated.go",
+    ),
+    "verify_server_hostname": (
+        "tls.internal_rpc.verify_server_hostname",
+        "1.13",
+        "github.com/hashicorp/consul@v1.13.9 agent/config/deprecated.go",
+    ),
+}
+
+TOLERATED: Final[dict[str, tuple[str, str]]] = {
+    "acl_enforce_version_8": ("1.13", "github.com/hashicorp/consul@v1.13.9 agent/config/builder.go")
 }

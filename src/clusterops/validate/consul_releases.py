@@ -1,20 +1,23 @@
-"""Which config keys each Consul release line accepts, and what each release deprecated, with sources.
+"""Which config keys each Consul release line accepts, what each release added, removed and deprecated, and where
+each fact was read.
 
-`consul_keys.KEYS` is the full key tree of Consul 1.14.11 (generated from its `agent/config/config.go` and
-`deprecated.go`). The other release lines are described as differences from it, each fact with its source:
+The facts are generated (`consul_keys`, by `tests/data/validate/gen_consul_keys.py`) from the module sources of
+every release line from 1.13 to the newest on the Go module proxy: its newest patch release's
+`agent/config/config.go` and `deprecated.go` (key tree and deprecations) and `builder.go` (deprecation warnings
+of the same wording, and removed keys it still tolerates). Each `Change` carries that source (module version and
+file). Only 1.13.9 and 1.14.11 run here: `tests/integration/test_validate_differential.py` checks our verdicts
+against those binaries; the newer lines are read from their sources, not run.
 
-- 1.13: `gen_consul_keys.py` run on the 1.13.9 and 1.14.11 module sources (Go module cache,
-  github.com/hashicorp/consul@v1.13.9 / @v1.14.11 `agent/config`); the keys below are the ones 1.14 added.
-  Checked against the real binaries by `tests/integration/test_validate_differential.py`.
-- 1.15 and later: `raft_logstore` ("This was added in Consul v1.15.0", developer.hashicorp.com
-  consul/docs/reference/agent/configuration-file/raft); `start_join` / `start_join_wan` / `raft_boltdb` move to
-  Consul's `DeprecatedConfig` (hashicorp/consul `agent/config/deprecated.go`, stored commit 090b1af9), which
-  then warns "The 'start_join' field is deprecated. Use the 'retry_join' field instead.". Newer release lines
-  are not described here (their binaries cannot be run here to check a catalog): validating for them uses the
-  1.15 set, and `--unknown-keys warn` keeps a key we do not know from failing the check.
-
-Deprecations present in every release we describe (1.13 and 1.14 `deprecated.go`) warn with their replacement,
-in Consul's words. No key of our release range was removed outright; `REMOVED` is there for the first one.
+- A key added by a later line than the target is "added in Consul X" (VC002, Consul's "invalid config key"); a
+  key the target's line already removed is "removed in Consul Y" (VC002); a key the target still has but a later
+  line removes is a warning naming that line (VC026), so an upgrade does not find it first.
+- A deprecation applies from the line whose sources first warn, with Consul's own wording
+  (`deprecationWarning`: "The 'start_join' field is deprecated. Use the 'retry_join' field instead.").
+- A key a patch release added (absent from the line's first release) is refused for that first release
+  (e.g. `server_rejoin_age_max` for 1.15.0) and a warning (VC029) for a patch between it and the newest patch
+  we read; for the line alone (`1.15`) it is accepted, as the line's key set is its newest patch's.
+- A version newer than the newest line we know is validated with the newest key set; `--unknown-keys warn`
+  keeps a key we do not know from failing the check.
 """
 
 from __future__ import annotations
@@ -22,78 +25,49 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from functools import cache
-from typing import Final
+from typing import Final, Literal
 
-from clusterops.validate.consul_keys import KEYS, KeyTree
+from clusterops.validate import consul_keys as _data
+from clusterops.validate.consul_keys import FIRST, KEYS, MODULE, PATCH_ADDED, SOURCES, TOLERATED, KeyTree
 
-RELEASES: Final = ("1.13", "1.14", "1.15")
+RELEASES: Final = tuple(SOURCES)
+"""Every release line we know, oldest first ("1.13" ... the newest on the Go module proxy)."""
 NEWEST: Final = RELEASES[-1]
 
-# dotted key -> (release that added it, its type class or sub-tree); keys missing before that release.
-_ADDED_1_14: dict[str, object] = {
-    "addresses.grpc_tls": "str",
-    "ports.grpc_tls": "int",
-    "cloud": None,  # replaced below by the 1.14 sub-tree
-    "performance.grpc_keepalive_interval": "str",
-    "performance.grpc_keepalive_timeout": "str",
-    "xds": None,
-}
-_RAFT_LOGSTORE: KeyTree = {
-    "backend": "str",
-    "disable_log_cache": "bool",
-    "verification": {"enabled": "bool", "interval": "str"},
-    "boltdb": {"no_freelist_sync": "bool"},
-    "wal": {"segment_size_mb": "int"},
-}
-
-ADDED: Final[dict[str, str]] = {
-    **dict.fromkeys(_ADDED_1_14, "1.14"),
-    "raft_logstore": "1.15",
-}
+ADDED: Final[dict[str, str]] = {k: line for k, (line, _) in _data.ADDED.items()}
 """Dotted key -> the release line that added it."""
+REMOVED: Final[dict[str, str]] = {k: line for k, (line, _) in _data.REMOVED.items()}
+"""Dotted key -> the release line that removed it (Consul then refuses it: 'invalid config key')."""
+IGNORED_REMOVED: Final = frozenset(TOLERATED)
+"""Removed keys Consul still tolerates with a warning (builder.go: "config key %q is deprecated and should be
+removed")."""
 
-IGNORED_REMOVED: Final = frozenset({"acl_enforce_version_8"})
-"""Removed keys Consul still tolerates with a warning (builder.go, 1.13 and 1.14: "config key %q is deprecated
-and should be removed")."""
+Kind = Literal["added", "removed", "deprecated", "tolerated", "patch"]
 
-REMOVED: Final[dict[str, str]] = {}
-"""Dotted key -> the release line that removed it (none in 1.13 .. 1.15)."""
 
-_DEPRECATED_ALWAYS: dict[str, str] = {
-    "acl_agent_master_token": "acl.tokens.agent_recovery",
-    "acl_agent_token": "acl.tokens.agent",
-    "acl_token": "acl.tokens.default",
-    "acl_master_token": "acl.tokens.initial_management",
-    "acl_replication_token": "acl.tokens.replication",
-    "enable_acl_replication": "acl.enable_token_replication",
-    "acl_datacenter": "primary_datacenter",
-    "acl_default_policy": "acl.default_policy",
-    "acl_down_policy": "acl.down_policy",
-    "acl_ttl": "acl.token_ttl",
-    "acl_enable_key_list_policy": "acl.enable_key_list_policy",
-    "acl.tokens.agent_master": "acl.tokens.agent_recovery",
-    "acl.tokens.master": "acl.tokens.initial_management",
-    "ca_file": "tls.defaults.ca_file",
-    "ca_path": "tls.defaults.ca_path",
-    "cert_file": "tls.defaults.cert_file",
-    "key_file": "tls.defaults.key_file",
-    "tls_cipher_suites": "tls.defaults.tls_cipher_suites",
-    "tls_min_version": "tls.defaults.tls_min_version",
-    "verify_incoming": "tls.defaults.verify_incoming",
-    "verify_incoming_https": "tls.https.verify_incoming",
-    "verify_incoming_rpc": "tls.internal_rpc.verify_incoming",
-    "verify_outgoing": "tls.defaults.verify_outgoing",
-    "verify_server_hostname": "tls.internal_rpc.verify_server_hostname",
-    # builder.go warnings of the same wording for the UI keys
-    "ui": "ui_config.enabled",
-    "ui_dir": "ui_config.dir",
-    "ui_content_path": "ui_config.content_path",
-}
-_DEPRECATED_1_15: dict[str, str] = {
-    "start_join": "retry_join",
-    "start_join_wan": "retry_join_wan",
-    "raft_boltdb": "raft_logstore.boltdb",
-}
+@dataclass(frozen=True)
+class Change:
+    """One fact of the catalog: `key` was `kind` in release line `release`, as read in `source`."""
+
+    key: str
+    kind: Kind
+    release: str
+    source: str
+    replacement: str | None = None
+
+
+def _changes() -> tuple[Change, ...]:
+    out = [Change(k, "added", line, src) for k, (line, src) in _data.ADDED.items()]
+    out += [Change(k, "removed", line, src) for k, (line, src) in _data.REMOVED.items()]
+    out += [Change(k, "deprecated", line, src, new) for k, (new, line, src) in _data.DEPRECATED.items()]
+    out += [Change(k, "tolerated", line, src) for k, (line, src) in TOLERATED.items()]
+    out += [Change(k, "patch", line, src) for line, keys in PATCH_ADDED.items() for k, src in keys.items()]
+    return tuple(sorted(out, key=lambda c: (_order(c.release), c.kind, c.key)))
+
+
+def source_of(line: str) -> str:
+    """The module version whose sources describe `line`, e.g. github.com/hashicorp/consul@v1.15.10."""
+    return f"{MODULE}@{SOURCES[line][0]}"
 
 
 @dataclass(frozen=True)
@@ -101,6 +75,7 @@ class Deprecation:
     key: str
     replacement: str | None
     since: str
+    source: str = ""
 
     @property
     def message(self) -> str:
@@ -110,19 +85,37 @@ class Deprecation:
         return f"The '{self.key}' field is deprecated. Use the '{self.replacement}' field instead."
 
 
-def parse_release(version: str) -> str:
-    """'1.14.11' / '1.14' / 'v1.14.3' -> '1.14'; ValueError naming the known lines otherwise."""
+@dataclass(frozen=True)
+class Version:
+    """A target Consul version: its release line, and its patch number when one was given."""
+
+    line: str
+    patch: int | None = None
+
+    def __str__(self) -> str:
+        return self.line if self.patch is None else f"{self.line}.{self.patch}"
+
+
+def parse_version(version: str) -> Version:
+    """'1.14.11' / '1.14' / 'v1.14.3' -> Version('1.14', 11 / None / 3); a line newer than we know -> NEWEST
+    (without a patch: its keys are the newest we know, nothing more precise); ValueError otherwise."""
     v = version.strip().lstrip("v")
-    parts = v.split(".")
+    parts = v.split("+")[0].split("-")[0].split(".")
     if len(parts) < 2 or not all(p.isdigit() for p in parts[:2]):
         raise ValueError(f"not a Consul version: {version!r} (e.g. 1.14.11)")
-    line = f"{int(parts[0])}.{int(parts[1])}"
-    if line in RELEASES:
-        return line
     major, minor = int(parts[0]), int(parts[1])
-    if (major, minor) < (1, 13):
+    line = f"{major}.{minor}"
+    patch = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else None
+    if line in RELEASES:
+        return Version(line, patch)
+    if (major, minor) < _order(RELEASES[0]):
         raise ValueError(f"Consul {version} is older than the oldest release line we know ({RELEASES[0]})")
-    return NEWEST  # newer than we know: the newest key set; unknown keys may be downgraded with --unknown-keys
+    return Version(NEWEST)  # newer than we know: the newest key set; unknown keys may be downgraded with --unknown-keys
+
+
+def parse_release(version: str) -> str:
+    """'1.14.11' / '1.14' / 'v1.14.3' -> '1.14'; ValueError naming the known lines otherwise."""
+    return parse_version(version).line
 
 
 def _order(line: str) -> tuple[int, int]:
@@ -141,12 +134,14 @@ def _drop(tree: KeyTree, dotted: str) -> None:
     node.pop(leaf, None)
 
 
+def _under(dotted: str, key: str) -> bool:
+    return dotted == key or dotted.startswith(key + ".")
+
+
 @cache
 def keys_for(line: str) -> KeyTree:
     """The key tree Consul `line` decodes (read-only: shared between calls)."""
     tree = copy.deepcopy(KEYS)
-    tree["raft_logstore"] = copy.deepcopy(_RAFT_LOGSTORE)
-    tree["raft_boltdb"] = {"no_freelist_sync": "bool"}  # consul.RaftBoltDBConfig, outside config.go
     for key, added in ADDED.items():
         if _order(line) < _order(added):
             _drop(tree, key)
@@ -157,33 +152,83 @@ def keys_for(line: str) -> KeyTree:
 
 
 def deprecations_for(line: str) -> dict[str, Deprecation]:
-    out = {k: Deprecation(k, v, "1.13") for k, v in _DEPRECATED_ALWAYS.items()}
-    out["tls_prefer_server_cipher_suites"] = Deprecation("tls_prefer_server_cipher_suites", None, "1.13")
-    if _order(line) >= (1, 15):
-        out.update({k: Deprecation(k, v, "1.15") for k, v in _DEPRECATED_1_15.items()})
-    return out
+    """Dotted key -> its deprecation, for the keys release `line` warns about."""
+    return {
+        k: Deprecation(k, new, since, src)
+        for k, (new, since, src) in _data.DEPRECATED.items()
+        if _order(line) >= _order(since) and not (k in REMOVED and _order(line) >= _order(REMOVED[k]))
+    }
 
 
 def why_unknown(dotted: str, line: str) -> str | None:
     """Why a key Consul `line` refuses is known at all: added later / removed earlier, or None."""
     for key, added in ADDED.items():
-        if (dotted == key or dotted.startswith(key + ".")) and _order(line) < _order(added):
+        if _under(dotted, key) and _order(line) < _order(added):
             return f"added in Consul {added}; the target is Consul {line}"
     for key, removed in REMOVED.items():
-        if (dotted == key or dotted.startswith(key + ".")) and _order(line) >= _order(removed):
+        if _under(dotted, key) and _order(line) >= _order(removed):
             return f"removed in Consul {removed}; the target is Consul {line}"
     return None
 
 
+def removed_later(dotted: str, line: str) -> str | None:
+    """A warning for a key (the removed block itself, not its inner keys) `line` accepts but a later line
+    removes, naming that line; or None."""
+    removed = REMOVED.get(dotted)
+    if removed is not None and _order(line) < _order(removed):
+        return (
+            f"config key {dotted} is removed in Consul {removed} (the target is Consul {line}): "
+            f"Consul {removed} and later refuse it ('invalid config key')"
+        )
+    return None
+
+
+def patch_added(dotted: str, version: Version) -> tuple[bool, str] | None:
+    """For a key (the added block itself) a patch release of the target's line added: (refused, message), or None.
+
+    Refused for the line's first release (whose sources we read); unsure (a warning) for a patch between it and
+    the newest patch we read; None when no patch was given or it is at least the newest we read.
+    """
+    if dotted not in PATCH_ADDED.get(version.line, {}) or version.patch is None:
+        return None
+    first, newest = FIRST[version.line], SOURCES[version.line][0]
+    if version.patch >= int(newest.rsplit(".", 1)[1]):
+        return None
+    if version.patch <= int(first.rsplit(".", 1)[1]):
+        return True, f"added in a Consul {version.line} patch release after {first[1:]}; the target is Consul {version}"
+    return (
+        False,
+        f"config key {dotted} was added in a Consul {version.line} patch release after {first[1:]} (it is in "
+        f"{newest[1:]}); check that Consul {version} has it: a release without it refuses it ('invalid config key')",
+    )
+
+
+CHANGES: Final = _changes()
+"""Every added / removed / deprecated / tolerated / patch-added key, oldest line first, with its source."""
+
+
+def changes_for(line: str) -> tuple[Change, ...]:
+    """The changes release line `line` made (what `clusterops validate` knows of it)."""
+    return tuple(c for c in CHANGES if c.release == line)
+
+
 __all__ = [
     "ADDED",
+    "CHANGES",
     "IGNORED_REMOVED",
     "NEWEST",
     "RELEASES",
     "REMOVED",
+    "Change",
     "Deprecation",
+    "Version",
+    "changes_for",
     "deprecations_for",
     "keys_for",
     "parse_release",
+    "parse_version",
+    "patch_added",
+    "removed_later",
+    "source_of",
     "why_unknown",
 ]

@@ -649,7 +649,7 @@ def _host_facts_given(v: ConsulView) -> Iterator[Hit]:
 
 
 _RESOLVES = ("VC014", "VC023")
-_LOADER = ("VC001", "VC002", "VC024", "VC026", "VC027")
+_LOADER = ("VC001", "VC002", "VC024", "VC026", "VC027", "VC029")
 
 # The node checks, in the order Consul's builder meets the problems.
 CHECKS: tuple[Check[ConsulView], ...] = (

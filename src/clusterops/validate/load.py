@@ -39,8 +39,11 @@ from clusterops.validate.consul_releases import (
     IGNORED_REMOVED,
     NEWEST,
     Deprecation,
+    Version,
     deprecations_for,
     keys_for,
+    patch_added,
+    removed_later,
     why_unknown,
 )
 from clusterops.validate.hclparse import Item, Lit, Node, Obj, Seq, SyntaxProblem, parse, plain
@@ -218,6 +221,7 @@ class _ConsulAcc:
     lists: dict[str, list[Setting]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     release: str = NEWEST
+    patch: int | None = None
     unknown_rule: str = "VC002"
     deprecated: dict[str, Deprecation] = field(default_factory=dict)
 
@@ -270,9 +274,18 @@ def _decode_consul(obj: Obj, schema: KeyTree, prefix: str, file: str, acc: _Cons
             acc.problems.append(Problem(acc.unknown_rule, f"invalid config key {shown}{near}", loc))
             continue
         full = prefix + key
+        late = patch_added(full, Version(acc.release, acc.patch))
+        if late is not None and late[0]:
+            acc.problems.append(Problem(acc.unknown_rule, f"invalid config key {shown} ({late[1]})", loc))
+            continue
+        if late is not None:
+            acc.problems.append(Problem("VC029", late[1], loc))
         dep = acc.deprecated.get(full)
         if dep is not None:
             acc.problems.append(Problem("VC026", dep.message, loc))
+        gone = removed_later(full, acc.release)
+        if gone is not None:
+            acc.problems.append(Problem("VC026", gone, loc))
         value: Node = item.value
         if len(item.keys) > 1:  # `key "label" { ... }` is `key = { label = { ... } }`
             value = Obj((Item(item.keys[1:], item.value, item.line),), item.line)
@@ -354,10 +367,13 @@ def _decode_consul(obj: Obj, schema: KeyTree, prefix: str, file: str, acc: _Cons
         acc.settings[full] = Setting(decoded, loc)
 
 
-def load_consul(path: str | Path, *, release: str = NEWEST, unknown_keys: str = "error") -> ConsulNode:
+def load_consul(
+    path: str | Path, *, release: str = NEWEST, patch: int | None = None, unknown_keys: str = "error"
+) -> ConsulNode:
     """One agent's config (a file or a config directory), merged as the agent merges it.
 
-    `release` is the Consul release line whose key set decodes the files (`consul_releases`);
+    `release` is the Consul release line whose key set decodes the files (`consul_releases`), `patch` the
+    target's patch number when known (keys a later patch release added are then refused or warned about);
     `unknown_keys="warn"` reports unknown keys as VC027 (a warning) instead of VC002 (an error).
     """
     files, skipped = config_files(path)
@@ -378,6 +394,7 @@ def load_consul(path: str | Path, *, release: str = NEWEST, unknown_keys: str = 
         used.append(str(f))
         acc = _ConsulAcc(
             release=release,
+            patch=patch,
             unknown_rule="VC027" if unknown_keys == "warn" else "VC002",
             deprecated=deprecations_for(release),
         )

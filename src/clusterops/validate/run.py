@@ -17,7 +17,7 @@ from clusterops.errors import UsageError
 from clusterops.findings import Finding, Report, Severity
 from clusterops.validate.catalog import CLUSTER_RULES, CONSUL_RULES, VAULT_RULES
 from clusterops.validate.cluster_rules import check_cluster
-from clusterops.validate.consul_releases import NEWEST, parse_release
+from clusterops.validate.consul_releases import NEWEST, Version, parse_version
 from clusterops.validate.consul_rules import ConsulView, check_node
 from clusterops.validate.facts import Facts, HostFacts
 from clusterops.validate.load import load_consul, load_vault, source_stem
@@ -64,12 +64,13 @@ def validate_consul(
     """`consul_version` (default: the newest release line we know) picks the key set and start-up checks;
     `unknown_keys` is "error" (Consul refuses them) or "warn"."""
     try:
-        release = parse_release(consul_version) if consul_version else NEWEST
+        version = parse_version(consul_version) if consul_version else Version(NEWEST)
     except ValueError as err:
         raise UsageError(f"--consul-version: {err}") from None
     if unknown_keys not in ("error", "warn"):
         raise UsageError(f"--unknown-keys must be 'error' or 'warn', not {unknown_keys!r}")
-    nodes = [load_consul(p, release=release, unknown_keys=unknown_keys) for p in paths]
+    release = version.line
+    nodes = [load_consul(p, release=release, patch=version.patch, unknown_keys=unknown_keys) for p in paths]
     _check_facts_match(facts, [(n.name, source_stem(n.source)) for n in nodes])
     servers = sum(1 for n in nodes if n.get("server", False))
     findings: list[Finding] = []

@@ -276,7 +276,8 @@ def resolve_vault_node(
     r = _Resolver(host)
     storage = node.storage
     raft = storage is not None and storage.type == "raft"
-    ha = is_ha(node)
+    # a storage type the target refuses (VV025) never starts: no finding that assumes it would (VV004, ...)
+    ha = is_ha(node) and not (storage is not None and target.removed(OPENBAO_REMOVED_STORAGE, storage.type))
     multi = ha and (nodes_in_set > 1 or (raft and storage is not None and bool(storage.retry_join)))
     listeners = tuple(r.listener(n, lst) for n, lst in enumerate(node.listeners))
     hosts: list[tuple[str, str, Loc]] = []

@@ -179,11 +179,6 @@ class RaftClient:
     def autopilot_configuration(self, node: str | None = None) -> dict[str, Any]:
         return self._data("sys/storage/raft/autopilot/configuration", node=node)
 
-    def set_autopilot_configuration(self, values: dict[str, Any], node: str | None = None) -> None:
-        self._request(
-            "POST", "sys/storage/raft/autopilot/configuration", node=node, json_body=values, capability="update"
-        )
-
     def remove_peer(self, server_id: str, node: str | None = None) -> None:
         """`sys/storage/raft/remove-peer`. OpenBao answers 204 even for an unknown id: re-read to confirm."""
         self._request(

@@ -14,6 +14,8 @@ of `clusterops.consul.lock.Holder` (host, pid, run id, command, user, since; no 
   and says whose it broke;
 - released at the end by deleting its metadata, only if it is still this run's.
 
+A run that meets an election (no active node: every node answers 500 or nothing) waits up to 30 s
+for one before giving up; a write whose answer was lost is recognised by its `lock_id` when read back.
 The expiry is judged with this host's clock against the holder's: keep clocks in sync (NTP); the
 TTL is 20 s. No KV v2 mount or no permission: a warning and the local lock only, as for Consul.
 The local `flock` (`consul.lock.LocalLock`) is always taken too.
@@ -29,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from clusterops.consul.lock import Holder, LocalLock, LockHeld
 from clusterops.errors import AuthError, ClusterOpsError, NotFound
@@ -37,8 +39,10 @@ from clusterops.vault.client import RaftClient
 
 DEFAULT_LOCK_PATH = "secret/clusterops/upgrade-lock"
 LOCK_TTL = 20.0
+LEADER_WAIT = 30.0  # seconds to wait for a node able to answer (an election)
 RENEW_EVERY = 7.0
 CAS_MISMATCH = "check-and-set"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -268,6 +272,7 @@ def acquire(
     break_lock: bool = False,
     ttl: float = LOCK_TTL,
     renew_every: float = RENEW_EVERY,
+    wait: float = LEADER_WAIT,
 ) -> VaultLock:
     """Take the local lock, then the cluster lock; raise LockHeld naming the holder if either is held."""
     holder = Holder.me(command, run_id)
@@ -276,7 +281,7 @@ def acquire(
     lock = VaultLock(holder, local, _Kv(client, nodes, lock_path), secrets.token_hex(8), ttl=ttl,
                      renew_every=renew_every, _guard=threading.Lock())  # fmt: skip
     try:
-        _acquire_cluster(lock, resume=resume, break_lock=break_lock, configured=configured)
+        _acquire_cluster(lock, resume=resume, break_lock=break_lock, configured=configured, wait=wait)
     except BaseException:
         local.release()
         raise
@@ -284,50 +289,79 @@ def acquire(
     return lock
 
 
-def _acquire_cluster(lock: VaultLock, *, resume: bool, break_lock: bool, configured: bool) -> None:
+def _acquire_cluster(
+    lock: VaultLock, *, resume: bool, break_lock: bool, configured: bool, wait: float = LEADER_WAIT
+) -> None:
     kv = lock.kv
     assert kv is not None
     try:
-        if not configured and not kv.mount_is_kv2():
+        if not configured and not _answered(lambda: kv.mount_is_kv2(), kv.path, wait):
             lock.notes = (_fallback(lock, f"no KV v2 mount {kv.mount}/; set vault.lock_path in the inventory"),)
             lock.kv = None
             return
-        for _attempt in range(3):
-            version, found = kv.read()
-            if version == 0:
-                new = kv.write(lock.record(), 0)
-                if new is not None:
-                    lock.version = new
-                    return
-                continue  # another creator won the race: judge what it wrote
-            now = time.time()
-            verdict = judge(found, now, resume=resume, break_lock=break_lock)
-            who = found.describe(now) if found else f"an unreadable record (version {version})"
-            if verdict == "refuse":
-                raise LockHeld(
-                    f"refused: another run holds the cluster lock {kv.path}: {who}; nothing was touched",
-                    hint=(
-                        "wait for it to finish; if it died, its lock expires within "
-                        f"{lock.ttl:g}s and the next run takes it over; --break-lock takes it anyway"
-                    ),
-                )
-            new = kv.write(lock.record(), version)
-            if new is None:
-                continue  # rewritten meanwhile (a renewal, or another taker): look again
-            lock.version = new
-            if found is not None:
-                what = {"take": "took over the expired cluster lock", "takeover": "took over the cluster lock",
-                        "break": "broke the cluster lock"}[verdict]  # fmt: skip
-                dead = " (that process is gone)" if verdict == "takeover" else ""
-                lock.notes = (f"{what} {kv.path} held by {who}{dead}",)
-            return
-        raise LockHeld(f"refused: the cluster lock {kv.path} kept changing under this run; nothing was touched")
+        _answered(lambda: _take(lock, kv, resume=resume, break_lock=break_lock), kv.path, wait)
     except AuthError as err:
         lock.notes = (_fallback(lock, str(err).splitlines()[0]),)
         lock.kv = None
     except NotFound as err:  # no such mount (a configured path on a missing mount)
         lock.notes = (_fallback(lock, str(err).splitlines()[0]),)
         lock.kv = None
+
+
+def _answered(fn: Callable[[], T], path: str, wait: float) -> T:
+    """`fn()`, repeated for up to `wait` seconds while no node can answer it (no active node yet:
+    a `--resume` right after a crash often meets an election). A refusal, a missing permission or
+    mount is an answer. Repeating is safe: `_take` recognises its own write whose answer was lost."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return fn()
+        except (AuthError, NotFound, LockHeld):
+            raise
+        except ClusterOpsError as err:
+            if time.monotonic() >= deadline:
+                raise ClusterOpsError(
+                    f"cannot take the cluster lock {path}: no node answered for {wait:g}s (no active node?); "
+                    f"nothing was touched: {str(err).splitlines()[0]}"
+                ) from None
+            time.sleep(1.0)
+
+
+def _take(lock: VaultLock, kv: _Kv, *, resume: bool, break_lock: bool) -> None:
+    """One attempt at taking the lock (`_answered` repeats it while no node answers)."""
+    for _attempt in range(3):
+        version, found = kv.read()
+        if found is not None and found.lock_id == lock.lock_id:  # our own write, its answer lost
+            lock.version = version
+            return
+        if version == 0:
+            new = kv.write(lock.record(), 0)
+            if new is not None:
+                lock.version = new
+                return
+            continue  # another creator won the race: judge what it wrote
+        now = time.time()
+        verdict = judge(found, now, resume=resume, break_lock=break_lock)
+        who = found.describe(now) if found else f"an unreadable record (version {version})"
+        if verdict == "refuse":
+            raise LockHeld(
+                f"refused: another run holds the cluster lock {kv.path}: {who}; nothing was touched",
+                hint=(
+                    "wait for it to finish; if it died, its lock expires within "
+                    f"{lock.ttl:g}s and the next run takes it over; --break-lock takes it anyway"
+                ),
+            )
+        new = kv.write(lock.record(), version)
+        if new is None:
+            continue  # rewritten meanwhile (a renewal, or another taker): look again
+        lock.version = new
+        if found is not None:
+            what = {"take": "took over the expired cluster lock", "takeover": "took over the cluster lock",
+                    "break": "broke the cluster lock"}[verdict]  # fmt: skip
+            dead = " (that process is gone)" if verdict == "takeover" else ""
+            lock.notes = (f"{what} {kv.path} held by {who}{dead}",)
+        return
+    raise LockHeld(f"refused: the cluster lock {kv.path} kept changing under this run; nothing was touched")
 
 
 def _fallback(lock: VaultLock, why: str) -> str:

@@ -265,10 +265,3 @@ class VaultUpgradeAdapter:
         info = save_snapshot(self.client, path, node=state.active.address)
         doc = {"path": info.path, "bytes": info.size, "index": info.index, "term": info.term, "sha256": info.sha256}
         return info, doc
-
-    def node_answers(self, node: str) -> bool:
-        try:
-            self.client.health(self._address(node))
-        except ClusterOpsError:
-            return False
-        return True

@@ -160,8 +160,16 @@ def test_an_unknown_format_fails_before_any_io(
 ) -> None:
     port, sock = silent_port
     monkeypatch.setenv("VAULT_TOKEN", "not-a-real-token")
+    assert run(_argv_to_silent_port(path, port, "-f", "xml")) == 2
+    err = capsys.readouterr().err
+    assert "unknown format 'xml'" in err and "cannot connect" not in err, err
+    assert _nobody_connected(sock)
+
+
+def _argv_to_silent_port(path: str, port: int, *extra: str) -> list[str]:
+    """`path` with `extra`, pointed at the silent port, every required argument given a placeholder."""
     cmd = dict(COMMANDS)[path]
-    argv = [*path.split(), "-f", "xml"]
+    argv = [*path.split(), *extra]
     names = {n for o in _options(cmd) for n in o.opts}
     if "--http-addr" in names:
         argv += ["--http-addr", f"http://127.0.0.1:{port}"]
@@ -174,9 +182,25 @@ def test_an_unknown_format_fails_before_any_io(
             argv += [_long(p), "1"]
     if path == "consul check":
         argv += ["--observe", "30s"]  # must not watch for 30 s first
-    assert run(argv) == 2
-    err = capsys.readouterr().err
-    assert "unknown format 'xml'" in err and "cannot connect" not in err, err
+    return argv
+
+
+FAIL_ON_COMMANDS = [path for path, cmd in COMMANDS if any("--fail-on" in o.opts for o in _options(cmd))]
+
+
+def test_the_findings_commands_share_one_fail_on() -> None:
+    assert {"consul check", "vault check", "consul preflight", "vault preflight"} <= set(FAIL_ON_COMMANDS)
+
+
+@pytest.mark.parametrize("path", FAIL_ON_COMMANDS)
+def test_an_unknown_fail_on_level_fails_before_any_io(
+    path: str, silent_port: tuple[int, socket.socket], capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    port, sock = silent_port
+    monkeypatch.setenv("VAULT_TOKEN", "not-a-real-token")
+    assert run(_argv_to_silent_port(path, port, "--fail-on", "critical")) == 2
+    err = " ".join(capsys.readouterr().err.replace("│", " ").split())  # rich wraps the box
+    assert "unknown level 'critical'; use info, warning or error" in err, err
     assert _nobody_connected(sock)
 
 

@@ -252,6 +252,23 @@ def test_target_product_and_version_choose_the_storage_types(
         assert len(got) == 1 and got[0][0] == expected[0] and expected[1] in got[0][1]
 
 
+def test_a_refused_storage_gets_no_finding_that_assumes_the_node_starts(tmp_path: Path) -> None:
+    # storage "consul" is HA storage: without api_addr Vault needs one (VV004); OpenBao refuses the storage
+    # outright, so VV025 is the only finding
+    p = tmp_path / "n.hcl"
+    p.write_text(
+        'storage "consul" {\n  address = "127.0.0.1:8500"\n  path = "vault/"\n}\n'
+        'listener "tcp" {\n  address = "127.0.0.1:8200"\n  tls_disable = true\n}\n'
+    )
+    facts = cluster_facts(names=("n",))
+    bao = validate_vault([str(p)], target="openbao", version="2.7.2", facts=facts)
+    assert [(f.rule_id, f.message) for f in bao.findings] == [
+        ("VV025", "unknown storage type consul (OpenBao 2.7 no longer has it)")
+    ]
+    vault = validate_vault([str(p)], target="vault", facts=facts)
+    assert [f.rule_id for f in vault.findings] == ["VV004"]
+
+
 def test_openbao_refuses_consul_service_registration(tmp_path: Path) -> None:
     p = tmp_path / "n.hcl"
     p.write_text(

@@ -1,12 +1,25 @@
-"""The pure parts of the Vault cluster lock: the record in the KV secret and the expiry judgement."""
+"""The pure parts of the Vault cluster lock (the record in the KV secret, the expiry judgement), and
+taking it through a fake KV that loses answers."""
 
 from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
-from clusterops.consul.lock import Holder
-from clusterops.vault.lock import DEFAULT_LOCK_PATH, LockRecord, judge, lock_path_for, split_path
+import pytest
+
+from clusterops.consul.lock import Holder, LocalLock, LockHeld
+from clusterops.errors import ClusterOpsError
+from clusterops.vault.lock import (
+    DEFAULT_LOCK_PATH,
+    LockRecord,
+    VaultLock,
+    _acquire_cluster,
+    judge,
+    lock_path_for,
+    split_path,
+)
 
 OTHER = Holder("elsewhere", 4242, "run-7", "vault upgrade --to 2.7.2 --apply", "ops", 1000.0, "")
 
@@ -50,3 +63,51 @@ def test_lock_path() -> None:
     assert lock_path_for(None) == (DEFAULT_LOCK_PATH, False)
     assert lock_path_for("/kv/ops/lock/") == ("kv/ops/lock", True)
     assert split_path(DEFAULT_LOCK_PATH) == ("secret", "clusterops/upgrade-lock")
+
+
+class _ElectingKv:
+    """The lock's KV secret on a cluster electing an active node: the first `fail` calls get no
+    answer; the first write is applied but its answer is lost."""
+
+    path, mount = "secret/clusterops/upgrade-lock", "secret"
+
+    def __init__(self, fail: int) -> None:
+        self.fail, self.calls, self.writes = fail, 0, 0
+        self.version = 0
+        self.data: LockRecord | None = None
+
+    def _answer(self) -> None:
+        self.calls += 1
+        if self.calls <= self.fail:
+            raise ClusterOpsError("http://127.0.0.1:8200 answered GET secret/data/x with 500: local node not active")
+
+    def mount_is_kv2(self) -> bool:
+        self._answer()
+        return True
+
+    def read(self) -> tuple[int, LockRecord | None]:
+        self._answer()
+        return self.version, self.data
+
+    def write(self, record: LockRecord, cas: int) -> int | None:
+        self._answer()
+        if cas != self.version:
+            return None
+        self.version, self.data, self.writes = self.version + 1, record, self.writes + 1
+        if self.writes == 1:
+            raise ClusterOpsError("http://127.0.0.1:8200 is not answering (ReadTimeout)")  # applied, answer lost
+        return self.version
+
+
+def test_taking_the_lock_waits_out_an_election_and_knows_its_own_lost_write(tmp_path: Path) -> None:
+    kv = _ElectingKv(fail=2)
+    lock = VaultLock(Holder.me("vault upgrade --resume"), LocalLock(tmp_path, "s"), kv, "mine")  # type: ignore[arg-type]
+    _acquire_cluster(lock, resume=True, break_lock=False, configured=False, wait=10)
+    assert lock.kv is not None and lock.version == 1 and kv.writes == 1  # taken once, recognised, not refused
+    with pytest.raises(ClusterOpsError) as err:
+        _acquire_cluster(
+            VaultLock(Holder.me("x"), LocalLock(tmp_path, "s"), _ElectingKv(fail=99), "b"),  # type: ignore[arg-type]
+            resume=False, break_lock=False, configured=True, wait=1.5,
+        )  # fmt: skip
+    assert "no node answered for 1.5s" in str(err.value) and "nothing was touched" in str(err.value)
+    assert not isinstance(err.value, LockHeld)

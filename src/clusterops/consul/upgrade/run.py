@@ -187,17 +187,15 @@ def _apply_locked(
 ) -> dict[str, Any]:
     key = journal_key(inventory, target)
     options = replace(options, target=target)
-    if journal is not None:
-        upgrader: Upgrader[ClusterState] = Upgrader(
-            inventory,
-            reader,
-            options,
-            journal,
-            on_event,
-            driver_factory,
-            should_stop=should_stop,
+
+    def upgrader_for(journal: Journal) -> Upgrader[ClusterState]:
+        return Upgrader(
+            inventory, reader, options, journal, on_event, driver_factory, should_stop=should_stop,
             after_snapshot=after_snapshot,
-        )
+        )  # fmt: skip
+
+    if journal is not None:
+        upgrader = upgrader_for(journal)
         upgrader.emit("resume", journal=str(journal.path))
         journal.set(status="running")
         half_done = [s for s in journal.steps() if s["status"] not in ("pending", "done", "skipped")]
@@ -228,16 +226,7 @@ def _apply_locked(
     }
     journal = Journal.create(state_dir, kind=JOURNAL_KIND, key=key, params=params, steps=[s.server for s in plan.steps])
     lock.set_run_id(journal.run_id)
-    upgrader = Upgrader(
-        inventory,
-        reader,
-        options,
-        journal,
-        on_event,
-        driver_factory,
-        should_stop=should_stop,
-        after_snapshot=after_snapshot,
-    )
+    upgrader = upgrader_for(journal)
     upgrader.emit("journal", path=str(journal.path))
     return upgrader.run(plan, state_dir)
 
