@@ -465,7 +465,8 @@ def resolve_node(
 
 
 def _load_problems(v: ConsulView) -> Iterator[Hit]:
-    """What the loader met decoding the files (types, unknown and deprecated keys, skipped files)."""
+    """What the loader met decoding the files (types, unknown and deprecated keys, skipped files): one family,
+    as the loader finds them in one walk over the files, in file and line order."""
     for p in v.node.problems:
         yield Hit(p.rule, p.message, p.loc)
 
@@ -651,7 +652,9 @@ def _host_facts_given(v: ConsulView) -> Iterator[Hit]:
 _RESOLVES = ("VC014", "VC023")
 _LOADER = ("VC001", "VC002", "VC024", "VC026", "VC027", "VC029")
 
-# The node checks, in the order Consul's builder meets the problems.
+# The node checks, in the order Consul's builder meets the problems. Families of several ids: the loader's
+# problems and the start-up checks (each its own small function, in consul_startup), and the resolution
+# errors of a key (VC014 / VC020 / VC023: what expanding that key met), placed where the builder expands it.
 CHECKS: tuple[Check[ConsulView], ...] = (
     check(_load_problems, *_LOADER),
     check(_startup, *dict.fromkeys(c.rule for c in STARTUP_CHECKS)),

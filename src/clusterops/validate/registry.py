@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from clusterops.findings import Finding, Rule
 from clusterops.validate.catalog import RULES
@@ -38,7 +38,7 @@ class Check(Generic[V]):
 
     rules: tuple[Rule, ...]
     fn: Callable[[V], Iterable[Hit]]
-    items: tuple[ItemCheck[V, object], ...] = ()  # the item checks `each` runs, for the catalog
+    items: tuple[ItemCheck[V, Any], ...] = ()  # the item checks `each` runs, for the catalog
 
     @property
     def name(self) -> str:
@@ -76,7 +76,7 @@ def each(items: Callable[[V], Iterable[I]], *checks: ItemCheck[V, I]) -> Check[V
 
     run_items.__name__ = "each(" + ", ".join(getattr(c.fn, "__name__", "?") for c in checks) + ")"
     family = tuple(dict.fromkeys(r for c in checks for r in c.rules))
-    return Check(family, run_items, checks)  # type: ignore[arg-type]
+    return Check(family, run_items, checks)
 
 
 def registered(registry: Sequence[Check[V]]) -> tuple[Rule, ...]:

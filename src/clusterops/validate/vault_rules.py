@@ -337,6 +337,7 @@ def resolve_vault_node(
 
 
 def _load_problems(v: VaultView) -> Iterator[Hit]:
+    """What the loader met (a second storage block)."""
     for p in v.node.problems:
         yield Hit(p.rule, p.message, p.loc)
 
