@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job on a local lab: 3 real Consul servers (1.13.9) and OpenBao, then clusterops on them:
 # health, a gate, a rolling upgrade to 1.14.11 (followers first, the leader last), address
-# validation of the servers' configs, and KV v2 versions with redacted output; then a 3-node OpenBao
-# raft cluster (2.6.2): status, check, validation of its configs and a rolling upgrade to 2.7.2.
+# validation of the servers' configs, KV v2 versions with redacted output and a copy (its plan, then
+# --apply); then a 3-node OpenBao raft cluster (2.6.2): status, check, validation of its configs and a
+# rolling upgrade to 2.7.2.
 # Run through `make demo` (which sets up the venv and the binaries first). Takes about 4 minutes (3m54s measured on a shared 2-core machine).
 # Everything it starts is stopped on exit; DEMO_KEEP=1 leaves the labs running to explore.
 set -euo pipefail
@@ -42,6 +43,8 @@ printf 'correct-horse' | clusterops kv patch secret/demo/app password=-
 co kv get secret/demo/app
 co kv history secret/demo/app
 co kv diff secret/demo/app --from 1 --to 2
+co kv copy secret/demo secret/demo-copy --all-versions                   # the plan: nothing is written yet
+co kv copy secret/demo secret/demo-copy --all-versions --apply --yes     # re-read, then copied with cas
 
 echo; echo "# An OpenBao raft cluster: 3 nodes on 2.6.2, initialised and unsealed by the lab"
 co lab vault up --nodes 3 --vault-version 2.6.2

@@ -1,11 +1,11 @@
 """Integration tests: every test here is marked `integration`; the OpenBao fixtures of
-`kv_helpers` (bao, root, client, cli, second_bao) are registered for every module."""
+`kv_helpers` (bao, root, client, cli, namespace, second_bao) are registered for every module."""
 
 import pytest
 
-from tests.integration.kv_helpers import bao, cli, client, root, second_bao
+from tests.integration.kv_helpers import bao, cli, client, namespace, root, second_bao
 
-__all__ = ["bao", "cli", "client", "root", "second_bao"]
+__all__ = ["bao", "cli", "client", "namespace", "root", "second_bao"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

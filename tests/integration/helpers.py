@@ -27,6 +27,7 @@ def run_cli(*args: str, env: dict[str, str], timeout: float = 180) -> subprocess
     return subprocess.run(
         [sys.executable, "-m", "clusterops.cli.main", *args],
         capture_output=True,
+        stdin=subprocess.DEVNULL,  # never a terminal, wherever the suite runs: a confirmation needs --yes
         text=True,
         env=env,
         timeout=timeout,

@@ -6,12 +6,14 @@ The session lab's OpenBao dev server mounts KV v2 at secret/; each test works be
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +68,25 @@ def client(bao: Bao) -> Iterator[VaultClient]:
         yield c
 
 
+class Terminal(io.StringIO):
+    """A stdin that says it is a terminal, for `--apply`'s confirmation: the person reads the plan, then
+    `before_answer` runs (the world changes while they read), then they type `answer`."""
+
+    def __init__(self, answer: str = "y", before_answer: Callable[[], None] | None = None) -> None:
+        super().__init__(answer + "\n")
+        self.before_answer = before_answer
+        self.asked = 0
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self, size: int | None = -1, /) -> str:
+        self.asked += 1
+        if self.before_answer is not None:
+            self.before_answer()
+        return super().readline(-1 if size is None else size)
+
+
 @dataclass
 class Cli:
     """Runs `clusterops` in-process with the lab's address and token in the environment."""
@@ -74,15 +95,15 @@ class Cli:
     capsys: pytest.CaptureFixture[str]
     bao: Bao
 
-    def __call__(self, *args: str, stdin: str | None = None, token: str | None = None) -> tuple[int, str, str]:
-        import io
-
+    def __call__(
+        self, *args: str, stdin: str | io.StringIO | None = None, token: str | None = None
+    ) -> tuple[int, str, str]:
         for key in list(os.environ):
             if key.startswith(("VAULT_", "BAO_")):
                 self.monkeypatch.delenv(key)
         self.monkeypatch.setenv("VAULT_ADDR", self.bao.addr)
         self.monkeypatch.setenv("VAULT_TOKEN", token or self.bao.token)
-        self.monkeypatch.setattr(sys, "stdin", io.StringIO(stdin or ""))
+        self.monkeypatch.setattr(sys, "stdin", stdin if isinstance(stdin, io.StringIO) else io.StringIO(stdin or ""))
         self.capsys.readouterr()
         code = run(list(args))
         out, err = self.capsys.readouterr()
@@ -168,7 +189,41 @@ def second_bao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bao]:
         processes.stop(pid)
 
 
+@pytest.fixture
+def namespace(bao: Bao) -> Iterator[str]:
+    """A fresh OpenBao namespace with KV v2 mounted at secret/, like the root namespace's."""
+    ns = f"ns1-{uuid.uuid4().hex[:8]}"
+    bao.hvac().adapter.post(f"/v1/sys/namespaces/{ns}")
+    inner = hvac.Client(url=bao.addr, token=bao.token, namespace=ns)
+    inner.sys.enable_secrets_engine(backend_type="kv", path="secret", options={"version": "2"})
+    try:
+        yield ns
+    finally:
+        inner.sys.disable_secrets_engine(path="secret")
+        bao.hvac().adapter.delete(f"/v1/sys/namespaces/{ns}")
+
+
 def write_versions(client: VaultClient, path: str, *versions: dict[str, Any]) -> None:
     ref = client.resolve(path)
     for data in versions:
         client.write(ref, data)
+
+
+def world(client: VaultClient, *roots: str) -> dict[str, object]:
+    """Every secret below each root as the server has it: its metadata (settings, every version and its
+    state and times) and the data of every live version. Equal before and after: nothing was touched."""
+    from clusterops.errors import NotFound
+    from clusterops.kv.tree import walk
+
+    out: dict[str, object] = {}
+    for root in roots:
+        base = client.resolve(root)
+        for rel in ["", *walk(client, base)]:
+            ref = base.child(rel) if rel else base
+            try:
+                meta = client.read_metadata(ref)
+            except NotFound:  # the root itself is often a folder, not a secret
+                continue
+            data = tuple(client.read_version(ref, v.version).data for v in meta.versions if v.state == "live")
+            out[str(ref)] = (meta, data)
+    return out

@@ -117,6 +117,10 @@ def test_incident_replaced_server_stays_a_voter_until_removed(make_lab: LabFacto
     assert dry.returncode == 1 and "consul force-leave s3" in dry.stdout and "dry run" in dry.stdout
     assert len(wait_for_state(lab, lambda s: True, what="read").voters) == 4  # dry run changed nothing
 
+    unconfirmed = run_cli("consul", "remove-stale-peers", "--apply", env=env)  # no terminal to ask, no --yes
+    assert unconfirmed.returncode == 2 and "confirm with --yes" in unconfirmed.stderr, unconfirmed.stderr
+    assert len(wait_for_state(lab, lambda s: True, what="read").voters) == 4  # nothing changed
+
     applied = run_cli("consul", "remove-stale-peers", "--apply", "--yes", env=env)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert "s3: removed from raft" in applied.stdout

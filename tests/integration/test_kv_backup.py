@@ -39,9 +39,10 @@ def test_encrypted_round_trip_preserves_history_and_reports_losses(
     assert stat.S_IMODE(out_file.stat().st_mode) == 0o600
     assert b"bk-pw" not in blob and b"bk-tok" not in blob and blob.startswith(b"clusterops-kv-export+fernet-stream/1")
 
-    code, out, err = cli("kv", "import", str(out_file), f"{root}/restored", "--key-file", str(key), "-f", "json")
+    restore = ("kv", "import", str(out_file), f"{root}/restored", "--key-file", str(key))
+    code, out, err = cli(*restore, "-f", "json", "--apply", "--yes")
     assert code == 0, err
-    report = json.loads(out)
+    report = json.loads(out)["result"]
     assert report["imported"] == 2 and report["versions_written"] == 4
     assert any("timestamps" in n for n in report["not_preserved"])
     assert any("soft-deleted or destroyed" in n for n in report["not_preserved"])
@@ -55,7 +56,9 @@ def test_encrypted_round_trip_preserves_history_and_reports_losses(
     assert code == 0 and "identical" in out
 
     # Importing again onto existing secrets is refused per secret without --force.
-    code, _, err = cli("kv", "import", str(out_file), f"{root}/restored", "--key-file", str(key))
+    code, out, _ = cli(*restore)  # the plan shows it
+    assert code == 1 and out.count("REFUSED") == 2 and "already exists" in out
+    code, _, err = cli(*restore, "--apply", "--yes")
     assert code == 1 and "already exists" in err
 
 
@@ -77,7 +80,7 @@ def test_plaintext_needs_opt_in_and_wrong_key_is_refused(
     assert code == 0
     latest = yaml.safe_load((tmp_path / "l.yaml").read_text())
     assert all(len(s["versions"]) == 1 for s in latest["secrets"])
-    assert cli("kv", "import", str(plain), f"{root}/fromplain")[0] == 0
+    assert cli("kv", "import", str(plain), f"{root}/fromplain", "--apply", "--yes")[0] == 0
 
     k1, k2 = tmp_path / "k1", tmp_path / "k2"
     cli("kv", "keygen", str(k1))
@@ -104,7 +107,7 @@ def test_import_refuses_entries_outside_the_destination(
         evil = dict(good, path=bad)
         f = tmp_path / "evil.json"
         f.write_text(json.dumps({**doc, "secrets": [good, evil]}))
-        code, out, err = cli("kv", "import", str(f), f"{root}/dest/inner")
+        code, out, err = cli("kv", "import", str(f), f"{root}/dest/inner", "--apply", "--yes")
         assert code == 2, (bad, out, err)
         assert str(f) in err and "secret entry 2" in err and repr(bad) in err and "nothing was imported" in err
         assert walk(client, client.resolve(f"{root}/dest")) == []  # not even the good entry

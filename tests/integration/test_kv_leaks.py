@@ -1,4 +1,4 @@
-"""No secret value in stdout, stderr or any file we write, for every kv command in its default mode."""
+"""No secret value in stdout, stderr or any file we write, for every kv command (its plan and its act)."""
 
 from __future__ import annotations
 
@@ -76,12 +76,16 @@ def test_no_secret_value_leaks_anywhere(bao: Bao, root: str, tmp_path: Path) -> 
     run("kv", "rollback", f"{p}/db", "--version", "1")
     run("kv", "metadata", "put", f"{p}/db", "--custom-metadata", "owner=team")
     run("kv", "metadata", "patch", f"{p}/db", "--max-versions", "9")
-    run("kv", "copy", p, f"{root}/copy", "--all-versions")
-    run("kv", "move", f"{root}/copy", f"{root}/moved")
+    for fmt in ("table", "json"):  # the plans (the default) and then the acts
+        run("kv", "copy", p, f"{root}/copy", "--all-versions", "-f", fmt)
+    run("kv", "copy", p, f"{root}/copy", "--all-versions", "--apply", "--yes")
+    run("kv", "move", f"{root}/copy", f"{root}/moved", "-f", "json")
+    run("kv", "move", f"{root}/copy", f"{root}/moved", "--apply", "--yes", "-f", "json")
     run("kv", "diff", f"{p}/", f"{root}/moved/")
     run("kv", "keygen", str(key))
     run("kv", "export", p, "-o", str(work / "backup.yaml"), "--key-file", str(key))
-    run("kv", "import", str(work / "backup.yaml"), f"{root}/restored", "--key-file", str(key))
+    for extra in ((), ("-f", "json"), ("--apply", "--yes")):
+        run("kv", "import", str(work / "backup.yaml"), f"{root}/restored", "--key-file", str(key), *extra)
     run("kv", "export", p, "-o", str(work / "refused.yaml"), ok=(2,))  # refused without a key
     state = str(inputs / "state.yaml")
     run("kv", "plan", state, "-o", str(work / "plan.json"), stdin=json.dumps({"tok": a}), ok=(1,))
@@ -90,7 +94,8 @@ def test_no_secret_value_leaks_anywhere(bao: Bao, root: str, tmp_path: Path) -> 
     run("kv", "plan", state, stdin=json.dumps({"tok": b}), ok=(1,))
     journals = list((work / "state" / "clusterops" / "kv-runs").glob("*.json"))
     assert len(journals) == 1
-    run("kv", "undo", journals[0].stem)
+    for extra in ((), ("-f", "json"), ("--apply", "--yes", "-f", "json")):
+        run("kv", "undo", journals[0].stem, *extra)
     run("kv", "delete", f"{p}/db", "--versions", "1")
     run("kv", "undelete", f"{p}/db", "--versions", "1")
     run("kv", "destroy", f"{p}/db", "--versions", "2")

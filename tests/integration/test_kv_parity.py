@@ -273,9 +273,9 @@ def test_every_operation_acts_on_exactly_the_secret_named(
     assert cli("kv", "keygen", str(key))[0] == 0
     for i, (name, _) in enumerate(AWKWARD):
         p = f"{base}/{name}"
-        code, _, err = cli("kv", "copy", p, f"{root}/copied/{name}", "--all-versions")
+        code, _, err = cli("kv", "copy", p, f"{root}/copied/{name}", "--all-versions", "--apply", "--yes")
         assert code == 0, err
-        code, _, err = cli("kv", "move", f"{root}/copied/{name}", f"{root}/moved/{name}")
+        code, _, err = cli("kv", "move", f"{root}/copied/{name}", f"{root}/moved/{name}", "--apply", "--yes")
         assert code == 0, err
         assert not {name, f"{name}/"} & set(_names(client, f"{root}/copied"))
         moved = _snapshot(client, f"{root}/moved/{name}")
@@ -283,7 +283,7 @@ def test_every_operation_acts_on_exactly_the_secret_named(
         assert cli("kv", "diff", p, f"{root}/moved/{name}", "--exit-code")[0] == 0
         exp = tmp_path / f"e{i}.yaml"
         assert cli("kv", "export", p, "-o", str(exp), "--key-file", str(key))[0] == 0
-        code, _, err = cli("kv", "import", str(exp), f"{root}/imported/{name}", "--key-file", str(key))
+        code, _, err = cli("kv", "import", str(exp), f"{root}/imported/{name}", "--key-file", str(key), "--apply", "-y")
         assert code == 0, err
         assert _names(client, f"{root}/imported/{name}") == ["child"]
     assert sorted(_names(client, f"{root}/moved")) == sorted([n for n, _ in AWKWARD] + [f"{n}/" for n, _ in AWKWARD])

@@ -11,12 +11,8 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import hvac
-import pytest
 import yaml
 
 from clusterops.kv import sync
@@ -88,9 +84,9 @@ def test_plan_apply_undo_and_exit_codes(
     assert cli("kv", "plan", str(state))[0] == 0
     assert cli("kv", "apply", str(state), "--state-dir", str(journals.parent))[0] == 0  # in sync: nothing to do
 
-    code, out, err = cli("kv", "undo", journal.stem, "--state-dir", str(journals.parent), "-f", "json")
+    code, out, err = cli("kv", "undo", journal.stem, "--state-dir", str(journals.parent), "-f", "json", "--apply", "-y")
     assert code == 0, err
-    actions = {r["path"]: r["action"] for r in json.loads(out)["results"]}
+    actions = {r["path"]: r["action"] for r in json.loads(out)["result"]["results"]}
     assert actions == {f"{rel}/db": "rolled-back+metadata-restored", f"{rel}/api": "deleted+metadata-restored"}
     assert _data(client, f"{root}/db") == {"user": "app", "password": "old-pw"}
     assert client.read_metadata(client.resolve(f"{root}/db")).max_versions == 0
@@ -234,9 +230,10 @@ def test_apply_killed_half_way_can_be_undone_or_replanned(
 
     # Undo the killed run: every path it recorded writing goes back to its old value (history kept);
     # a newer version it did not record is reported, never touched.
-    res = run_sub("kv", "undo", journal.stem, "--state-dir", str(journals.parent), "-f", "json", env=env)
+    undo = ("kv", "undo", journal.stem, "--state-dir", str(journals.parent), "-f", "json", "--apply", "--yes")
+    res = run_sub(*undo, env=env)
     assert _data(client, f"secret/{theirs}") == {"v": "other-writer"}
-    actions = {r["path"]: r for r in json.loads(res.stdout)["results"]}
+    actions = {r["path"]: r for r in json.loads(res.stdout)["result"]["results"]}
     assert actions[theirs]["action"] == "unproven" and "not touched" in actions[theirs]["message"]
     assert res.returncode == 1, res.stderr  # something was reported, not undone
     unproven = {p for p, r in actions.items() if r["action"] == "unproven"}
@@ -260,20 +257,6 @@ def test_apply_killed_half_way_can_be_undone_or_replanned(
 # -- undo acts only where the run acted; a saved plan binds what was reviewed; metadata drift -------
 
 
-@pytest.fixture
-def namespace(bao: Bao) -> Iterator[str]:
-    """A fresh OpenBao namespace with KV v2 mounted at secret/, like the root namespace's."""
-    ns = f"ns1-{uuid.uuid4().hex[:8]}"
-    bao.hvac().adapter.post(f"/v1/sys/namespaces/{ns}")
-    inner = hvac.Client(url=bao.addr, token=bao.token, namespace=ns)
-    inner.sys.enable_secrets_engine(backend_type="kv", path="secret", options={"version": "2"})
-    try:
-        yield ns
-    finally:
-        inner.sys.disable_secrets_engine(path="secret")
-        bao.hvac().adapter.delete(f"/v1/sys/namespaces/{ns}")
-
-
 def test_undo_acts_only_in_the_namespace_of_the_run(
     cli: Cli, bao: Bao, root: str, client: VaultClient, namespace: str, tmp_path: Path
 ) -> None:
@@ -288,12 +271,13 @@ def test_undo_acts_only_in_the_namespace_of_the_run(
         assert _data(inner, f"{root}/app") == {"v": "ns-new"}  # the run wrote v2 in the namespace
         [journal] = list(journals.glob("*.json"))
 
-        code, _, err = cli("kv", "undo", journal.stem, "--state-dir", str(journals.parent), "--force")
+        code, _, err = cli("kv", "undo", journal.stem, "--state-dir", str(journals.parent), "--force", "--apply", "-y")
         assert _data(client, f"{root}/app") == {"v": "root-new"}  # the root secret is untouched
         assert client.read_metadata(client.resolve(f"{root}/app")).current_version == 2
         assert code == 1 and f"wrote in namespace {namespace}, not (root)" in err and "nothing was undone" in err
 
-        code, _, err = cli("kv", "--namespace", namespace, "undo", journal.stem, "--state-dir", str(journals.parent))
+        undo = ("undo", journal.stem, "--state-dir", str(journals.parent), "--apply", "--yes")
+        code, _, err = cli("kv", "--namespace", namespace, *undo)
         assert code == 0, err
         assert _data(inner, f"{root}/app") == {"v": "ns-old"}
     assert _data(client, f"{root}/app") == {"v": "root-new"}
@@ -373,10 +357,11 @@ def test_metadata_is_written_once_and_undo_leaves_later_changes(
 
     client.write_metadata(ref, {"custom_metadata": {"owner": "carol"}})  # someone changes it after alice's run
     [journal] = list((journals.parent / "alice" / "kv-runs").glob("*.json"))
-    code, out, err = cli("kv", "undo", journal.stem, "--state-dir", str(journals.parent / "alice"), "-f", "json")
+    undo = ("undo", journal.stem, "--state-dir", str(journals.parent / "alice"), "-f", "json", "--apply", "--yes")
+    code, out, err = cli("kv", *undo)
     meta = client.read_metadata(ref)
     assert (meta.max_versions, dict(meta.custom_metadata)) == (4, {"owner": "carol"})  # carol's change stays
-    [result] = json.loads(out)["results"]
+    [result] = json.loads(out)["result"]["results"]
     assert result["action"] == "skipped" and "custom_metadata changed after the run: not restored" in result["message"]
     assert code == 1, err
 

@@ -42,21 +42,23 @@ def test_copy_latest_and_all_versions_with_states_and_metadata(cli: Cli, root: s
     client.destroy_versions(src_a, [1])
     client.write_metadata(src_a, {"custom_metadata": {"owner": "team-a"}, "max_versions": 7})
 
-    code, out, _ = cli("kv", "copy", f"{root}/src", f"{root}/latest", "-f", "json")
-    assert code == 0 and len(json.loads(out)["secrets"]) == 3
+    code, out, _ = cli("kv", "copy", f"{root}/src", f"{root}/latest", "-f", "json", "--apply", "--yes")
+    assert code == 0 and len(json.loads(out)["result"]["secrets"]) == 3
     meta = client.read_metadata(client.resolve(f"{root}/latest/a"))
     assert meta.current_version == 1 and client.read_version(meta.ref).data == {"k": "a3"}
 
-    code, out, _ = cli("kv", "copy", f"{root}/src", f"{root}/full", "--all-versions")
+    code, out, _ = cli("kv", "copy", f"{root}/src", f"{root}/full", "--all-versions", "--apply", "--yes")
     assert code == 0 and "copied 3 secret(s)" in out and "soft-deleted" in out and "destroyed" in out
     full = client.read_metadata(client.resolve(f"{root}/full/a"))
     assert [v.state for v in full.versions] == ["destroyed", "deleted", "live"]
     assert (full.max_versions, dict(full.custom_metadata)) == (7, {"owner": "team-a"})
     assert client.read_version(full.ref).data == {"k": "a3"}
     # An existing destination is refused without --force.
-    code, out, err = cli("kv", "copy", f"{root}/src", f"{root}/full")
-    assert code == 1 and "already exists" in err
-    assert cli("kv", "copy", f"{root}/src/a", f"{root}/full/a", "--force")[0] == 0
+    code, out, err = cli("kv", "copy", f"{root}/src", f"{root}/full")  # the plan says so
+    assert code == 1 and out.count("REFUSED") == 3 and "already exists" in out
+    code, out, err = cli("kv", "copy", f"{root}/src", f"{root}/full", "--apply", "--yes")
+    assert code == 1 and "already exists" in err and "copied 0 secret(s)" in out
+    assert cli("kv", "copy", f"{root}/src/a", f"{root}/full/a", "--force", "--apply", "--yes")[0] == 0
     assert client.read_metadata(full.ref).current_version == 4
 
 
@@ -66,13 +68,13 @@ def test_copy_between_servers_and_move(cli: Cli, root: str, client: VaultClient,
     tok.write_text(second_bao.token)
     code, _, err = cli(
         "kv", "copy", f"{root}/src", f"{root}/copied", "--all-versions", "--to-addr", second_bao.addr,
-        "--to-token-file", str(tok),
+        "--to-token-file", str(tok), "--apply", "--yes",
     )  # fmt: skip
     assert code == 0, err
     with second_bao.client() as other:
         assert walk(other, other.resolve(f"{root}/copied")) == ["a", "dir/b", "dir/deep/c"]
         assert other.read_metadata(other.resolve(f"{root}/copied/a")).current_version == 2
-    code, _, _ = cli("kv", "move", f"{root}/src/dir", f"{root}/moved")
+    code, _, _ = cli("kv", "move", f"{root}/src/dir", f"{root}/moved", "--apply", "--yes")
     assert code == 0
     assert walk(client, client.resolve(f"{root}/moved")) == ["b", "deep/c"]
     assert walk(client, client.resolve(f"{root}/src")) == ["a"]
@@ -148,12 +150,12 @@ def test_move_or_copy_onto_itself_or_an_overlapping_tree_is_refused(
         ("copy", f"{root}/t", f"{root}/t/x", "--force", *same_server),
     ]
     for verb, src, dst, *extra in cases:
-        code, out, err = cli("kv", verb, src, dst, *extra)
+        code, out, err = cli("kv", verb, src, dst, *extra, "--apply", "--yes")
         assert code == 1, (verb, src, dst, extra, out, err)
         assert "refused, nothing was changed" in err and "moved" not in out and "copied" not in out
     assert _state(client, root) == before
     # A sibling whose name merely starts the same is not an overlap.
-    assert cli("kv", "copy", f"{root}/t/a", f"{root}/t/ab")[0] == 0
+    assert cli("kv", "copy", f"{root}/t/a", f"{root}/t/ab", "--apply", "--yes")[0] == 0
 
 
 def test_move_keeps_every_version_by_default(cli: Cli, root: str, client: VaultClient) -> None:
@@ -161,7 +163,7 @@ def test_move_keeps_every_version_by_default(cli: Cli, root: str, client: VaultC
     src = client.resolve(f"{root}/h/s")
     client.destroy_versions(src, [1])
     client.write_metadata(src, {"custom_metadata": {"owner": "o"}})
-    code, _, err = cli("kv", "move", f"{root}/h/s", f"{root}/h/t")
+    code, _, err = cli("kv", "move", f"{root}/h/s", f"{root}/h/t", "--apply", "--yes")
     assert code == 0, err
     dst = client.read_metadata(client.resolve(f"{root}/h/t"))
     assert [v.state for v in dst.versions] == ["destroyed", "live", "live"]
@@ -173,11 +175,13 @@ def test_move_keeps_every_version_by_default(cli: Cli, root: str, client: VaultC
     write_versions(client, f"{root}/h/d", {"v": "1"}, {"v": "2"})
     client.delete_versions(client.resolve(f"{root}/h/d"), [1])
     before = _state(client, f"{root}/h")
-    code, _, err = cli("kv", "move", f"{root}/h/d", f"{root}/h/e")
+    code, out, _ = cli("kv", "move", f"{root}/h/d", f"{root}/h/e")  # the plan shows it refused
+    assert code == 1 and "REFUSED" in out and "soft-deleted" in out and "--allow-history-loss" in out
+    code, _, err = cli("kv", "move", f"{root}/h/d", f"{root}/h/e", "--apply", "--yes")
     assert code == 1 and "soft-deleted" in err and "--allow-history-loss" in err
     assert _state(client, f"{root}/h") == before
     # The loss has to be asked for: --latest-only (older versions go) or --allow-history-loss.
-    code, _, err = cli("kv", "move", f"{root}/h/d", f"{root}/h/e", "--latest-only")
+    code, _, err = cli("kv", "move", f"{root}/h/d", f"{root}/h/e", "--latest-only", "--apply", "--yes")
     assert code == 0, err
     assert client.read_metadata(client.resolve(f"{root}/h/e")).current_version == 1
 
@@ -186,8 +190,8 @@ def test_a_secret_that_is_also_a_folder_is_included(cli: Cli, root: str, client:
     write_versions(client, f"{root}/both", {"self": "1"})
     write_versions(client, f"{root}/both/child", {"c": "1"})
     write_versions(client, f"{root}/bothx", {"not": "below"})
-    code, out, _ = cli("kv", "copy", f"{root}/both", f"{root}/c1", "-f", "json")
-    assert code == 0 and {s["path"] for s in json.loads(out)["secrets"]} == {"", "child"}
+    code, out, _ = cli("kv", "copy", f"{root}/both", f"{root}/c1", "-f", "json", "--apply", "--yes")
+    assert code == 0 and {s["path"] for s in json.loads(out)["result"]["secrets"]} == {"", "child"}
     assert client.read_version(client.resolve(f"{root}/c1")).data == {"self": "1"}
     assert client.read_version(client.resolve(f"{root}/c1/child")).data == {"c": "1"}
 
@@ -196,7 +200,7 @@ def test_a_secret_that_is_also_a_folder_is_included(cli: Cli, root: str, client:
     assert code == 0 and "exported 2 secret(s)" in out
     assert {s["path"] for s in json.loads(exp.read_text())["secrets"]} == {"", "child"}
 
-    code, out, _ = cli("kv", "move", f"{root}/c1", f"{root}/m1")
+    code, out, _ = cli("kv", "move", f"{root}/c1", f"{root}/m1", "--apply", "--yes")
     assert code == 0 and "moved 2 secret(s)" in out
     assert walk(client, client.resolve(f"{root}/c1")) == []
     assert client.read_version(client.resolve(f"{root}/m1")).data == {"self": "1"}

@@ -285,6 +285,7 @@ def test_consul_tls_failure_is_one_clear_line(tls_lab: Lab, other_ca: Path, case
     done = cli(tls_lab, "consul", "status", **env)
     assert done.returncode == 2, done.stdout + done.stderr
     line = one_error_line(done)
+    print(f"\nconsul {case}: {line}")  # the closing note's record of each failure mode (pytest -s)
     assert want in line
     if case not in ("cert without key",):
         assert tls_lab.state().servers[0].ip in line  # names the address
@@ -322,6 +323,7 @@ def test_openbao_tls_failure_is_one_clear_line(tls_lab: Lab, other_ca: Path, cas
     env, want = vault_failures(tls_lab, other_ca)[case]
     done = cli(tls_lab, "kv", "list", "secret/", **env)
     assert done.returncode == 2, done.stdout + done.stderr
+    print(f"\nopenbao {case}: {one_error_line(done)}")  # the closing note's record (pytest -s)
     assert want in one_error_line(done)
 
 

@@ -300,6 +300,10 @@ def test_incident_on_raft_is_found_and_repaired_with_remove_stale_peers(raft: Op
     assert dry.returncode == 1 and "dry run" in dry.stdout
     assert any(s.node_id == gone for s in read(raft).raft)  # nothing changed
 
+    unconfirmed = run_cli("vault", "remove-stale-peers", "-i", inventory, "--apply", env=env())  # no terminal
+    assert unconfirmed.returncode == 2 and "confirm with --yes" in unconfirmed.stderr, unconfirmed.stderr
+    assert any(s.node_id == gone for s in read(raft).raft)  # nothing changed
+
     fix = run_cli("vault", "remove-stale-peers", "-i", inventory, "--apply", "--yes", env=env())
     assert fix.returncode == 0, fix.stdout + fix.stderr
     assert "now 3 voters, failure tolerance 1" in fix.stdout

@@ -20,6 +20,7 @@ from clusterops.cli.options import (
     MinFailureTolerance,
     StateDir,
     Yes,
+    confirm_apply,
     consul_connection,
     consul_group_callback,
     finish_findings,
@@ -246,9 +247,7 @@ def remove_stale_peers(
         if not todo:
             typer.echo("nothing to remove: every stale peer was refused")
             raise typer.Exit(1)
-        if not yes and not typer.confirm(f"remove {len(todo)} raft peer(s)?"):
-            typer.echo("aborted: nothing changed")
-            raise typer.Exit(1)
+        confirm_apply(f"remove {len(todo)} raft peer(s)?", yes=yes)
         for outcome in apply_removals(client, plan, break_lock=break_lock, on_note=lambda n: typer.echo(n, err=True)):
             ft = (
                 ""

@@ -121,6 +121,22 @@ def finish_findings(report: Report, fmt: str, fail_on: str | Severity, output: P
     raise typer.Exit(report.exit_code(threshold))
 
 
+def confirm_apply(question: str, *, yes: bool) -> None:
+    """The `--apply` confirmation: asked on a terminal; without one, `--yes` is needed (a usage error,
+    exit 2, before anything changes). A "no" ends the command with exit 1, nothing changed.
+
+    The question goes to stderr, so stdout keeps only the command's output (a JSON document)."""
+    import sys
+
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise typer.BadParameter("stdin is not a terminal: confirm with --yes", param_hint="--yes")
+    if not typer.confirm(question, err=True):
+        typer.echo("aborted: nothing was changed", err=True)
+        raise typer.Exit(1)
+
+
 # -- connection options declared once -----------------------------------------------------------
 
 C = TypeVar("C")

@@ -20,6 +20,7 @@ from clusterops.cli.options import (
     MinFailureTolerance,
     StateDir,
     Yes,
+    confirm_apply,
     finish_findings,
     format_option,
     with_connection,
@@ -298,9 +299,7 @@ def remove_stale_peers(
         if not todo:
             typer.echo("nothing to remove: every dead peer was refused")
             raise typer.Exit(1)
-        if not yes and not typer.confirm(f"remove {len(todo)} raft peer(s)?"):
-            typer.echo("aborted: nothing changed")
-            raise typer.Exit(1)
+        confirm_apply(f"remove {len(todo)} raft peer(s)?", yes=yes)
         failed = False
         for outcome in apply_removals(client, targets, plan):
             after = (

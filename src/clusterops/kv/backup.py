@@ -28,13 +28,23 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import yaml
 
 from clusterops.atomicfile import write_private
-from clusterops.errors import CasConflict, ClusterOpsError, ConfigError, NotFound, UsageError
+from clusterops.errors import ClusterOpsError, ConfigError, UsageError
 from clusterops.kv import paths
 from clusterops.kv.client import VaultClient
 from clusterops.kv.model import SecretRef
+from clusterops.kv.planned import (
+    Versions,
+    Where,
+    changes_since,
+    renumbered,
+    require_unchanged,
+    say_versions,
+    versions_doc,
+    where,
+)
 from clusterops.kv.pool import DEFAULT_WORKERS, Outcome, Progress, run_bounded, run_streaming
 from clusterops.kv.replay import ReplayResult, SecretRecord, read_record, replay
-from clusterops.kv.tree import error_message, join, paths_below
+from clusterops.kv.tree import current_versions, error_message, join, paths_below
 from clusterops.yamlsource import Locator, PathPart, dotted, load_yaml_text
 
 if TYPE_CHECKING:
@@ -509,46 +519,187 @@ class ImportReport:
         }
 
 
-class _FreshPaths:
-    """The client, except that a destination is taken as absent without reading it first.
+@dataclass(frozen=True)
+class ImportItem:
+    """One exported secret: what the import does with it."""
 
-    Safe because replay's first write carries cas = 0, which the server refuses atomically when the
-    secret exists (CasConflict, nothing written): the same check as a read first, one request fewer
-    per secret and no window between the read and the write.
-    """
+    path: str  # relative to the destination ("" is the destination itself)
+    versions: Versions  # the exported versions with their states (the data stays in the export)
+    empty: tuple[int, ...] = ()  # versions exported without data (soft-deleted or destroyed then)
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    destination_version: int = 0  # the destination's current version; 0: absent
+    refused: str = ""
 
-    def __init__(self, client: VaultClient) -> None:
-        self._client = client
+    @property
+    def action(self) -> str:
+        if self.refused:
+            return "refused"
+        return "add-on-top" if self.destination_version else "create"
 
-    def read_metadata(self, ref: SecretRef) -> Any:
-        raise NotFound(f"{ref}: taken as absent; the first write's cas=0 checks it")
+    @property
+    def version_map(self) -> dict[int, int]:
+        return renumbered([v for v, _ in self.versions], self.destination_version)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
+    def notes(self) -> list[str]:
+        state = dict(self.versions)
+        return [
+            f"v{v} has no data in the export ({state.get(v)}): written empty, then "
+            + ("destroyed" if state.get(v) == "destroyed" else "deleted")
+            for v in self.empty
+        ]
 
 
-def import_tree(
+@dataclass(frozen=True)
+class ImportPlan:
+    file: str
+    exported_from: Mapping[str, Any]
+    dst: SecretRef
+    destination: Where
+    items: tuple[ImportItem, ...]
+    overwrite: bool = False
+
+    @property
+    def refused(self) -> tuple[ImportItem, ...]:
+        return tuple(i for i in self.items if i.refused)
+
+    def not_preserved(self) -> list[str]:
+        todo = [i for i in self.items if not i.refused]
+        out = ["timestamps (created_time, deletion_time, updated_time): the server sets them on write"]
+        shifted = sum(1 for i in todo if any(a != b for a, b in i.version_map.items()))
+        if shifted:
+            out.append(f"version numbers of {shifted} secret(s) (see the notes per secret)")
+        lost = sum(len(i.empty) for i in todo)
+        if lost:
+            out.append(
+                f"data of {lost} soft-deleted or destroyed version(s): not readable at export; restored empty, "
+                "same state"
+            )
+        return out
+
+    def differences(self, fresh: ImportPlan) -> list[str]:
+        def describe(old: ImportItem | None, new: ImportItem | None) -> str:
+            item = new or old
+            assert item is not None
+            target = join(self.dst, item.path)
+            if old is None or new is None or old.versions != new.versions or old.settings != new.settings:
+                return f"{target}: the export read is not the one planned"
+            if old.destination_version != new.destination_version:
+                was = f"v{old.destination_version}" if old.destination_version else "absent"
+                now = f"v{new.destination_version}" if new.destination_version else "absent"
+                return f"{target} changed at the destination (planned {was}, now {now})"
+            return f"{target}: now {new.refused or 'no longer refused'}"
+
+        return changes_since(self.items, fresh.items, lambda i: i.path, describe)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan document of `kv import` (no secret value)."""
+        todo = [i for i in self.items if not i.refused]
+        return {
+            "command": "import",
+            "file": self.file,
+            "exported_from": {k: self.exported_from.get(k) for k in ("address", "namespace", "mount", "path")},
+            "destination": self.destination.to_dict(),
+            "overwrite": self.overwrite,
+            "secrets": [
+                {
+                    "path": i.path,
+                    "destination": str(join(self.dst, i.path)),
+                    "action": i.action,
+                    "versions": versions_doc(i.versions),
+                    "written_as": {str(a): b for a, b in i.version_map.items()},
+                    "destination_version": i.destination_version,
+                    "metadata": dict(i.settings),
+                    "notes": i.notes(),
+                    "refused": i.refused or None,
+                }
+                for i in self.items
+            ],
+            "not_preserved": self.not_preserved(),
+            "summary": {
+                "secrets": len(todo),
+                "versions": sum(len(i.versions) for i in todo),
+                "refused": len(self.refused),
+            },
+        }
+
+    def lines(self) -> list[str]:
+        todo = [i for i in self.items if not i.refused]
+        out = [
+            f"plan: import {len(todo)} secret(s) ({sum(len(i.versions) for i in todo)} version(s)) from {self.file}",
+            f"  to {self.destination}",
+        ]
+        for i in self.items:
+            target = join(self.dst, i.path)
+            if i.refused:
+                out.append(f"  {target}: REFUSED: {i.refused}")
+                continue
+            how = "create" if not i.destination_version else f"add on top of v{i.destination_version} at"
+            line = f"  {how} {target}: {say_versions(i.version_map)}"
+            if i.destination_version and i.settings:
+                line += f"; metadata {', '.join(sorted(i.settings))} overwritten"
+            out.append(line)
+            out += [f"      {n}" for n in i.notes()]
+        out += [f"  not preserved: {n}" for n in self.not_preserved()]
+        return out
+
+
+def plan_import(
     client: VaultClient,
     dst: SecretRef,
     doc: Export,
     *,
+    file: str = "the export",
     overwrite: bool = False,
+    workers: int = DEFAULT_WORKERS,
+) -> ImportPlan:
+    """What importing `doc` under `dst` would do, with the destination read; nothing is written."""
+    if dst.kv_version != 2:
+        raise UsageError(f"import needs a KV v2 mount; {dst.mount}/ is KV v{dst.kv_version}")
+    check_records(doc.records, file)
+    rels = [rec.path.strip("/") for rec in doc.records]
+    at_destination = current_versions(client, dst, rels, workers=workers)
+    items: list[ImportItem] = []
+    for rel, rec in zip(rels, doc.records, strict=True):
+        current = at_destination[rel]
+        refused = (
+            f"{join(dst, rel)} already exists (version {current}); pass --force to add versions on top"
+            if current and not overwrite
+            else ""
+        )
+        items.append(
+            ImportItem(
+                rel,
+                tuple((v.version, v.state) for v in rec.versions),
+                tuple(v.version for v in rec.versions if v.data is None),
+                dict(rec.settings),
+                current,
+                refused,
+            )
+        )
+    return ImportPlan(file, dict(doc.source), dst, where(client, dst), tuple(items), overwrite)
+
+
+def execute_import(
+    client: VaultClient,
+    plan: ImportPlan,
+    doc: Export,
+    *,
     workers: int = DEFAULT_WORKERS,
     progress: Progress | None = None,
 ) -> ImportReport:
-    if dst.kv_version != 2:
-        raise UsageError(f"import needs a KV v2 mount; {dst.mount}/ is KV v{dst.kv_version}")
-    check_records(doc.records, "the export")
-    fresh = _FreshPaths(client)
+    """Carry out a reviewed plan: refused (CasConflict, nothing written) if the destination moved since it was read.
+
+    Each secret's first write carries cas at its planned destination version (0: absent), so a secret
+    that appears after the re-read is refused by the server, nothing written for it."""
+    fresh = plan_import(client, plan.dst, doc, file=plan.file, overwrite=plan.overwrite, workers=workers)
+    require_unchanged(plan.differences(fresh), command="import")
+    planned = {i.path: i for i in plan.items}
 
     def one(rec: SecretRecord) -> ReplayResult:
-        target = join(dst, rec.path)
-        if overwrite or not rec.versions:
-            return replay(client, target, rec, overwrite=overwrite)
-        try:
-            return replay(fresh, target, rec)  # type: ignore[arg-type]
-        except CasConflict:
-            raise UsageError(f"{target} already exists; pass --force to add versions on top") from None
+        item = planned[rec.path.strip("/")]
+        if item.refused:
+            raise UsageError(item.refused)
+        return replay(client, join(plan.dst, item.path), rec, overwrite=plan.overwrite, expect=item.destination_version)
 
     outcomes = run_bounded(list(doc.records), one, workers=workers, progress=progress)
     results = tuple(o.result for o in outcomes if o.result is not None)
@@ -562,4 +713,18 @@ def import_tree(
         not_preserved.append(
             f"data of {lost} soft-deleted or destroyed version(s): not readable at export; restored empty, same state"
         )
-    return ImportReport(str(dst), results, errors, tuple(not_preserved))
+    return ImportReport(str(plan.dst), results, errors, tuple(not_preserved))
+
+
+def import_tree(
+    client: VaultClient,
+    dst: SecretRef,
+    doc: Export,
+    *,
+    overwrite: bool = False,
+    workers: int = DEFAULT_WORKERS,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Plan and carry out at once (for callers with their own review, and the benchmark)."""
+    plan = plan_import(client, dst, doc, overwrite=overwrite, workers=workers)
+    return execute_import(client, plan, doc, workers=workers, progress=progress)

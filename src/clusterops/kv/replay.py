@@ -15,7 +15,7 @@ from typing import Any
 
 from clusterops.errors import NotFound, UsageError
 from clusterops.kv.client import VaultClient
-from clusterops.kv.model import SecretRef
+from clusterops.kv.model import SecretMetadata, SecretRef
 
 SETTINGS = ("max_versions", "cas_required", "delete_version_after", "custom_metadata")
 
@@ -95,9 +95,11 @@ class SecretRecord:
         )
 
 
-def read_record(client: VaultClient, ref: SecretRef, rel: str, *, all_versions: bool = True) -> SecretRecord:
-    """The secret at `ref` with every retained version (or only the current one)."""
-    meta = client.read_metadata(ref)
+def read_record(
+    client: VaultClient, ref: SecretRef, rel: str, *, all_versions: bool = True, meta: SecretMetadata | None = None
+) -> SecretRecord:
+    """The secret at `ref` with every retained version (or only the current one); `meta`: its metadata, if read."""
+    meta = meta if meta is not None else client.read_metadata(ref)
     infos = meta.versions if all_versions else tuple(i for i in meta.versions if i.version == meta.current_version)
     versions: list[VersionRecord] = []
     for info in infos:
@@ -127,13 +129,23 @@ class ReplayResult:
     version_map: Mapping[int, int] = field(default_factory=dict)  # source version -> destination version
 
 
-def replay(client: VaultClient, dst: SecretRef, record: SecretRecord, *, overwrite: bool = False) -> ReplayResult:
-    """Write `record` to `dst` version by version (each write with cas), then its settings."""
+def replay(
+    client: VaultClient, dst: SecretRef, record: SecretRecord, *, overwrite: bool = False, expect: int | None = None
+) -> ReplayResult:
+    """Write `record` to `dst` version by version (each write with cas), then its settings.
+
+    `expect`: the destination's current version as planned (0: absent); the first write's cas is that
+    version, so a destination that moved since the plan is refused by the server, nothing written.
+    Without it, the destination is read first.
+    """
     notes: list[str] = []
-    try:
-        current = client.read_metadata(dst).current_version
-    except NotFound:
-        current = 0
+    if expect is not None:
+        current = expect
+    else:
+        try:
+            current = client.read_metadata(dst).current_version
+        except NotFound:
+            current = 0
     if current and not overwrite:
         raise UsageError(f"{dst} already exists (version {current}); pass --force to add versions on top")
     start = current

@@ -1,5 +1,5 @@
-"""Subtree operations: recursive list, copy and move (latest or every version), recursive delete
-(a plan first, executed only after confirmation), and search by key name or value pattern.
+"""Subtree operations: recursive list, recursive delete (a plan first, executed only after
+confirmation), and search by key name or value pattern. Copy and move are in `copymove`.
 
 Listing uses OpenBao's one-request SCAN where the server and token allow it, else LIST level by
 level with a bounded pool. Values found by search are never returned, only where they matched.
@@ -12,12 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from clusterops.errors import ClusterOpsError, NotFound, UnsafePlan, UsageError
-from clusterops.kv import paths
+from clusterops.errors import AuthError, ClusterOpsError, NotFound, UsageError
 from clusterops.kv.client import VaultClient
 from clusterops.kv.model import SecretRef
 from clusterops.kv.pool import DEFAULT_WORKERS, Progress, run_bounded
-from clusterops.kv.replay import ReplayResult, read_record, replay
 
 
 def paths_below(client: VaultClient, ref: SecretRef, *, workers: int) -> list[str]:
@@ -62,126 +60,32 @@ def join(ref: SecretRef, rel: str) -> SecretRef:
     return ref.child(rel) if rel else ref
 
 
-# -- copy and move ---------------------------------------------------------------------------
+def current_versions(
+    client: VaultClient, root: SecretRef, rels: Sequence[str], *, workers: int = DEFAULT_WORKERS
+) -> dict[str, int]:
+    """The current version of each of `rels` below `root` (0: absent), for a plan's destination side.
 
-
-@dataclass(frozen=True)
-class CopyReport:
-    source: str
-    destination: str
-    results: tuple[ReplayResult, ...]
-    errors: tuple[tuple[str, str], ...] = ()  # (path, message)
-    moved: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def to_dict(self) -> dict[str, Any]:
-        """The `kv copy` / `kv move` document."""
-        return {
-            "source": self.source,
-            "destination": self.destination,
-            "moved": self.moved,
-            "secrets": [
-                {"path": r.path, "versions_written": r.versions_written, "notes": list(r.notes)} for r in self.results
-            ],
-            "errors": [{"path": p, "error": m} for p, m in self.errors],
-        }
-
-
-def _location(client: VaultClient, ref: SecretRef) -> str:
-    """Namespace, mount and path as one slash-joined location (the namespace is part of where a secret is)."""
-    parts = [client.settings.namespace or "", ref.mount, ref.path]
-    return "/".join(p.strip("/") for p in parts if p.strip("/"))
-
-
-def check_not_overlapping(src_client: VaultClient, src: SecretRef, dst_client: VaultClient, dst: SecretRef) -> None:
-    """Refuse a copy or move whose destination is its source, or lies inside it, or contains it.
-
-    The same server is recognised by its cluster id, not by the address given, so `--to-addr`
-    naming the source server another way is caught too.
+    The tree is listed once and only the secrets found there are read (a fresh destination costs one
+    request, not one per secret); a token that may read but not list gets every one read instead.
     """
-    if src_client is not dst_client and src_client.server_identity() != dst_client.server_identity():
-        return
-    a, b = _location(src_client, src), _location(dst_client, dst)
-    if a == b:
-        raise UnsafePlan(
-            f"the destination {dst} is the source {src} (on the same server): refused, nothing was changed"
-        )
-    if b.startswith(a + "/") or a.startswith(b + "/"):
-        inner = "inside" if b.startswith(a + "/") else "around"
-        raise UnsafePlan(
-            f"the destination {dst} lies {inner} the source {src} on the same server: the trees overlap; "
-            "refused, nothing was changed"
-        )
+    try:
+        present = set(paths_below(client, root, workers=workers))
+        todo = [r for r in rels if r in present]
+    except AuthError:
+        todo = list(rels)
 
+    def one(rel: str) -> int:
+        try:
+            return client.read_metadata(join(root, rel)).current_version
+        except NotFound:
+            return 0
 
-def copy_tree(
-    src_client: VaultClient,
-    src: SecretRef,
-    dst_client: VaultClient,
-    dst: SecretRef,
-    *,
-    all_versions: bool = False,
-    overwrite: bool = False,
-    move: bool = False,
-    allow_history_loss: bool = False,
-    workers: int = DEFAULT_WORKERS,
-    progress: Progress | None = None,
-) -> CopyReport:
-    """Copy (or move) the secret or subtree at `src` to `dst`, possibly on another server.
-
-    Refused before anything is written: a destination that is, or overlaps, the source; a source path
-    with a '..', '.' or empty segment; a move of the latest version only, unless `allow_history_loss`.
-    A move copies every version (states and metadata too) and deletes each source secret only after
-    its copy succeeded and only when the source has not changed since it was read; a source secret
-    with soft-deleted versions (whose data cannot be read, so cannot be carried) is left in place
-    and reported, unless `allow_history_loss`.
-    """
-    for r in (src, dst):
-        if r.kv_version != 2:
-            raise UsageError(f"copy and move need KV v2 mounts; {r.mount}/ is KV v{r.kv_version}")
-    if move and not all_versions and not allow_history_loss:
-        raise UsageError(
-            "a move that copies only the latest version destroys the older ones at the source",
-            hint="move every version (the default), or ask for the loss explicitly (--latest-only)",
-        )
-    check_not_overlapping(src_client, src, dst_client, dst)
-    found = paths_below(src_client, src, workers=workers)
-    if not found:
-        raise NotFound(f"nothing to copy at {src}")
-    for rel in found:
-        why = paths.bad_segment(rel)
-        if why is not None:
-            raise UsageError(f"the source {join(src, rel)} {why}: refusing the whole copy; nothing was written")
-
-    def one(rel: str) -> ReplayResult:
-        source = join(src, rel)
-        record = read_record(src_client, source, rel, all_versions=all_versions)
-        unreadable = [v.version for v in record.versions if v.data is None and v.state != "destroyed"]
-        if move and unreadable and not allow_history_loss:
-            raise UsageError(
-                f"{len(unreadable)} soft-deleted version(s) ({', '.join(f'v{v}' for v in unreadable)}) cannot be "
-                "read, so a move would lose their data; left in place (undelete them first, or --allow-history-loss)"
-            )
-        result = replay(dst_client, join(dst, rel), record, overwrite=overwrite)
-        if move:
-            now = src_client.read_metadata(source)
-            was = {v.version: (v.destroyed, v.deletion_time) for v in record.versions}
-            is_ = {v.version: (v.destroyed, v.deletion_time) for v in now.versions if v.version in was}
-            if now.current_version != record.current_version or is_ != was:
-                raise UsageError(
-                    f"changed at the source while being moved (now version {now.current_version}); "
-                    "copied, but the source was kept"
-                )
-            src_client.delete_metadata(source)
-        return result
-
-    outcomes = run_bounded(found, one, workers=workers, progress=progress)
-    errors = tuple((o.item, error_message(o.error)) for o in outcomes if o.error is not None)
-    results = tuple(o.result for o in outcomes if o.result is not None)
-    return CopyReport(str(src), str(dst), results, errors, move)
+    found: dict[str, int] = dict.fromkeys(rels, 0)
+    for o in run_bounded(todo, one, workers=workers):
+        if o.error is not None:
+            raise o.error
+        found[o.item] = o.result or 0
+    return found
 
 
 def error_message(err: BaseException | None) -> str:

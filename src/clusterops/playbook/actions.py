@@ -432,7 +432,7 @@ def kv_diff(ctx: RunContext, args: dict[str, Any], apply: bool) -> Outcome:
 
 def kv_copy(ctx: RunContext, args: dict[str, Any], apply: bool) -> Outcome:
     from clusterops.kv.compare import diff_trees
-    from clusterops.kv.tree import copy_tree
+    from clusterops.kv.copymove import copy_tree
 
     src_client, src, dst_client, dst = _kv_sides(ctx, args)
     try:

@@ -103,6 +103,37 @@ def test_every_format_option_names_its_formats_from_one_vocabulary() -> None:
             assert set(named) <= set(FORMAT_NAMES) and o.default in named, (path, named)
 
 
+#: Every command that changes something shows its plan by default and acts only with --apply (the issue
+#: "One CLI language": one convention for dry runs). The single-secret KV commands (put, patch, delete of
+#: one path, destroy, undelete, rollback, metadata ...) act at once, as `vault kv` does, and are not here.
+PLAN_THEN_APPLY = {
+    "consul remove-stale-peers",
+    "consul upgrade",
+    "vault remove-stale-peers",
+    "vault upgrade",
+    "kv delete",  # with -r
+    "kv copy",
+    "kv move",
+    "kv import",
+    "kv undo",
+    "run",
+}
+#: An upgrade does not ask (its plan, then a journaled --apply); every other one asks, and --yes/-y skips it.
+CONFIRMING = PLAN_THEN_APPLY - {"consul upgrade", "vault upgrade"}
+
+
+def test_commands_that_change_things_plan_by_default_and_act_with_apply() -> None:
+    by_path = dict(COMMANDS)
+    with_apply = {path for path, cmd in COMMANDS for o in _options(cmd) if "--apply" in o.opts}
+    assert with_apply == PLAN_THEN_APPLY
+    for path in PLAN_THEN_APPLY:
+        [apply] = [o for o in _options(by_path[path]) if "--apply" in o.opts]
+        assert apply.is_flag and apply.default is False, path  # the plan is the default
+    for path in CONFIRMING:
+        yes = [o for o in _options(by_path[path]) if "--yes" in o.opts]
+        assert len(yes) == 1 and "-y" in yes[0].opts and yes[0].is_flag and yes[0].default is False, path
+
+
 DURATION_WORDS = ("timeout", "interval", "observe", "stable", "window", "after", "offset")
 
 

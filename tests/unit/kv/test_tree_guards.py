@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from clusterops.errors import UsageError
-from clusterops.kv import tree
+from clusterops.kv import copymove
 from clusterops.kv.model import SecretRef
 
 
@@ -19,14 +19,14 @@ class _NoWrites:
 
 
 def test_a_listed_source_name_with_dot_dot_refuses_the_whole_copy(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tree, "paths_below", lambda *_a, **_k: ["ok", "a/../../prod"])
-    monkeypatch.setattr(tree, "check_not_overlapping", lambda *_a: None)
+    monkeypatch.setattr(copymove, "paths_below", lambda *_a, **_k: ["ok", "a/../../prod"])
+    monkeypatch.setattr(copymove, "check_not_overlapping", lambda *_a: None)
     c = _NoWrites()
     with pytest.raises(UsageError, match=r"'\.\.' segment.*nothing was written"):
-        tree.copy_tree(c, SecretRef("secret", "src"), c, SecretRef("secret", "dst"))  # type: ignore[arg-type]
+        copymove.plan_copy(c, SecretRef("secret", "src"), c, SecretRef("secret", "dst"))  # type: ignore[arg-type]
 
 
 def test_a_latest_only_move_needs_the_loss_asked_for() -> None:
     c = _NoWrites()
     with pytest.raises(UsageError, match="destroys the older ones"):
-        tree.copy_tree(c, SecretRef("secret", "a"), c, SecretRef("secret", "b"), move=True)  # type: ignore[arg-type]
+        copymove.plan_copy(c, SecretRef("secret", "a"), c, SecretRef("secret", "b"), move=True)  # type: ignore[arg-type]

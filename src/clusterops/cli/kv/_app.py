@@ -182,6 +182,29 @@ def _progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None] | 
         yield update
 
 
+def _plan_gate(doc: dict[str, Any], lines: list[str], fmt: str, *, apply: bool, yes: bool, question: str) -> bool:
+    """The changes convention of the kv commands that change many secrets (copy, move, import, undo, delete -r):
+    show the plan; act only with --apply, after a confirmation on a terminal or with --yes. True: go on.
+
+    Without --apply, the plan is the output (`-f json`: its document) and nothing changes. With --apply,
+    a table shows it on stdout before the question; a document format keeps stdout for the one final
+    document (`{"plan": ..., "result": ...}`), and the plan goes to stderr for the person confirming.
+    """
+    from clusterops.cli.options import confirm_apply
+
+    text = "\n".join(lines)
+    if not apply:
+        _emit(doc, fmt, lambda: typer.echo(text))
+        typer.echo("plan only: nothing was changed; rerun with --apply to make these changes", err=fmt != "table")
+        return False
+    if fmt == "table":
+        typer.echo(text)
+    elif not yes and sys.stdin.isatty():
+        typer.echo(text, err=True)
+    confirm_apply(question, yes=yes)
+    return True
+
+
 def _hidden(value: Any, redactor: Any) -> str:
     return f"<hidden {redactor.digest(value)}>"
 

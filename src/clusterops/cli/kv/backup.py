@@ -16,10 +16,11 @@ from clusterops.cli.kv._app import (
     Workers,
     _client,
     _emit,
+    _plan_gate,
     _progress,
     app,
 )
-from clusterops.cli.options import format_option
+from clusterops.cli.options import Apply, Yes, format_option
 from clusterops.cli.vault_options import kv_connection
 
 KeyFile = Annotated[
@@ -125,6 +126,8 @@ def import_(
     dest: Annotated[str, typer.Argument(help="MOUNT/PATH to restore under.")],
     key_file: KeyFile = None,
     force: Force = False,
+    apply: Apply = False,
+    yes: Yes = False,
     mount: Mount = None,
     workers: Workers = 16,
     quiet: Quiet = False,
@@ -132,10 +135,13 @@ def import_(
 ) -> None:
     """Restore an export: every version in order (with cas), states, settings, custom metadata.
 
-    Reports what cannot be preserved: timestamps, and version numbers where they shift.
+    Shows the plan (which secrets and versions land where, what exists there, what cannot be preserved:
+    timestamps, and version numbers where they shift) and changes nothing; --apply imports after a
+    confirmation (or --yes), reading the destination again first: if it changed since the plan was
+    read, it refuses (exit 1) and writes nothing.
     """
     from clusterops.errors import ConfigError
-    from clusterops.kv.backup import import_tree, load_export
+    from clusterops.kv.backup import execute_import, load_export, plan_import
 
     try:
         blob = file.read_bytes()
@@ -144,8 +150,13 @@ def import_(
     doc = load_export(blob, key=_key(key_file), where=str(file))
     with _client(ctx, workers=workers) as client:
         ref = client.resolve(dest, mount=mount)
+        plan = plan_import(client, ref, doc, file=str(file), overwrite=force, workers=workers)
+        todo = len(plan.items) - len(plan.refused)
+        question = f"import {todo} secret(s) to {plan.destination}?"
+        if not _plan_gate(plan.to_dict(), plan.lines(), fmt, apply=apply, yes=yes, question=question):
+            raise typer.Exit(1 if plan.refused else 0)
         with _progress("importing", quiet) as progress:
-            report = import_tree(client, ref, doc, overwrite=force, workers=workers, progress=progress)
+            report = execute_import(client, plan, doc, workers=workers, progress=progress)
     out: dict[str, Any] = report.to_dict()
 
     def table() -> None:
@@ -161,7 +172,7 @@ def import_(
         for item in report.not_preserved:
             typer.echo(f"not preserved: {item}")
 
-    _emit(out, fmt, table)
+    _emit({"plan": plan.to_dict(), "result": out}, fmt, table)
     if report.errors:
         raise typer.Exit(1)
 

@@ -21,6 +21,7 @@ from clusterops.cli.kv._app import (
     _console,
     _emit,
     _hidden,
+    _plan_gate,
     _progress,
     _ref,
     _table,
@@ -184,21 +185,31 @@ def delete(
             raise typer.BadParameter("--versions does not go with --recursive")
         plan = tree.plan_delete(client, ref, mode="all" if all_versions else "soft", workers=workers)
         what = "EVERY VERSION AND THE METADATA of" if all_versions else "the latest version of"
-        typer.echo(f"plan: delete {what} {len(plan.steps)} secret(s) below {ref}:")
-        for step in plan.steps:
-            typer.echo(f"  {tree.join(ref, step.path)}  (current version {step.current_version})")
-        if dry_run or not apply:
-            typer.echo("plan only: nothing deleted; rerun with --apply to delete")
+        on = f"on {client.settings.address} (namespace {(client.settings.namespace or '').strip('/') or '(root)'})"
+        lines = [f"plan: delete {what} {len(plan.steps)} secret(s) below {ref} {on}:"]
+        lines += [f"  {tree.join(ref, s.path)}  (current version {s.current_version})" for s in plan.steps]
+        secrets = [{"path": str(tree.join(ref, s.path)), "current_version": s.current_version} for s in plan.steps]
+        plan_doc: dict[str, Any] = {
+            "command": "delete",
+            "path": str(ref),
+            "address": client.settings.address,
+            "namespace": (client.settings.namespace or "").strip("/"),
+            "mode": "every version and the metadata" if all_versions else "the latest version",
+            "secrets": secrets,
+        }
+        question = f"delete {len(plan.steps)} secret(s)?"
+        if not _plan_gate(plan_doc, lines, fmt, apply=apply and not dry_run, yes=yes, question=question):
             return
-        if not yes:
-            if not sys.stdin.isatty():
-                raise typer.BadParameter("stdin is not a terminal: confirm with --yes", param_hint="--yes")
-            typer.confirm(f"delete {len(plan.steps)} secret(s)?", abort=True)
         with _progress("deleting", quiet) as progress:
             failed = tree.execute_delete(client, ref, plan, workers=workers, progress=progress)
-    for p, msg in failed:
-        typer.echo(f"failed: {p}: {msg}", err=True)
-    typer.echo(f"deleted {len(plan.steps) - len(failed)} of {len(plan.steps)} secret(s)")
+    result = {"deleted": len(plan.steps) - len(failed), "failed": [{"path": p, "error": m} for p, m in failed]}
+
+    def table() -> None:
+        for p, msg in failed:
+            typer.echo(f"failed: {p}: {msg}", err=True)
+        typer.echo(f"deleted {len(plan.steps) - len(failed)} of {len(plan.steps)} secret(s)")
+
+    _emit({"plan": plan_doc, "result": result}, fmt, table)
     if failed:
         raise typer.Exit(1)
 

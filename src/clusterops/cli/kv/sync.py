@@ -18,11 +18,12 @@ from clusterops.cli.kv._app import (
     _client,
     _console,
     _emit,
+    _plan_gate,
     _progress,
     _table,
     app,
 )
-from clusterops.cli.options import StateDir
+from clusterops.cli.options import Apply, StateDir, Yes
 from clusterops.cli.vault_options import kv_connection
 
 
@@ -201,18 +202,30 @@ def undo(
     force: Annotated[
         bool, typer.Option("--force", help="Also undo paths whose run-written version or metadata changed since.")
     ] = False,
+    apply: Apply = False,
+    yes: Yes = False,
     fmt: Fmt = "table",
 ) -> None:
     """Put back what an apply run changed: prior data as a new version (history kept), prior metadata.
 
     Only at the run's address and namespace (else refused, exit 1), and only versions and metadata the
-    journal proves the run wrote; anything else is reported, not touched (exit 1).
+    journal proves the run wrote; anything else is reported, not touched (exit 1). Shows the plan and
+    changes nothing; --apply undoes after a confirmation (or --yes), reading the journal and the secrets
+    again first: if the undo would differ from the plan shown, it refuses (exit 1) and undoes nothing.
     """
-    from clusterops.kv.apply_journal import undo_document, undo_run
+    from clusterops.kv.apply_journal import NOT_DONE, execute_undo, plan_undo, undo_document
 
     folder = _journals(state_dir)
     with _client(ctx) as client:
-        journal, results = undo_run(client, run, folder, force=force)
+        _journal, plan = plan_undo(client, run, folder, force=force)
+        acting = sum(1 for s in plan.steps if s.acts)
+        question = (
+            f"undo run {plan.run_id} on {acting} path(s) in {plan.mount}/ on {plan.address} "
+            f"(namespace {plan.namespace or '(root)'})?"
+        )
+        if not _plan_gate(plan.to_dict(), plan.lines(), fmt, apply=apply, yes=yes, question=question):
+            raise typer.Exit(1 if plan.refused else 0)
+        journal, results = execute_undo(client, plan)
     doc = undo_document(journal.run_id, results)
 
     def table() -> None:
@@ -221,6 +234,6 @@ def undo(
             t.add_row(r.path, r.action, r.message)
         _console().print(t)
 
-    _emit(doc, fmt, table)
-    if any(r.action in ("skipped", "unproven", "partly-undone", "failed") for r in results):
+    _emit({"plan": plan.to_dict(), "result": doc}, fmt, table)
+    if any(r.action in NOT_DONE for r in results):
         raise typer.Exit(1)

@@ -1,4 +1,4 @@
-"""`clusterops kv`: Trees: recursive list, copy and move of subtrees, search."""
+"""`clusterops kv`: Trees: recursive list, copy and move of subtrees (a plan, then --apply), search."""
 
 from __future__ import annotations
 
@@ -21,11 +21,13 @@ from clusterops.cli.kv._app import (
     _console,
     _emit,
     _opts,
+    _plan_gate,
     _progress,
     _ref,
     _table,
     app,
 )
+from clusterops.cli.options import Apply, Yes
 from clusterops.cli.vault_options import kv_connection, other_client
 
 
@@ -64,9 +66,11 @@ def _copy_or_move(
     workers: int,
     quiet: bool,
     fmt: str,
+    apply: bool,
+    yes: bool,
     mount: str | None = None,
 ) -> None:
-    from clusterops.kv.tree import copy_tree
+    from clusterops.kv.copymove import execute_copy, plan_copy
 
     with _client(ctx, workers=workers) as client:
         dst_client = (
@@ -75,23 +79,19 @@ def _copy_or_move(
         try:
             sref = client.resolve(src, mount=mount)
             dref = dst_client.resolve(dst, mount=mount)
+            plan = plan_copy(
+                client, sref, dst_client, dref, all_versions=all_versions, overwrite=force, move=move,
+                allow_history_loss=allow_history_loss, workers=workers,
+            )  # fmt: skip
+            todo = len(plan.items) - len(plan.refused)
+            question = f"{plan.command} {todo} secret(s) to {plan.destination}?"
+            if not _plan_gate(plan.to_dict(), plan.lines(), fmt, apply=apply, yes=yes, question=question):
+                raise typer.Exit(1 if plan.refused else 0)
             with _progress("moving" if move else "copying", quiet) as progress:
-                report = copy_tree(
-                    client,
-                    sref,
-                    dst_client,
-                    dref,
-                    all_versions=all_versions,
-                    overwrite=force,
-                    move=move,
-                    allow_history_loss=allow_history_loss,
-                    workers=workers,
-                    progress=progress,
-                )
+                report = execute_copy(client, dst_client, plan, workers=workers, progress=progress)
         finally:
             if dst_client is not client:
                 dst_client.close()
-    doc = report.to_dict()
 
     def table() -> None:
         verb = "moved" if move else "copied"
@@ -99,14 +99,14 @@ def _copy_or_move(
             for note in r.notes:
                 typer.echo(f"note: {r.path or '(the secret)'}: {note}")
         for p, m in report.errors:
-            typer.echo(f"failed: {p}: {m}", err=True)
+            typer.echo(f"failed: {p or '(the secret)'}: {m}", err=True)
         typer.echo(
             f"{verb} {len(report.results)} secret(s) "
             f"({sum(r.versions_written for r in report.results)} version(s)) from {report.source} "
             f"to {report.destination}; {len(report.errors)} failed"
         )
 
-    _emit(doc, fmt, table)
+    _emit({"plan": plan.to_dict(), "result": report.to_dict()}, fmt, table)
     if report.errors:
         raise typer.Exit(1)
 
@@ -122,15 +122,23 @@ def copy(
     to_addr: ToAddr = None,
     to_token_file: ToTokenFile = None,
     to_namespace: ToNamespace = None,
+    apply: Apply = False,
+    yes: Yes = False,
     mount: Mount = None,
     workers: Workers = 16,
     quiet: Quiet = False,
     fmt: Fmt = "table",
 ) -> None:
-    """Copy a secret or subtree (latest version, or --all-versions with states and custom metadata)."""
+    """Copy a secret or subtree (latest version, or --all-versions with states and custom metadata).
+
+    Shows the plan (which secrets and versions, where, what exists there; -f json for scripts) and changes
+    nothing; --apply copies after a confirmation (or --yes), reading both sides again first: if either
+    changed since the plan was read, it refuses (exit 1) and copies nothing.
+    """
     _copy_or_move(
         ctx, src, dst, move=False, all_versions=all_versions, force=force, to_addr=to_addr,
         to_token_file=to_token_file, to_namespace=to_namespace, workers=workers, quiet=quiet, fmt=fmt, mount=mount,
+        apply=apply, yes=yes,
     )  # fmt: skip
 
 
@@ -158,6 +166,8 @@ def move(
     to_addr: ToAddr = None,
     to_token_file: ToTokenFile = None,
     to_namespace: ToNamespace = None,
+    apply: Apply = False,
+    yes: Yes = False,
     mount: Mount = None,
     workers: Workers = 16,
     quiet: Quiet = False,
@@ -165,13 +175,16 @@ def move(
 ) -> None:
     """Copy every version, then delete each source secret whose copy succeeded (not atomic).
 
-    A source secret that changed meanwhile, or has soft-deleted versions whose data cannot be carried,
-    stays at the source and is reported (exit 1). A destination that is or overlaps the source is refused.
+    Shows the plan and changes nothing; --apply moves after a confirmation (or --yes), reading both sides
+    again first (changed since the plan: refused, exit 1, nothing moved). A source secret that changes
+    while it is moved, or has soft-deleted versions whose data cannot be carried, stays at the source and
+    is reported (exit 1). A destination that is or overlaps the source is refused.
     """
     _copy_or_move(
         ctx, src, dst, move=True, all_versions=all_versions and not latest_only,
         allow_history_loss=allow_history_loss or latest_only, force=force, to_addr=to_addr,
         to_token_file=to_token_file, to_namespace=to_namespace, workers=workers, quiet=quiet, fmt=fmt, mount=mount,
+        apply=apply, yes=yes,
     )  # fmt: skip
 
 
