@@ -18,9 +18,20 @@ NO_LEADER = Rule(
     "no leader",
     "a quorum of voters is alive, so an election should succeed: check each server's log and that the servers "
     "reach each other on port 8300 (`consul operator raft list-peers -stale` on each)",
+    doc=(
+        "Raft needs a leader to commit writes: without one, KV, catalog and session writes fail. Reported"
+        " while enough voters are alive to elect one (CH019 when they are not)."
+    ),
 )
 UNKNOWN_PEER = Rule(
-    "CH002", Severity.ERROR, "raft peer unknown to Consul (stale peer)", "consul operator raft remove-peer -id={id}"
+    "CH002",
+    Severity.ERROR,
+    "raft peer unknown to Consul (stale peer)",
+    "consul operator raft remove-peer -id={id}",
+    doc=(
+        "A raft peer whose node Consul no longer knows (node '(unknown)') still counts toward the quorum:"
+        " what a server replaced without `consul leave` leaves behind."
+    ),
 )
 DEAD_VOTER = Rule(
     "CH003",
@@ -28,87 +39,137 @@ DEAD_VOTER = Rule(
     "raft voter is not an alive serf member",
     "if {node} is gone for good: consul force-leave {node} (then, if it stays a peer: "
     "consul operator raft remove-peer -id={id}); if it is restarting, wait for it",
+    doc=(
+        "A voter that is not an alive serf member still counts toward the quorum while it cannot vote: "
+        "each one lowers the failure tolerance until it is back or removed."
+    ),
 )
 DUPLICATE_ID = Rule(
     "CH004",
     Severity.ERROR,
     "duplicate raft peer ID",
     "remove the dead entry: consul operator raft remove-peer -address={address}",
+    doc="Two raft peers with one ID: one of the entries is stale and still counts toward the quorum.",
 )
 DUPLICATE_ADDRESS = Rule(
     "CH005",
     Severity.ERROR,
     "two raft peers share an address",
     "remove the stale entry: consul operator raft remove-peer -id={id}",
+    doc="Two raft peers on one address: one of them is a stale entry that still counts toward the quorum.",
 )
 LOW_FAILURE_TOLERANCE = Rule(
     "CH006",
     Severity.ERROR,
     "failure tolerance below the minimum",
     "bring failed servers back or remove dead ones before touching any server",
+    doc=(
+        "Failure tolerance is how many voters may fail before quorum is lost (healthy voters minus "
+        "quorum); below the minimum, taking a server down risks an outage."
+    ),
 )
 AUTOPILOT_UNHEALTHY = Rule(
     "CH007",
     Severity.ERROR,
     "autopilot reports the cluster unhealthy",
     "see the unhealthy servers below; `consul operator autopilot state` has details",
+    doc=(
+        "Autopilot's own verdict over all servers (serf status, last contact, log index); the servers it "
+        "calls unhealthy follow as CH008."
+    ),
 )
 SERVER_UNHEALTHY = Rule(
     "CH008",
     Severity.WARNING,
     "server unhealthy by autopilot's criteria",
     "check {node}'s logs and its connectivity to the leader on port 8300",
+    doc=(
+        "Autopilot's criteria for one server: serf status alive, last contact with the leader under the "
+        "threshold, log not behind the leader's."
+    ),
 )
 FT_DISAGREES = Rule(
     "CH009",
     Severity.WARNING,
     "our failure tolerance and autopilot's disagree",
     "compare `consul operator raft list-peers` with `consul members`",
+    doc=(
+        "Our failure tolerance comes from the raft configuration and serf; autopilot computes its own. "
+        "When they differ one of the reads is stale or membership is inconsistent."
+    ),
 )
 VERSION_SKEW = Rule(
     "CH010",
     Severity.WARNING,
     "servers run different Consul versions",
     "finish the rolling upgrade (clusterops consul upgrade) or roll back",
+    doc=(
+        "Alive servers on different Consul versions: normal during a rolling upgrade, a hazard when it is"
+        " left half done."
+    ),
 )
 EVEN_VOTERS = Rule(
     "CH011",
     Severity.WARNING,
     "even number of voters",
     "run an odd number of servers: an even count adds load without adding failure tolerance",
+    doc="Quorum is n/2 + 1: an even number of voters tolerates no more failures than one voter fewer.",
 )
 FEW_VOTERS = Rule(
-    "CH012", Severity.WARNING, "fewer than 3 voters: no failure tolerance", "run 3 or 5 servers in production"
+    "CH012",
+    Severity.WARNING,
+    "fewer than 3 voters: no failure tolerance",
+    "run 3 or 5 servers in production",
+    doc="With one or two voters, losing any voter loses quorum.",
 )
 CLEANUP_NO_MIN_QUORUM = Rule(
     "CH013",
     Severity.WARNING,
     "cleanup_dead_servers is on with min_quorum 0",
     "consul operator autopilot set-config -min-quorum={voters}",
+    doc=(
+        "With cleanup_dead_servers on and min_quorum 0, autopilot may remove servers that are only "
+        "restarting and shrink the cluster below its intended size."
+    ),
 )
 NOT_IN_RAFT = Rule(
     "CH014",
     Severity.WARNING,
     "server is a serf member but not a raft peer",
     "check {node}'s logs; it may be failing to join Raft (data dir, encryption, versions)",
+    doc=(
+        "An alive server in serf that is not a raft peer did not join raft (data dir, gossip key, "
+        "version) and adds no failure tolerance."
+    ),
 )
 NON_VOTER = Rule(
     "CH015",
     Severity.WARNING,
     "raft peer is not a voter",
     "wait for autopilot to promote it after server_stabilization_time; check it if it stays",
+    doc=(
+        "Autopilot promotes a new server to voter after server_stabilization_time; one that stays a "
+        "non-voter adds no failure tolerance."
+    ),
 )
 PARTIAL_READ = Rule(
     "CH016",
     Severity.INFO,
     "some endpoints could not be read",
     "use a server version and token that give operator:read on autopilot",
+    doc=(
+        "An endpoint the token may not read (autopilot needs operator:read): the checks that depend on it were skipped."
+    ),
 )
 PEERS_DISAGREE = Rule(
     "CH017",
     Severity.WARNING,
     "the agent's raft peers differ from the raft configuration",
     "the agent asked lags the leader or is partitioned: compare `consul operator raft list-peers` on each server",
+    doc=(
+        "/v1/status/peers of the agent asked differs from the leader's raft configuration: that agent "
+        "lags or is partitioned."
+    ),
 )
 LEADER_CHANGED = Rule(
     "CH018",
@@ -116,6 +177,10 @@ LEADER_CHANGED = Rule(
     "the leader changed while the cluster was observed",
     "a flapping leader means servers miss heartbeats: check disk latency, CPU starvation and the network between "
     "servers (consul monitor -log-level=debug on each)",
+    doc=(
+        "A leader change seen while the cluster was observed: one election is a restart or a failover; "
+        "more point at missed heartbeats."
+    ),
 )
 
 QUORUM_LOST = Rule(
@@ -124,6 +189,10 @@ QUORUM_LOST = Rule(
     "quorum lost: too few voters alive to elect a leader",
     "start the dead servers again if they can come back (no other step needed); only if they are gone for good, "
     "follow Consul's outage recovery with a peers.json of the surviving servers",
+    doc=(
+        "With fewer voters alive than the quorum no leader can be elected; the dead servers must come "
+        "back, or Consul's outage recovery (peers.json) rebuilds the cluster from the survivors."
+    ),
 )
 LEADER_FLAPPING = Rule(
     "CH020",
@@ -131,6 +200,10 @@ LEADER_FLAPPING = Rule(
     "the leader keeps changing",
     "servers keep missing heartbeats: check disk latency (fsync), CPU starvation and the network between servers "
     "(consul monitor -log-level=debug on each) before touching any server",
+    doc=(
+        "More leader changes per minute than the threshold (over at least a minute): servers keep missing"
+        " heartbeats (slow disk, CPU starvation, network)."
+    ),
 )
 
 RULES = catalog(

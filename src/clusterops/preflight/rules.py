@@ -23,45 +23,161 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from clusterops.findings import Finding, Rule, Severity
+from clusterops.findings import Finding, Rule, Severity, catalog
 
 E, W, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
 
-RULES: dict[str, Rule] = {
-    r.id: r
-    for r in (
-        Rule("PF001", E, "the agent process cannot be found or read on its host",
-             "Check that the agent runs; give the inventory's driver a systemd `unit` or a `pid` command."),
-        Rule("PF002", W, "open-file soft limit below the recommended floor",
-             "Raise it where the agent starts: `LimitNOFILE=65536` in the systemd unit, then restart the agent."),
-        Rule("PF003", E, "open-file limit too small for the cluster's size",
-             "Raise LimitNOFILE to at least the figure given (2 per member + 1024), then restart the agent."),
-        Rule("PF004", W, "most of the open-file limit is in use",
-             "Raise LimitNOFILE, and look for connection leaks (many HTTP clients, watches)."),
-        Rule("PF005", W, "the systemd unit's LimitNOFILE differs from the running process's limit",
-             "The unit changed since the agent started: restart it (during a maintenance window) to apply."),
-        Rule("PF010", E, "a port the configuration names is not listening",
-             "Check the agent's log for bind errors and the configuration's addresses and ports."),
-        Rule("PF011", E, "a port the configuration names is held by another process",
-             "Stop the other process or move one of them: the agent cannot (re)start while the port is taken."),
-        Rule("PF012", W, "a port the configuration names is held by a process the probe cannot identify",
-             "Run the probe with the rights to read /proc/PID/fd of the agent's user (root, or as that user), "
-             "or check by hand with `ss -ltnup`."),
-        Rule("PF020", E, "a TCP port of a server cannot be reached from another server",
-             "Open the port between the two hosts (firewall, security group, routing)."),
-        Rule("PF021", E, "UDP gossip between two servers is dropped",
-             "Open UDP on the serf ports between the two hosts; over TCP alone, failure detection is slow "
-             "and memberlist logs 'UDP probes failed, network may be misconfigured'."),
-        Rule("PF022", INFO, "UDP gossip not tested: gossip encryption is on and no key was given",
-             "Give the gossip key with --gossip-key-file (or consul.gossip_key_file in the inventory)."),
-        Rule("PF030", W, "little free space for the data directory", "Free or grow the file system."),
-        Rule("PF031", W, "the data directory's permissions are loose or its owner is not the agent's user",
-             "chown it to the agent's user and chmod go-w (the data dir holds the raft log and keys)."),
-        Rule("PF032", E, "the data directory cannot be read", "Check the path in the configuration and its mode."),
-        Rule("PF040", E, "clock offset between servers above the threshold",
-             "Run NTP (chrony, systemd-timesyncd) on every server; TLS and token expiry depend on the clock."),
+RULES: dict[str, Rule] = catalog(
+    (
+        Rule(
+            "PF001",
+            E,
+            "the agent process cannot be found or read on its host",
+            "Check that the agent runs; give the inventory's driver a systemd `unit` or a `pid` command.",
+            doc=(
+                "Without the agent's process (from the driver's systemd unit or pid command) its limits "
+                "and sockets cannot be checked."
+            ),
+        ),
+        Rule(
+            "PF002",
+            W,
+            "open-file soft limit below the recommended floor",
+            "Raise it where the agent starts: `LimitNOFILE=65536` in the systemd unit, then restart the agent.",
+            doc=(
+                "Consul's own systemd unit sets LimitNOFILE=65536 (OpenBao's and Vault's too); a "
+                "distribution's default of 1024 runs out as 'Too many open files'."
+            ),
+        ),
+        Rule(
+            "PF003",
+            E,
+            "open-file limit too small for the cluster's size",
+            "Raise LimitNOFILE to at least the figure given (2 per member + 1024), then restart the agent.",
+            doc=(
+                "A server may hold two connections per LAN member (RPC and gossip TCP) plus headroom: 2 x"
+                " members + 1024 descriptors, members being the largest LAN member count any agent "
+                "reports."
+            ),
+        ),
+        Rule(
+            "PF004",
+            W,
+            "most of the open-file limit is in use",
+            "Raise LimitNOFILE, and look for connection leaks (many HTTP clients, watches).",
+            doc=(
+                "A warning at 80% of the soft open-file limit in use, an error at 95%: the next burst of "
+                "connections fails."
+            ),
+        ),
+        Rule(
+            "PF005",
+            W,
+            "the systemd unit's LimitNOFILE differs from the running process's limit",
+            "The unit changed since the agent started: restart it (during a maintenance window) to apply.",
+            doc=(
+                "systemd applies LimitNOFILE when the agent starts: a unit changed since then takes "
+                "effect only at the next restart."
+            ),
+        ),
+        Rule(
+            "PF010",
+            E,
+            "a port the configuration names is not listening",
+            "Check the agent's log for bind errors and the configuration's addresses and ports.",
+            doc=(
+                "A port of the agent's effective configuration where nothing listens: the agent failed to"
+                " bind it, or listens elsewhere."
+            ),
+        ),
+        Rule(
+            "PF011",
+            E,
+            "a port the configuration names is held by another process",
+            "Stop the other process or move one of them: the agent cannot (re)start while the port is taken.",
+            doc=(
+                "Another process holds a port of the agent's configuration: the agent cannot (re)start "
+                "while it is taken."
+            ),
+        ),
+        Rule(
+            "PF012",
+            W,
+            "a port the configuration names is held by a process the probe cannot identify",
+            "Run the probe with the rights to read /proc/PID/fd of the agent's user (root, or as that user), "
+            "or check by hand with `ss -ltnup`.",
+            doc=(
+                "Something listens on the port but the probe cannot see whose socket it is (other users' "
+                "/proc/PID/fd): it may be another process, so it is never an OK."
+            ),
+        ),
+        Rule(
+            "PF020",
+            E,
+            "a TCP port of a server cannot be reached from another server",
+            "Open the port between the two hosts (firewall, security group, routing).",
+            doc=(
+                "Servers reach each other over TCP (server RPC, serf): a blocked port breaks raft or "
+                "gossip between two hosts."
+            ),
+        ),
+        Rule(
+            "PF021",
+            E,
+            "UDP gossip between two servers is dropped",
+            "Open UDP on the serf ports between the two hosts; over TCP alone, failure detection is slow "
+            "and memberlist logs 'UDP probes failed, network may be misconfigured'.",
+            doc=(
+                "Memberlist probes over UDP; when UDP is dropped it falls back to TCP, failure detection "
+                "slows and it logs 'UDP probes failed, network may be misconfigured'."
+            ),
+        ),
+        Rule(
+            "PF022",
+            INFO,
+            "UDP gossip not tested: gossip encryption is on and no key was given",
+            "Give the gossip key with --gossip-key-file (or consul.gossip_key_file in the inventory).",
+            doc="With gossip encryption on, a UDP probe needs the key; without it UDP was not tested.",
+        ),
+        Rule(
+            "PF030",
+            W,
+            "little free space for the data directory",
+            "Free or grow the file system.",
+            doc=(
+                "A warning below 10% or 1 GiB free in the data directory's file system: raft and "
+                "snapshots stop when it fills."
+            ),
+        ),
+        Rule(
+            "PF031",
+            W,
+            "the data directory's permissions are loose or its owner is not the agent's user",
+            "chown it to the agent's user and chmod go-w (the data dir holds the raft log and keys).",
+            doc=(
+                "The data directory holds the raft log and keys: writable by group or others, or owned by"
+                " another user than the agent's, is unsafe."
+            ),
+        ),
+        Rule(
+            "PF032",
+            E,
+            "the data directory cannot be read",
+            "Check the path in the configuration and its mode.",
+            doc=("The data directory of the configuration cannot be read: a missing or wrong path, or its mode."),
+        ),
+        Rule(
+            "PF040",
+            E,
+            "clock offset between servers above the threshold",
+            "Run NTP (chrony, systemd-timesyncd) on every server; TLS and token expiry depend on the clock.",
+            doc=(
+                "TLS and token expiry depend on the clock: two servers whose clocks provably differ by "
+                "more than --max-clock-offset (default 1s, the measured offset minus its uncertainty)."
+            ),
+        ),
     )
-}  # fmt: skip
+)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ def document(report: Report) -> dict[str, Any]:
         entry: dict[str, Any] = {"id": rid}
         if r is not None:
             entry["shortDescription"] = {"text": r.summary}
+            if r.doc:
+                entry["fullDescription"] = {"text": r.doc}
             entry["defaultConfiguration"] = {"level": _LEVEL[r.severity]}
             if r.remedy:
                 entry["help"] = {"text": r.remedy}

@@ -17,18 +17,21 @@ NO_ACTIVE = Rule(
     "no active node",
     "unseal the nodes (bao operator unseal) and check `bao operator raft list-peers`; if quorum is lost "
     "for good, follow the raft outage recovery guide (peers.json)",
+    doc="No node answers sys/health as the active node (200): the cluster serves no requests.",
 )
 SEALED = Rule(
     "VH002",
     Severity.ERROR,
     "node is sealed",
     "unseal {node}: bao operator unseal (with the key shares), or check its auto-unseal (seal stanza)",
+    doc="A sealed node (sys/health 503) serves nothing and cannot take over as active.",
 )
 UNINITIALIZED = Rule(
     "VH003",
     Severity.ERROR,
     "node is not initialised (not part of the cluster)",
     "check {node}'s retry_join / leader_api_addr and unseal it so it completes the join",
+    doc="A node that is not initialised (sys/health 501) has not joined the raft cluster.",
 )
 DEAD_VOTER = Rule(
     "VH004",
@@ -36,18 +39,27 @@ DEAD_VOTER = Rule(
     "raft voter is dead or its node is gone",
     "if {node} is gone for good: bao operator raft remove-peer {node} (or clusterops vault remove-stale-peers "
     "--apply); if it is restarting, start and unseal it",
+    doc=(
+        "A raft peer that autopilot calls unhealthy and whose node does not answer (or that no known node"
+        " backs) still counts toward the quorum."
+    ),
 )
 LOW_FAILURE_TOLERANCE = Rule(
     "VH005",
     Severity.ERROR,
     "failure tolerance below the minimum",
     "bring failed nodes back (start, unseal) or remove dead voters before touching any node",
+    doc=(
+        "Failure tolerance is how many voters may fail before quorum is lost (healthy voters minus "
+        "quorum); below the minimum, touching a node risks an outage."
+    ),
 )
 EVEN_VOTERS = Rule(
     "VH006",
     Severity.WARNING,
     "even number of voters",
     "run an odd number of voters: an even count adds load without adding failure tolerance",
+    doc="Quorum is n/2 + 1: an even number of voters tolerates no more failures than one voter fewer.",
 )
 CLEANUP_OFF = Rule(
     "VH007",
@@ -56,18 +68,27 @@ CLEANUP_OFF = Rule(
     "remove the dead voters (bao operator raft remove-peer ID), or let autopilot do it: "
     "bao operator raft autopilot set-config -cleanup-dead-servers=true -min-quorum={min_quorum} "
     "-dead-server-last-contact-threshold=10m",
+    doc=(
+        "OpenBao's default is cleanup_dead_servers = false: dead voters stay in raft and count toward the"
+        " quorum until removed."
+    ),
 )
 VERSION_SKEW = Rule(
     "VH008",
     Severity.WARNING,
     "nodes run different versions",
     "finish the rolling upgrade (standbys first, the active node last) or roll back",
+    doc=(
+        "Nodes on different versions: normal during a rolling upgrade (standbys first), a hazard when it "
+        "is left half done."
+    ),
 )
 STANDBY_OLDER = Rule(
     "VH009",
     Severity.ERROR,
     "a standby runs an older version than the active node",
     "upgrade {node} before anything else: a failover to it would move the cluster to an older version",
+    doc=("A standby older than the active node: a failover to it would move the cluster back to an older version."),
 )
 NON_VOTER = Rule(
     "VH010",
@@ -75,39 +96,61 @@ NON_VOTER = Rule(
     "raft peer is not a voter",
     "wait for autopilot to promote it after server_stabilization_time; if it stays a non-voter, check it "
     "(bao operator raft autopilot state) or promote it (bao operator raft promote {node})",
+    doc=(
+        "Autopilot promotes a new node to voter after server_stabilization_time; one that stays a "
+        "non-voter adds no failure tolerance."
+    ),
 )
 AUTOPILOT_UNHEALTHY = Rule(
     "VH011",
     Severity.ERROR,
     "autopilot reports the cluster unhealthy",
     "see the unhealthy nodes; `bao operator raft autopilot state` has details",
+    doc="Autopilot's own verdict over all raft nodes; the nodes it calls unhealthy follow as VH012.",
 )
 NODE_UNHEALTHY = Rule(
     "VH012",
     Severity.WARNING,
     "node unhealthy by autopilot's criteria",
     "check {node}'s logs and its connectivity to the active node on the cluster port (8201)",
+    doc=(
+        "A node autopilot calls unhealthy (last contact, log index) that is neither dead nor sealed: it "
+        "lags the active node."
+    ),
 )
 UNREACHABLE = Rule(
     "VH013",
     Severity.ERROR,
     "node does not answer",
     "check that {node} runs and listens on its api_addr; a node replaced for good must be removed from raft",
+    doc=(
+        "A node that does not answer on its address and is not a dead raft voter: stopped, unreachable, "
+        "or replaced and never removed."
+    ),
 )
 NOT_IN_RAFT = Rule(
     "VH014",
     Severity.WARNING,
     "node answers but is not a raft peer",
     "check {node}'s retry_join and logs; a node removed from raft must wipe its data dir before rejoining",
+    doc=("A node that answers but whose address no raft peer has: it did not join (retry_join) or was removed."),
 )
 FEW_VOTERS = Rule(
-    "VH015", Severity.WARNING, "fewer than 3 voters: no failure tolerance", "run 3 or 5 voters in production"
+    "VH015",
+    Severity.WARNING,
+    "fewer than 3 voters: no failure tolerance",
+    "run 3 or 5 voters in production",
+    doc="With one or two voters, losing any voter loses quorum.",
 )
 PARTIAL_READ = Rule(
     "VH016",
     Severity.ERROR,
     "the raft state could not be read",
     "use a token that may read sys/storage/raft/* (e.g. a policy with read on sys/storage/raft/*)",
+    doc=(
+        "The raft configuration or autopilot state could not be read (the token needs read on "
+        "sys/storage/raft/*): the raft checks were skipped."
+    ),
 )
 
 RULES = catalog(

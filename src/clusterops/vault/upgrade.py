@@ -40,28 +40,63 @@ from clusterops.yamlsource import load_yaml
 
 JOURNAL_KIND = "vault-upgrade"
 
-NO_ACTIVE = Rule("VU001", Severity.ERROR, "no active node", "restore an active node first (clusterops vault check)")
+NO_ACTIVE = Rule(
+    "VU001",
+    Severity.ERROR,
+    "no active node",
+    "restore an active node first (clusterops vault check)",
+    doc=(
+        "The upgrade steps the active node down last, after the standbys: without an active node the "
+        "cluster is down before the first step."
+    ),
+)
 SEALED = Rule(
     "VU002", Severity.ERROR, "nodes not answering unsealed",
     "unseal them (bao operator unseal) or start them; an upgrade takes one node down at a time",
+    doc="A sealed or silent node before the start: taking another node down beside it could lose quorum.",
 )  # fmt: skip
-DEAD = Rule("VU003", Severity.ERROR, "dead raft voters", "clusterops vault remove-stale-peers -i INVENTORY --apply")
+DEAD = Rule(
+    "VU003",
+    Severity.ERROR,
+    "dead raft voters",
+    "clusterops vault remove-stale-peers -i INVENTORY --apply",
+    doc="Dead raft voters still count toward the quorum: taking a live node down beside them can lose it.",
+)
 LOW_FT = Rule(
     "VU004", Severity.ERROR, "failure tolerance below the minimum",
     "bring every node back to a healthy voter first (clusterops vault check)",
+    doc=(
+        "Each step takes one node down: with a failure tolerance below the minimum that step could lose "
+        "quorum."
+    ),
 )  # fmt: skip
 DOWNGRADE = Rule(
     "VU005", Severity.ERROR, "a downgrade",
     "never fail over to an older version: restore from a snapshot instead of rolling back the cluster",
+    doc=(
+        "A node newer than the target: a failover to an older version is a downgrade; restore from a "
+        "snapshot instead."
+    ),
 )  # fmt: skip
 JUMP = Rule(
     "VU006", Severity.ERROR, "version jump not allowed",
     "upgrade in smaller steps (read the release's upgrade notes), or raise --max-minor-jump",
+    doc="A major version change, or more minor versions than --max-minor-jump in one roll.",
 )  # fmt: skip
-UNKNOWN_VERSION = Rule("VU007", Severity.ERROR, "version unknown", "check the node answers and reports its version")
+UNKNOWN_VERSION = Rule(
+    "VU007",
+    Severity.ERROR,
+    "version unknown",
+    "check the node answers and reports its version",
+    doc="A target or node version that cannot be read cannot be compared or checked after each step.",
+)
 MISMATCH = Rule(
     "VU008", Severity.ERROR, "nodes do not match the inventory",
     "make the inventory list exactly the raft peers (clusterops vault status)",
+    doc=(
+        "The inventory must list exactly the raft peers: otherwise some nodes are never upgraded, or a "
+        "stranger is touched."
+    ),
 )  # fmt: skip
 
 RULES = catalog([NO_ACTIVE, SEALED, DEAD, LOW_FT, DOWNGRADE, JUMP, UNKNOWN_VERSION, MISMATCH])

@@ -372,3 +372,14 @@ def test_the_labs_own_raft_configs_validate_with_no_finding(tmp_path: Path, seal
     # the same set with one node's join target on the wrong scheme is caught (the lab listeners are plain http)
     Path(paths[0]).write_text(lab._config(state, state.nodes[0]).replace("http://127.0.42.2", "https://127.0.42.2"))
     assert [f.rule_id for f in validate_vault(paths, facts=None).findings] == ["VV027"]
+
+
+def test_an_unbalanced_ipv6_bracket_is_a_finding_not_a_crash(run_vault: RunVault) -> None:
+    broken = vault_hcl(1, api="https://[::1:8200", cluster="https://[10.0.0.1:8201").replace(
+        "https://10.0.0.2:8200", "https://[10.0.0.2:8200"
+    )
+    report = run_vault(nodes(v1=broken))
+    got = {(f.rule_id, f.message) for f in report.findings if f.subject == "v1"}
+    assert ("VV005", "api_addr 'https://[::1:8200' is not a URL with a scheme (https://host:port)") in got
+    assert ("VV007", "Error parsing cluster address https://[10.0.0.1:8201: invalid URI for request") in got
+    assert ("VV017", "leader_api_addr 'https://[10.0.0.2:8200' is not an http(s):// URL") in got

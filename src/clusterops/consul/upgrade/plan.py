@@ -18,43 +18,99 @@ from clusterops.consul.state import ClusterState, failure_tolerance
 from clusterops.consul.version import Version
 from clusterops.findings import Finding, Rule, Severity, catalog
 
-NO_LEADER = Rule("UP001", Severity.ERROR, "no leader", "restore a leader before upgrading (clusterops consul check)")
+NO_LEADER = Rule(
+    "UP001",
+    Severity.ERROR,
+    "no leader",
+    "restore a leader before upgrading (clusterops consul check)",
+    doc=(
+        "An upgrade restarts servers one at a time and waits for a leader after each; without a leader "
+        "there is nothing to wait for."
+    ),
+)
 LOW_FT = Rule(
     "UP002", Severity.ERROR, "failure tolerance below the minimum",
     "bring every server back to healthy first; an upgrade takes one server down at a time",
+    doc=(
+        "Each step takes one server down: with a failure tolerance below the minimum that step could lose"
+        " quorum."
+    ),
 )  # fmt: skip
-STALE = Rule("UP003", Severity.ERROR, "stale raft peers", "clusterops consul remove-stale-peers --apply")
-UNHEALTHY = Rule("UP004", Severity.ERROR, "autopilot unhealthy", "clusterops consul check shows why")
+STALE = Rule(
+    "UP003",
+    Severity.ERROR,
+    "stale raft peers",
+    "clusterops consul remove-stale-peers --apply",
+    doc=(
+        "Dead voters and unknown peers still count toward the quorum: taking a live server down beside "
+        "them can lose it."
+    ),
+)
+UNHEALTHY = Rule(
+    "UP004",
+    Severity.ERROR,
+    "autopilot unhealthy",
+    "clusterops consul check shows why",
+    doc=(
+        "Autopilot calls the cluster unhealthy before anything was touched: an upgrade would start from a"
+        " degraded cluster."
+    ),
+)
 MISMATCH = Rule(
     "UP005", Severity.ERROR, "servers do not match the inventory",
     "make the inventory list exactly the cluster's raft voters (clusterops consul status)",
+    doc=(
+        "The inventory must list exactly the raft voters (non-voters by design apart): otherwise some "
+        "servers are never upgraded, or a non-member is touched."
+    ),
 )  # fmt: skip
 JUMP = Rule(
     "UP006", Severity.ERROR, "version jump not allowed",
     "upgrade in smaller steps (read Consul's upgrade-specific notes), or raise --max-minor-jump",
+    doc=(
+        "A downgrade (without --allow-downgrade), or a jump over more minor versions than "
+        "--max-minor-jump in one roll."
+    ),
 )  # fmt: skip
 UNREADABLE_VERSION = Rule(
-    "UP007", Severity.ERROR, "server version unknown", "check the server answers and reports its version"
+    "UP007",
+    Severity.ERROR,
+    "server version unknown",
+    "check the server answers and reports its version",
+    doc=("A server whose version cannot be read cannot be planned (skip or upgrade) nor checked after its step."),
 )
 
 MAJOR_JUMP = Rule(
     "UP008", Severity.ERROR, "major version jump",
     "a new major version is its own migration: upgrade to the latest release of the current major first, "
     "read Consul's upgrade notes for the new major, then plan that jump on its own",
+    doc="A new major version is a migration of its own, not a step of a rolling upgrade.",
 )  # fmt: skip
 IDENTITY = Rule(
     "UP009", Severity.ERROR, "inventory address answers as another server",
     "fix the server's address in the inventory: each address must reach the node of that name in this cluster",
+    doc=(
+        "Every inventory address must answer (agent/self) as the node it names in this cluster: a typo "
+        "could stop a server of another cluster, or two servers at once."
+    ),
 )  # fmt: skip
 UPGRADE_MIGRATION = Rule(
     "UP010", Severity.ERROR, "Enterprise upgrade migration is on",
     "consul operator autopilot set-config -disable-upgrade-migration=true before an in-place roll "
     "(restore it afterwards), or upgrade blue/green by adding new-version servers (autopilot's upgrade migration)",
+    doc=(
+        "With Enterprise upgrade migration on, autopilot keeps new-version servers as non-voters until "
+        "they outnumber the old ones, which stalls a one-at-a-time roll (hashicorp/consul#9699)."
+    ),
 )  # fmt: skip
 
 PERMISSION = Rule(
     "UP011", Severity.ERROR, "the token lacks a permission the run needs",
     "use a management token (the pre-upgrade snapshot needs acl = \"write\"), or --no-snapshot if you took one",
+    doc=(
+        "The run takes a snapshot first (acl = \"write\", a management token): refused before the lock, not"
+        " after the first server."
+    ),
 )  # fmt: skip
 
 RULES = catalog(

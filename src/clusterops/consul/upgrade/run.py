@@ -18,7 +18,7 @@ from clusterops.consul import lock as cluster_lock
 from clusterops.consul.autopilot_facts import AutopilotFacts, facts_from_api
 from clusterops.consul.identity import identity_findings, read_identities
 from clusterops.consul.inventory import Inventory, load_inventory
-from clusterops.consul.permissions import read_token_facts
+from clusterops.consul.permissions import TokenFacts, read_token_facts
 from clusterops.consul.snapshot import SnapshotInfo
 from clusterops.consul.state import ClusterState
 from clusterops.consul.upgrade.drivers import NodeDriver, driver_for
@@ -68,7 +68,11 @@ def make_plan(inventory: Inventory, reader: ClusterReader, target: str, opts: Pl
 
 def permission_findings(inventory: Inventory, reader: ClusterReader, state: ClusterState) -> list[Finding]:
     """The snapshot needs a management token (acl = "write"): refuse now, not after the lock."""
-    facts = read_token_facts(reader.client(_answering(inventory, state)))
+    return snapshot_refusals(read_token_facts(reader.client(_answering(inventory, state))))
+
+
+def snapshot_refusals(facts: TokenFacts) -> list[Finding]:
+    """UP011 when the token may not save a snapshot (pure: what the token's policies say)."""
     if facts.may_snapshot:
         return []
     why = (f"its rules ({', '.join(facts.unreadable)}) cannot even be read" if facts.unreadable
