@@ -729,12 +729,10 @@ def _locality(node: ConsulNode) -> str | None:
     return None
 
 
-def _resource_apis_with_cloud(override: str | None) -> Callable[[ConsulNode], str | None]:
-    """`override`: the experiment that lifts the check (1.18, 1.19); 1.17 reads an environment variable."""
-
+def _resource_apis_with_cloud(lifted: Callable[[list[str]], bool]) -> Callable[[ConsulNode], str | None]:
     def check(node: ConsulNode) -> str | None:
         exps = _experiments(node)
-        if _server(node) and node.get("cloud.resource_id") and "resource-apis" in exps and override not in exps:
+        if _server(node) and node.get("cloud.resource_id") and "resource-apis" in exps and not lifted(exps):
             return "`experiments` cannot include 'resource-apis' when HCP `cloud` configuration is set"
         return None
 
@@ -1370,30 +1368,30 @@ STARTUP_CHECKS: tuple[StartupCheck, ...] = (
     ),
     StartupCheck(
         "experiments-resource-apis-with-cloud",
-        "Consul 1.17 refuses the resource-apis experiment on an HCP-linked server (cloud.resource_id) unless "
-        "CONSUL_OVERRIDE_HCP_RESOURCE_APIS_CHECK is set in its environment.",
+        "Consul 1.17 to 1.19 refuse the resource-apis experiment on an HCP-linked server (cloud.resource_id); "
+        "1.18 and 1.19 take the hcp-v2-resource-apis experiment as the override (1.17: an environment variable, "
+        "CONSUL_OVERRIDE_HCP_RESOURCE_APIS_CHECK, which a config does not show).",
         "experiments",
-        _resource_apis_with_cloud(None),
+        _resource_apis_with_cloud(lambda exps: "hcp-v2-resource-apis" in exps),
         _S + 'experiments = ["resource-apis"]',
         _S + 'experiments = ["resource-apis"]\ncloud {\n  resource_id = "organization/o/project/p/x/y"\n}',
         since="1.17",
-        until="1.18",
+        until="1.20",
         wording="`experiments` cannot include 'resource-apis' when HCP `cloud` configuration is set",
         source=_src("1.17"),
     ),
     StartupCheck(
-        "experiments-resource-apis-with-cloud-from-1.18",
-        "Consul 1.18 and 1.19 refuse the resource-apis experiment on an HCP-linked server unless the "
-        "hcp-v2-resource-apis experiment is listed too.",
+        "experiments-resource-apis-with-cloud-1.17",
+        "Consul 1.17 does not know the hcp-v2-resource-apis override of 1.18: listing it does not lift the check.",
         "experiments",
-        _resource_apis_with_cloud("hcp-v2-resource-apis"),
+        _resource_apis_with_cloud(lambda exps: "hcp-v2-resource-apis" not in exps),
+        _S + 'experiments = ["hcp-v2-resource-apis"]\ncloud {\n  resource_id = "organization/o/project/p/x/y"\n}',
         _S + 'experiments = ["resource-apis", "hcp-v2-resource-apis"]\ncloud {\n'
         '  resource_id = "organization/o/project/p/x/y"\n}',
-        _S + 'experiments = ["resource-apis"]\ncloud {\n  resource_id = "organization/o/project/p/x/y"\n}',
-        since="1.18",
-        until="1.20",
+        since="1.17",
+        until="1.18",
         wording="`experiments` cannot include 'resource-apis' when HCP `cloud` configuration is set",
-        source=_src("1.18"),
+        source=_src("1.17"),
     ),
     StartupCheck(
         "experiments-on-secondary",

@@ -85,211 +85,216 @@ def test_check_refuses_its_failing_example_in_every_line_it_applies_to(tmp_path:
 
 
 # Every check limited to some release lines: a config, a line in its range where Consul refuses it with this
-# message, and a line outside it where that message is not reported (a later line dropped the refusal or changed
-# its words, or an earlier one does not have it).
-BOUNDS: dict[str, tuple[str, str, str, str]] = {
+# message, and the lines just outside the range (the one before `since`, and `until`) where that message is not
+# reported: an earlier line does not have the refusal, a later one dropped it or changed its words.
+BOUNDS: dict[str, tuple[str, str, tuple[str, ...], str]] = {
     "bootstrap-expect-two": (
         S + "bootstrap_expect = 2",
         "1.20",
-        "1.21",
+        ("1.21",),
         "bootstrap_expect = 2: A cluster with 2 servers will provide no failure tolerance. "
         "See https://www.consul.io/docs/internals/consensus.html#deployment-table",
     ),
     "bootstrap-expect-two-from-1.21": (
         S + "bootstrap_expect = 2",
         "1.21",
-        "1.20",
+        ("1.20",),
         "bootstrap_expect = 2: A cluster with 2 servers will provide no failure tolerance. "
         "See https://developer.hashicorp.com/docs/internals/consensus.html#deployment-table",
     ),
     "bootstrap-expect-even": (
         S + "bootstrap_expect = 4",
         "1.13",
-        "1.22",
+        ("1.21",),
         "bootstrap_expect is even number: A cluster with an even number of servers does not achieve optimum fault "
         "tolerance. See https://www.consul.io/docs/internals/consensus.html#deployment-table",
     ),
     "bootstrap-expect-even-from-1.21": (
         S + "bootstrap_expect = 6",
         "1.22",
-        "1.14",
+        ("1.20",),
         "bootstrap_expect is even number: A cluster with an even number of servers does not achieve optimum fault "
         "tolerance. See https://developer.hashicorp.com/docs/internals/consensus.html#deployment-table",
     ),
     "cache-entry-fetch-rate-negative": (
         S + "cache {\n  entry_fetch_rate = -1\n}",
         "1.14",
-        "1.15",
+        ("1.15",),
         "cache.entry_fetch_rate must be strictly positive, was: -1",
     ),
     "grpc-port-with-tls": (
         S + 'ports {\n  grpc = 8502\n}\ntls {\n  grpc {\n    cert_file = "/c.pem"\n  }\n}',
         "1.14",
-        "1.13",
+        ("1.13",),
         "the `ports.grpc` listener no longer supports TLS. Use `ports.grpc_tls` instead. This message is appearing "
         "because GRPC is configured to use TLS, but `ports.grpc_tls` is not defined",
     ),
     "tls-verify-server-hostname-stanza": (
         S + "tls {\n  defaults {\n    verify_server_hostname = true\n  }\n}",
         "1.16",
-        "1.17",
+        ("1.17",),
         "verify_server_hostname is only valid in the tls.internal_rpc stanza",
     ),
     "tls-verify-server-hostname-stanza-from-1.17": (
         S + "tls {\n  grpc {\n    verify_server_hostname = true\n  }\n}",
         "1.17",
-        "1.16",
+        ("1.16",),
         "verify_server_hostname is only valid in the tls.defaults and tls.internal_rpc stanzas",
     ),
     "performance-grpc-keepalive-interval-below-1s": (
         S + 'performance {\n  grpc_keepalive_interval = "999ms"\n}',
         "1.14",
-        "1.15",
+        ("1.13", "1.15"),
         "performance.grpc_keepalive_interval must be 1s or greater, was: 999ms",
     ),
     "performance-grpc-keepalive-timeout-below-1s": (
         S + 'performance {\n  grpc_keepalive_timeout = "abc"\n}',
         "1.14",
-        "1.16",
+        ("1.13", "1.15"),
         "performance.grpc_keepalive_timeout must be 1s or greater, was: 0s",
     ),
     "performance-grpc-keepalive-interval-minimum": (
         S + 'performance {\n  grpc_keepalive_interval = "0.5s"\n}',
         "1.15",
-        "1.14",
+        ("1.14",),
         "performance.grpc_keepalive_interval: duration '0.5s' cannot be less than: 1s",
     ),
     "performance-grpc-keepalive-timeout-minimum": (
         S + 'performance {\n  grpc_keepalive_timeout = "abc"\n}',
         "1.22",
-        "1.14",
+        ("1.14",),
         "performance.grpc_keepalive_timeout: duration 'abc' cannot be less than: 1s",
     ),
     "server-rejoin-age-max-minimum": (
         S + 'server_rejoin_age_max = "5h59m"',
         "1.15",
-        "1.14",
+        ("1.14",),
         "server_rejoin_age_max: duration '5h59m' cannot be less than: 6h0m0s",
     ),
     "http-config-read-timeout-minimum": (
         S + 'http_config {\n  read_timeout = "999ms"\n}',
         "1.22",
-        "1.21",
+        ("1.21",),
         "http_config.read_timeout: duration '999ms' cannot be less than: 1s",
     ),
     "http-config-read-header-timeout-minimum": (
         S + 'http_config {\n  read_header_timeout = "0"\n}',
         "1.22",
-        "1.21",
+        ("1.21",),
         "http_config.read_header_timeout: duration '0' cannot be less than: 1s",
     ),
     "http-config-write-timeout-minimum": (
         S + 'http_config {\n  write_timeout = "-1s"\n}',
         "1.22",
-        "1.21",
+        ("1.21",),
         "http_config.write_timeout: duration '-1s' cannot be less than: 1s",
     ),
     "http-config-idle-timeout-minimum": (
         S + 'http_config {\n  idle_timeout = "9s"\n}',
         "1.22",
-        "1.21",
+        ("1.21",),
         "http_config.idle_timeout: duration '9s' cannot be less than: 10s",
     ),
     "request-limits-mode": (
         S + 'limits {\n  request_limits {\n    mode = "Enforcing"\n  }\n}',
         "1.15",
-        "1.14",
+        ("1.14",),
         'limits.request_limits.mode: invalid mode: "Enforcing"',
     ),
     "raft-logstore-backend": (
         S + 'raft_logstore {\n  backend = "bolt"\n}',
         "1.17",
-        "1.14",
+        ("1.14",),
         "raft_logstore.backend must be one of 'boltdb' or 'wal'",
     ),
     "raft-logstore-backend-default": (
         S + 'raft_logstore {\n  backend = "default"\n}',
         "1.16",
-        "1.17",
+        ("1.14", "1.17"),
         "raft_logstore.backend must be one of 'boltdb' or 'wal'",
     ),
     "raft-logstore-wal-segment-size-min": (
         S + "raft_logstore {\n  wal {\n    segment_size_mb = 0\n  }\n}",
         "1.15",
-        "1.14",
+        ("1.14",),
         "raft_logstore.wal.segment_size_mb cannot be less than 1MB",
     ),
     "raft-logstore-wal-segment-size-max": (
         S + "raft_logstore {\n  wal {\n    segment_size_mb = 1025\n  }\n}",
         "1.22",
-        "1.13",
+        ("1.14",),
         "raft_logstore.wal.segment_size_mb cannot be greater than 1024 (1GiB)",
     ),
     "server-port-positive": (
         S + "ports {\n  server = 0\n}",
         "1.16",
-        "1.15",
+        ("1.15",),
         "server-port must be greater than zero",
     ),
     "serf-lan-port-positive": (
         S + "ports {\n  serf_lan = -1\n}",
         "1.22",
-        "1.15",
+        ("1.15",),
         "serf-lan-port must be greater than zero",
     ),
     "locality-zone-without-region": (
         S + 'locality {\n  zone = "eu-west-1a"\n}',
         "1.17",
-        "1.16",
+        ("1.16",),
         "locality is invalid: zone cannot be set without region",
     ),
     "experiments-resource-apis-with-cloud": (
-        S + 'experiments = ["resource-apis", "hcp-v2-resource-apis"]\n' + CLOUD,  # 1.17 has no such override
-        "1.17",
-        "1.18",
-        "`experiments` cannot include 'resource-apis' when HCP `cloud` configuration is set",
-    ),
-    "experiments-resource-apis-with-cloud-from-1.18": (
         S + 'experiments = ["resource-apis"]\n' + CLOUD,
         "1.19",
-        "1.20",
+        ("1.16", "1.20"),
+        "`experiments` cannot include 'resource-apis' when HCP `cloud` configuration is set",
+    ),
+    "experiments-resource-apis-with-cloud-1.17": (
+        S + 'experiments = ["resource-apis", "hcp-v2-resource-apis"]\n' + CLOUD,  # 1.17 has no such override
+        "1.17",
+        ("1.16", "1.18"),
         "`experiments` cannot include 'resource-apis' when HCP `cloud` configuration is set",
     ),
     "experiments-on-secondary": (
         S + SECONDARY + 'experiments = ["hcp-v2-resource-apis", "v2tenancy", "resource-apis"]',
         "1.18",
-        "1.17",
+        ("1.17", "1.20"),
         "`experiments` cannot include `v2tenancy` for servers in secondary datacenters",
     ),
     "virtual-ip-cidr-v4": (
         S + 'connect {\n  virtual_ip_cidr_v4 = "240.0.0.0"\n}',
         "1.22",
-        "1.21",
+        ("1.21",),
         "invalid virtual_ip_cidr_v4: invalid CIDR address: 240.0.0.0",
     ),
     "virtual-ip-cidr-v6": (
         S + 'connect {\n  virtual_ip_cidr_v6 = "2000::/127"\n}',
         "1.22",
-        "1.21",
+        ("1.21",),
         'invalid virtual_ip_cidr_v6: cidr "2000::/127" must allow at least four addresses',
     ),
 }
 
 
-def test_every_check_limited_to_some_lines_has_a_boundary_case_and_the_others_apply_to_all() -> None:
+def test_every_check_limited_to_some_lines_has_a_case_at_both_ends_and_the_others_apply_to_all() -> None:
     limited = {c.name for c in STARTUP_CHECKS if _lines(c) != list(RELEASES)}
     assert set(BOUNDS) == limited
     assert all(CHECKS[name].since == "1.13" for name in set(CHECKS) - limited)
+    for name, (_, _, outside, _) in BOUNDS.items():
+        c = CHECKS[name]
+        ends = {RELEASES[RELEASES.index(c.since) - 1]} if c.since != RELEASES[0] else set()
+        assert ends | ({c.until} if c.until else set()) == set(outside), name
 
 
 @pytest.mark.parametrize("name", sorted(BOUNDS))
 def test_check_applies_in_its_range_and_not_outside(tmp_path: Path, name: str) -> None:
     text, inside, outside, message = BOUNDS[name]
     check = CHECKS[name]
-    assert check.applies_to(inside) and not check.applies_to(outside)
+    assert check.applies_to(inside) and not any(check.applies_to(line) for line in outside)
     assert _pattern(check.wording).fullmatch(message)
     assert (check.rule, message) in _findings(tmp_path, text, inside)
-    assert message not in [m for _, m in _findings(tmp_path, text, outside)]
+    for line in outside:
+        assert message not in [m for _, m in _findings(tmp_path, text, line)], line
 
 
 def test_the_refusals_of_1_13_and_1_14_that_a_later_line_dropped_or_reworded_stop_there() -> None:
