@@ -40,6 +40,11 @@ Changed after 1.14 (each a check below, with its range):
     1.22  http_config.{read,read_header,write,idle}_timeout minimums;                    new
           connect.virtual_ip_cidr_v4 / _v6 must be CIDRs of 4 or more addresses
 
+Mirrored too, unchanged since 1.13 (and checked on both binaries): the tls.grpc verify_outgoing and use_auto_cert
+stanza refusals, primary_datacenter's name, primary_gateways in the primary datacenter, '/' in the node name with
+mesh-gateway federation, dns_config.recursor_strategy, the proxy / sidecar / expose port ranges,
+cache.entry_fetch_max_burst and a zero cache.entry_fetch_rate.
+
 Left out, and why:
 
     refusal (Consul's words)                                  lines      why left out
