@@ -149,6 +149,7 @@ class Case:
     files: dict[str, str]
     host: str = "one"
     strict: bool = False  # compare with --strict (warnings fail too)
+    says: dict[str, str] = field(default_factory=dict)  # version -> Consul's message, in its output and in ours
 
 
 CONSUL_CASES = [
@@ -249,6 +250,179 @@ CONSUL_CASES = [
         },
     ),
     Case("raft-multiplier-11", {"a.hcl": 'bind_addr = "10.77.0.2"\nperformance {\n  raft_multiplier = 11\n}'}),
+    # start-up checks of consul_startup: each refusal in Consul's words, on both binaries
+    *(
+        Case(name, {"a.hcl": 'bind_addr = "10.77.0.2"\n' + body}, says=dict.fromkeys(versions, message))
+        for name, body, versions, message in (
+            (
+                "grpc-keepalive-below-1s",
+                'performance {\n  grpc_keepalive_interval = "500ms"\n}',
+                ("1.14.11",),  # 1.13.9: invalid config key
+                "performance.grpc_keepalive_interval must be 1s or greater, was: 500ms",
+            ),
+            (
+                "grpc-keepalive-not-a-duration",
+                'performance {\n  grpc_keepalive_timeout = "abc"\n}',
+                ("1.14.11",),
+                "performance.grpc_keepalive_timeout must be 1s or greater, was: 0s",
+            ),
+            (
+                "cache-fetch-rate-negative",
+                "cache {\n  entry_fetch_rate = -0.00001\n}",
+                ("1.13.9", "1.14.11"),
+                "cache.entry_fetch_rate must be strictly positive, was: -1e-05",
+            ),
+            (
+                "cache-fetch-rate-zero",
+                "cache {\n  entry_fetch_rate = 0\n}",
+                ("1.13.9", "1.14.11"),
+                "cache.entry_fetch_rate must be strictly positive, was: 0",
+            ),
+            (
+                "cache-fetch-burst-zero",
+                "cache {\n  entry_fetch_max_burst = 0\n}",
+                ("1.13.9", "1.14.11"),
+                "cache.entry_fetch_max_burst must be strictly positive, was: 0",
+            ),
+            (
+                "tls-defaults-verify-server-hostname",
+                "tls {\n  defaults {\n    verify_server_hostname = true\n  }\n}",
+                ("1.13.9", "1.14.11"),
+                "verify_server_hostname is only valid in the tls.internal_rpc stanza",
+            ),
+            (
+                "tls-https-verify-server-hostname",
+                "tls {\n  https {\n    verify_server_hostname = true\n  }\n}",
+                ("1.13.9", "1.14.11"),
+                "verify_server_hostname is only valid in the tls.internal_rpc stanza",
+            ),
+            (
+                "tls-grpc-verify-outgoing",
+                "tls {\n  grpc {\n    verify_outgoing = true\n  }\n}",
+                ("1.13.9", "1.14.11"),
+                "verify_outgoing is not valid in the tls.grpc stanza",
+            ),
+            (
+                "tls-defaults-use-auto-cert",
+                "tls {\n  defaults {\n    use_auto_cert = true\n  }\n}",
+                ("1.13.9", "1.14.11"),
+                "use_auto_cert is only valid in the tls.grpc stanza",
+            ),
+            (
+                "grpc-auto-cert-on-client-1-14",
+                "server = false\nbootstrap_expect = 0\nauto_encrypt {\n  tls = true\n}\n"
+                "tls {\n  grpc {\n    use_auto_cert = true\n  }\n}\nports {\n  grpc = 8502\n}",
+                ("1.14.11",),  # 1.13.9 starts
+                "the `ports.grpc` listener no longer supports TLS",
+            ),
+            (
+                "mgw-node-name-slash",
+                'node_name = "dc1/s1"\nconnect {\n  enabled = true\n  enable_mesh_gateway_wan_federation = true\n}',
+                ("1.13.9", "1.14.11"),
+                "'connect.enable_mesh_gateway_wan_federation = true' requires that 'node_name' not contain '/' "
+                "characters",
+            ),
+            (
+                "primary-gateways-in-primary",
+                'primary_gateways = ["10.77.0.9:8443"]',
+                ("1.13.9", "1.14.11"),
+                "'primary_gateways' should only be configured in a secondary datacenter",
+            ),
+            (
+                "primary-datacenter-invalid",
+                'primary_datacenter = "dc.0"',
+                ("1.13.9", "1.14.11"),
+                'primary_datacenter can only contain lowercase alphanumeric, - or _ characters. received: "dc.0"',
+            ),
+            (
+                "acl-datacenter-invalid",
+                'acl_datacenter = "DC.0"',
+                ("1.13.9", "1.14.11"),
+                'primary_datacenter can only contain lowercase alphanumeric, - or _ characters. received: "dc.0"',
+            ),
+            (
+                "datacenter-empty",
+                'datacenter = ""',
+                ("1.13.9", "1.14.11"),
+                "datacenter cannot be empty",
+            ),
+            (
+                "recursor-strategy-invalid",
+                'dns_config {\n  recursor_strategy = "Random"\n}',
+                ("1.13.9", "1.14.11"),
+                'dns_config.recursor_strategy: invalid strategy: "Random"',
+            ),
+            (
+                "proxy-port-range",
+                "ports {\n  proxy_min_port = 30000\n}",
+                ("1.13.9", "1.14.11"),
+                "proxy_min_port must be less than proxy_max_port. To disable, set both to zero.",
+            ),
+            (
+                "sidecar-port-range",
+                "ports {\n  sidecar_max_port = 1000\n}",
+                ("1.13.9", "1.14.11"),
+                "sidecar_min_port must be less than sidecar_max_port. To disable, set both to zero.",
+            ),
+            (
+                "expose-port-range",
+                "ports {\n  expose_min_port = 30000\n}",
+                ("1.13.9", "1.14.11"),
+                "expose_min_port must be less than expose_max_port. To disable, set both to zero.",
+            ),
+            (
+                "node-name-blank",
+                'node_name = "  "',
+                ("1.13.9", "1.14.11"),
+                "node_name cannot be empty",
+            ),
+            (
+                "reconnect-timeout-on-server",
+                'advertise_reconnect_timeout = "8h"',
+                ("1.13.9", "1.14.11"),
+                "advertise_reconnect_timeout can only be used on a client",
+            ),
+        )
+    ),
+    Case(
+        "ok-grpc-keepalive-fraction",
+        {"a.hcl": 'bind_addr = "10.77.0.2"\nperformance {\n  grpc_keepalive_interval = "1.5m"\n}'},
+    ),
+    Case(
+        "ok-grpc-cert-file-emptied",
+        {
+            "a.hcl": 'bind_addr = "10.77.0.2"\nports {\n  grpc = 8502\n}\ntls {\n  defaults {\n'
+            '    cert_file = "/nonexistent/c.pem"\n    key_file = "/nonexistent/k.pem"\n  }\n'
+            '  grpc {\n    cert_file = ""\n  }\n}'
+        },
+    ),
+    Case(
+        "ok-tls-internal-rpc-verify-server-hostname",
+        {"a.hcl": 'bind_addr = "10.77.0.2"\ntls {\n  internal_rpc {\n    verify_server_hostname = true\n  }\n}'},
+    ),
+    Case("ok-cache-fetch-rate-fraction", {"a.hcl": 'bind_addr = "10.77.0.2"\ncache {\n  entry_fetch_rate = 0.5\n}'}),
+    Case(
+        "ok-primary-gateways-secondary",
+        {"a.hcl": 'bind_addr = "10.77.0.2"\nprimary_datacenter = "dc0"\nprimary_gateways = ["10.77.0.9:8443"]'},
+    ),
+    Case(
+        "ok-expose-ports-disabled",
+        {"a.hcl": 'bind_addr = "10.77.0.2"\nports {\n  expose_min_port = 0\n  expose_max_port = 0\n}'},
+    ),
+    # refused from 1.16 only ("server-port must be greater than zero"): 1.13 and 1.14 take it
+    Case("ok-server-port-disabled", {"a.hcl": 'bind_addr = "10.77.0.2"\nports {\n  server = -1\n}'}),
+    Case("ok-node-name-empty-string", {"a.hcl": 'bind_addr = "10.77.0.2"\nnode_name = ""'}),
+    Case(
+        "ok-reconnect-timeout-zero-on-server", {"a.hcl": 'bind_addr = "10.77.0.2"\nadvertise_reconnect_timeout = "0s"'}
+    ),
+    # 'start_join_wan' is incompatible with ... (1.13, 1.14): the same verdict, reported as retry_join_wan's
+    Case(
+        "mgw-start-join-wan",
+        {
+            "a.hcl": 'bind_addr = "10.77.0.2"\nstart_join_wan = ["10.1.0.5"]\n'
+            "connect {\n  enabled = true\n  enable_mesh_gateway_wan_federation = true\n}"
+        },
+    ),
     Case("malformed-hcl", {"a.hcl": 'bind_addr = "10.77.0.2\nserver = true'}),
     Case("malformed-json", {"a.json": '{"bind_addr": "10.77.0.2",}'}),
     Case("no-data-dir", {"a.hcl": 'bind_addr = "10.77.0.2"\ndata_dir = ""'}),
@@ -298,6 +472,9 @@ def test_consul_validate_agreement(namespaces: dict[str, NetNS], consul_bins: di
             rows.append((case.name, version, ours, theirs, text[:160]))
             if ours != theirs and case.name not in EXPLAINED:
                 unexplained.append(f"{case.name} on {version}: ours={ours} ({why}) consul={theirs} ({text[:300]})")
+            said = case.says.get(version)
+            if said and not (said in text and said in why):
+                unexplained.append(f"{case.name} on {version}: {said!r} not in consul's ({text[:300]}) or ours ({why})")
     agree = sum(1 for r in rows if r[2] == r[3])
     print(
         f"\nconsul validate differential: {agree}/{len(rows)} agree ({100 * agree / len(rows):.1f}%), "
@@ -312,7 +489,8 @@ def test_consul_validate_agreement(namespaces: dict[str, NetNS], consul_bins: di
     assert not unexplained, "\n".join(unexplained)
     assert agree >= len(rows) - 2 * len(EXPLAINED)
     by_version = {(r[0], r[1]): r[3] for r in rows}
-    for name in ("key-added-in-1-14", "port-added-in-1-14", "grpc-port-with-tls-1-14"):  # the releases differ
+    differ = ("key-added-in-1-14", "port-added-in-1-14", "grpc-port-with-tls-1-14", "grpc-auto-cert-on-client-1-14")
+    for name in differ:  # the releases differ
         assert by_version[(name, "1.13.9")] != by_version[(name, "1.14.11")], name
 
 
